@@ -1,0 +1,527 @@
+//! Validation and staging of appends (SPEC §3), done by the writer thread.
+//!
+//! Every event is checked against the ledger *plus* the events staged before it — earlier
+//! events of the same append and earlier appends of the same group commit. Staged state lives
+//! in [`Layer`]s: the group's layer, and on top of it the layer of the append being checked,
+//! which is merged into the group only if every one of its events passes.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::event::{EventData, ExpectedVersion, InputEvent, StreamId, TITLE_CHARS_MAX};
+use crate::merkle::Hash;
+use crate::moment::Moment;
+use crate::record::{Record, RECORD_BYTES_MAX, SCHEMA_VERSION};
+use crate::storage::{Store, TAG_ID, TAG_RETRACTED};
+
+/// The most events one append may hold (SPEC §3).
+pub const EVENTS_PER_APPEND_MAX: usize = 10_000;
+
+/// An event that passed validation and waits for the group's commit.
+pub(crate) struct Staged {
+    pub(crate) record: Record,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Staged state on top of the store.
+pub(crate) struct Layer {
+    /// The position of this layer's first record.
+    pub(crate) base_position: u64,
+    pub(crate) records: Vec<Staged>,
+    /// Last version and its position, per stream touched.
+    pub(crate) stream_heads: HashMap<StreamId, (u64, u64)>,
+    pub(crate) ids: HashMap<Uuid, u64>,
+    /// Retracted event id → position of its retraction.
+    pub(crate) retracted: HashMap<Uuid, u64>,
+    /// Stored hashes `(level, index)` completed by the staged records.
+    pub(crate) hashes: HashMap<(u8, u64), Hash>,
+    /// `made_on` of the commitments made in this layer.
+    pub(crate) made_on: HashMap<Uuid, NaiveDate>,
+    pub(crate) last_recorded_at: DateTime<Utc>,
+}
+
+impl Layer {
+    pub(crate) fn new(base_position: u64, last_recorded_at: DateTime<Utc>) -> Layer {
+        Layer {
+            base_position,
+            records: Vec::new(),
+            stream_heads: HashMap::new(),
+            ids: HashMap::new(),
+            retracted: HashMap::new(),
+            hashes: HashMap::new(),
+            made_on: HashMap::new(),
+            last_recorded_at,
+        }
+    }
+
+    pub(crate) fn next_position(&self) -> u64 {
+        self.base_position + self.records.len() as u64
+    }
+
+    pub(crate) fn merge(&mut self, child: Layer) {
+        debug_assert_eq!(child.base_position, self.next_position());
+        self.stream_heads.extend(child.stream_heads);
+        self.ids.extend(child.ids);
+        self.retracted.extend(child.retracted);
+        self.hashes.extend(child.hashes);
+        self.made_on.extend(child.made_on);
+        // An append of idempotent repeats only adds no record and must not move the clock.
+        if let Some(last) = child.records.last() {
+            self.last_recorded_at = last.record.recorded_at;
+        }
+        self.records.extend(child.records);
+    }
+
+    fn record(&self, position: u64) -> Option<&Record> {
+        position
+            .checked_sub(self.base_position)
+            .and_then(|i| self.records.get(i as usize))
+            .map(|s| &s.record)
+    }
+}
+
+/// The ledger as the writer sees it: the store, then the group's layer, then the append's.
+pub(crate) struct View<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) layers: [&'a Layer; 2],
+}
+
+impl View<'_> {
+    fn record(&self, position: u64) -> Result<Record, Error> {
+        for layer in self.layers {
+            if let Some(r) = layer.record(position) {
+                return Ok(r.clone());
+            }
+        }
+        let bytes = self
+            .store
+            .record_bytes(position)?
+            .ok_or_else(|| Error::Integrity {
+                position,
+                what: "an index points at a record that is missing".into(),
+            })?;
+        Record::decode(&bytes).map_err(|e| Error::Integrity {
+            position,
+            what: format!("stored record does not decode: {e}"),
+        })
+    }
+
+    fn stream_head(&self, stream: &StreamId) -> Result<Option<(u64, u64)>, Error> {
+        for layer in self.layers.iter().rev() {
+            if let Some(h) = layer.stream_heads.get(stream) {
+                return Ok(Some(*h));
+            }
+        }
+        self.store.stream_head(stream)
+    }
+
+    fn id_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        for layer in self.layers.iter().rev() {
+            if let Some(p) = layer.ids.get(&id) {
+                return Ok(Some(*p));
+            }
+        }
+        self.store.id_position(TAG_ID, id)
+    }
+
+    fn retraction_of(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        for layer in self.layers.iter().rev() {
+            if let Some(p) = layer.retracted.get(&id) {
+                return Ok(Some(*p));
+            }
+        }
+        self.store.id_position(TAG_RETRACTED, id)
+    }
+
+    /// `made_on` of a commitment, read from its `commitment_made` (stream version 0).
+    fn made_on(&self, commitment_id: Uuid) -> Result<Option<NaiveDate>, Error> {
+        for layer in self.layers {
+            if let Some(d) = layer.made_on.get(&commitment_id) {
+                return Ok(Some(*d));
+            }
+        }
+        let stream = StreamId::commitment(commitment_id);
+        let Some(position) = self.store.stream_position(&stream, 0)? else {
+            return Ok(None);
+        };
+        Ok(match self.record(position)?.data {
+            EventData::CommitmentMade(made) => Some(made.made_on),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
+        for layer in self.layers.iter().rev() {
+            if let Some(h) = layer.hashes.get(&(level, index)) {
+                return Ok(Some(*h));
+            }
+        }
+        self.store.hash(level, index)
+    }
+}
+
+impl tlog_tiles::HashReader for View<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                let (level, n) = tlog_tiles::split_stored_hash_index(i);
+                match self.hash(level, n) {
+                    Ok(Some(h)) => Ok(h.into()),
+                    _ => Err(tlog_tiles::Error::IndexesNotInTree),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What an append produced, or would produce on a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The position of each event of the append, in order. An event whose `event_id` was
+    /// already recorded with the same content answers its original position.
+    pub positions: Vec<u64>,
+    /// The event id of each event, in order (made by the ledger where the writer gave none).
+    pub event_ids: Vec<Uuid>,
+    /// How many of the events were new (the rest were idempotent repeats).
+    pub new_events: usize,
+    /// The tree size after the group commit that wrote the append.
+    pub tree_size: u64,
+}
+
+/// Validates `events` on top of `group` and stages them in a new layer. On error nothing of
+/// this append is staged.
+pub(crate) fn stage(
+    store: &Store,
+    group: &Layer,
+    events: &[InputEvent],
+    now: DateTime<Utc>,
+) -> Result<(Layer, AppendOutcome), Error> {
+    let recorded_at = now.max(group.last_recorded_at);
+    let mut layer = Layer::new(group.next_position(), recorded_at);
+    let mut outcome = AppendOutcome {
+        positions: Vec::with_capacity(events.len()),
+        event_ids: Vec::with_capacity(events.len()),
+        new_events: 0,
+        tree_size: 0,
+    };
+    for (index, event) in events.iter().enumerate() {
+        let (position, event_id) = stage_one(store, group, &mut layer, index, event, recorded_at)?;
+        outcome.positions.push(position);
+        outcome.event_ids.push(event_id);
+    }
+    outcome.new_events = layer.records.len();
+    Ok((layer, outcome))
+}
+
+fn check_title(index: usize, field: &str, title: &str) -> Result<(), Error> {
+    let chars = title.chars().count();
+    if title.trim().is_empty() {
+        return Err(Error::validation(index, field, "must not be empty"));
+    }
+    if chars > TITLE_CHARS_MAX {
+        return Err(Error::validation(
+            index,
+            field,
+            format!("is {chars} characters long; the limit is {TITLE_CHARS_MAX}"),
+        ));
+    }
+    Ok(())
+}
+
+fn require_reason(index: usize, event: &InputEvent) -> Result<(), Error> {
+    match event.reason.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => Ok(()),
+        _ => Err(Error::validation(
+            index,
+            "reason",
+            format!("is required on {}", event.data.type_name()),
+        )),
+    }
+}
+
+fn check_expected(
+    index: usize,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    actual: Option<u64>,
+) -> Result<(), Error> {
+    let ok = match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual.is_none(),
+        ExpectedVersion::Exists => actual.is_some(),
+        ExpectedVersion::Exact(v) => actual == Some(v),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Conflict {
+            index,
+            stream: stream.clone(),
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Whether `event`, sent again, says the same as the recorded `record` (SPEC §2.2 idempotency).
+fn same_content(event: &InputEvent, actor: &str, record: &Record) -> bool {
+    let effective_matches = match event.effective.or(event.data.default_effective()) {
+        Some(m) => m == record.effective,
+        None => record.effective == Moment::Instant(record.recorded_at),
+    };
+    event.data == record.data
+        && actor == record.actor
+        && event.reason == record.reason
+        && event.source == record.source
+        && effective_matches
+}
+
+fn stage_one(
+    store: &Store,
+    group: &Layer,
+    layer: &mut Layer,
+    index: usize,
+    event: &InputEvent,
+    recorded_at: DateTime<Utc>,
+) -> Result<(u64, Uuid), Error> {
+    let view = View {
+        store,
+        layers: [group, layer],
+    };
+    let actor = match event.actor.as_deref().map(str::trim) {
+        Some(a) if !a.is_empty() => a.to_string(),
+        _ => {
+            return Err(Error::validation(
+                index,
+                "actor",
+                "is required: a non-empty name of who records the event",
+            ))
+        }
+    };
+
+    // A known event id: an idempotent repeat, or a conflict.
+    if let Some(id) = event.event_id {
+        if let Some(position) = view.id_position(id)? {
+            let original = view.record(position)?;
+            return if same_content(event, &actor, &original) {
+                Ok((position, id))
+            } else {
+                Err(Error::EventIdConflict {
+                    index,
+                    event_id: id,
+                    position,
+                })
+            };
+        }
+    }
+
+    let commitment_exists = |id: Uuid, field: &str| -> Result<(u64, u64), Error> {
+        view.stream_head(&StreamId::commitment(id))?.ok_or_else(|| {
+            Error::validation(index, field, format!("no commitment {id} is recorded"))
+        })
+    };
+
+    // The stream, and the type's own rules.
+    let mut implied_no_stream = false;
+    let mut retracted_target: Option<Uuid> = None;
+    let mut not_before: Option<(DateTime<Utc>, String)> = None;
+    let stream = match &event.data {
+        EventData::CommitmentMade(d) => {
+            check_title(index, "data.title", &d.title)?;
+            implied_no_stream = true;
+            StreamId::commitment(d.commitment_id)
+        }
+        EventData::CommitmentAmended(d) => {
+            require_reason(index, event)?;
+            if d.is_empty() {
+                return Err(Error::validation(
+                    index,
+                    "data",
+                    "an amendment must change at least one of title, summary, owner, parties, themes, due",
+                ));
+            }
+            if let Some(t) = &d.title {
+                check_title(index, "data.title", t)?;
+            }
+            commitment_exists(d.commitment_id, "data.commitment_id")?;
+            StreamId::commitment(d.commitment_id)
+        }
+        EventData::CommitmentStatusChanged(d) => {
+            commitment_exists(d.commitment_id, "data.commitment_id")?;
+            if let Some(made_on) = view.made_on(d.commitment_id)? {
+                not_before = Some((
+                    Moment::Date(made_on).start(),
+                    format!("the commitment's made_on ({made_on})"),
+                ));
+            }
+            StreamId::commitment(d.commitment_id)
+        }
+        EventData::MeetingHeld(d) => {
+            check_title(index, "data.title", &d.title)?;
+            for (i, c) in d.commitment_ids.iter().enumerate() {
+                commitment_exists(*c, &format!("data.commitment_ids[{i}]"))?;
+            }
+            implied_no_stream = true;
+            StreamId::meeting(d.meeting_id)
+        }
+        EventData::MeetingLinked(d) => {
+            let meeting = StreamId::meeting(d.meeting_id);
+            if view.stream_head(&meeting)?.is_none() {
+                return Err(Error::validation(
+                    index,
+                    "data.meeting_id",
+                    format!("no meeting {} is recorded", d.meeting_id),
+                ));
+            }
+            commitment_exists(d.commitment_id, "data.commitment_id")?;
+            meeting
+        }
+        EventData::EventRetracted(d) => {
+            require_reason(index, event)?;
+            let position = view.id_position(d.event_id)?.ok_or_else(|| {
+                Error::validation(
+                    index,
+                    "data.event_id",
+                    format!("no event {} is recorded", d.event_id),
+                )
+            })?;
+            let target = view.record(position)?;
+            if matches!(target.data, EventData::EventRetracted(_)) {
+                return Err(Error::validation(
+                    index,
+                    "data.event_id",
+                    format!(
+                        "event {} is itself a retraction; retractions cannot be retracted",
+                        d.event_id
+                    ),
+                ));
+            }
+            if let Some(by) = view.retraction_of(d.event_id)? {
+                return Err(Error::validation(
+                    index,
+                    "data.event_id",
+                    format!(
+                        "event {} is already retracted (by the event at position {by})",
+                        d.event_id
+                    ),
+                ));
+            }
+            retracted_target = Some(d.event_id);
+            target.stream
+        }
+    };
+
+    // Valid time.
+    let (effective, effective_field) = match (event.effective, event.data.default_effective()) {
+        (Some(m), _) => (m, "effective"),
+        (None, Some(m)) => (
+            m,
+            match &event.data {
+                EventData::MeetingHeld(_) => "data.held_on",
+                _ => "data.made_on",
+            },
+        ),
+        (None, None) => (Moment::Instant(recorded_at), "effective"),
+    };
+    if effective.start() > recorded_at {
+        return Err(Error::validation(
+            index,
+            effective_field,
+            format!(
+                "`{effective}` is later than the moment of recording ({})",
+                crate::moment::format_instant(&recorded_at)
+            ),
+        ));
+    }
+    if let Some((earliest, what)) = not_before {
+        if effective.start() < earliest {
+            return Err(Error::validation(
+                index,
+                effective_field,
+                format!("`{effective}` is before {what}"),
+            ));
+        }
+    }
+
+    // Optimistic concurrency.
+    let actual = view.stream_head(&stream)?.map(|(v, _)| v);
+    let expected = if implied_no_stream {
+        match event.expected_version {
+            None | Some(ExpectedVersion::NoStream) => ExpectedVersion::NoStream,
+            Some(other) => {
+                return Err(Error::validation(
+                    index,
+                    "expected_version",
+                    format!(
+                        "{} always expects \"no_stream\", not `{other}`",
+                        event.data.type_name()
+                    ),
+                ))
+            }
+        }
+    } else {
+        event.expected_version.unwrap_or_default()
+    };
+    check_expected(index, &stream, expected, actual)?;
+
+    // Assign what the ledger assigns, encode once, and hash.
+    let position = layer.next_position();
+    let event_id = event.event_id.unwrap_or_else(Uuid::now_v7);
+    let version = actual.map_or(0, |v| v + 1);
+    let record = Record {
+        position,
+        event_id,
+        stream: stream.clone(),
+        version,
+        recorded_at,
+        schema: SCHEMA_VERSION,
+        effective,
+        actor,
+        reason: event.reason.clone(),
+        source: event.source.clone(),
+        data: event.data.clone(),
+    };
+    let bytes = record.encode();
+    if bytes.len() > RECORD_BYTES_MAX {
+        return Err(Error::validation(
+            index,
+            "-",
+            format!(
+                "the recorded event is {} bytes; the limit is {RECORD_BYTES_MAX}",
+                bytes.len()
+            ),
+        ));
+    }
+    let leaf = Hash::leaf(&bytes);
+    let completed = {
+        let view = View {
+            store,
+            layers: [group, layer],
+        };
+        tlog_tiles::stored_hashes_for_record_hash(position, leaf.into(), &view).map_err(|e| {
+            Error::Integrity {
+                position,
+                what: format!("stored tree hashes are missing: {e}"),
+            }
+        })?
+    };
+    for (level, h) in completed.into_iter().enumerate() {
+        layer
+            .hashes
+            .insert((level as u8, position >> level), h.into());
+    }
+    layer.stream_heads.insert(stream, (version, position));
+    layer.ids.insert(event_id, position);
+    if let EventData::CommitmentMade(made) = &record.data {
+        layer.made_on.insert(made.commitment_id, made.made_on);
+    }
+    if let Some(target) = retracted_target {
+        layer.retracted.insert(target, position);
+    }
+    layer.records.push(Staged { record, bytes });
+    Ok((position, event_id))
+}

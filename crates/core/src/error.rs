@@ -1,0 +1,135 @@
+//! The one error type of `ikrar-core`.
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+use crate::event::{ExpectedVersion, StreamId};
+
+/// Everything that can go wrong in the core, as variants a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An event broke a rule of SPEC §3. Nothing was written. Fix the event and send it again.
+    #[error("event {index}: field `{field}`: {rule}")]
+    Validation {
+        /// The event's index in the append (0-based).
+        index: usize,
+        /// The field, as a dotted path (`data.title`).
+        field: String,
+        /// The rule, in words.
+        rule: String,
+    },
+    /// The stream is not at the version the writer expected. Nothing was written. Re-read the
+    /// stream and decide again.
+    #[error("event {index}: stream {stream}: expected version {expected}, actual {}", actual.map_or("no stream".to_string(), |v| v.to_string()))]
+    Conflict {
+        /// The event's index in the append.
+        index: usize,
+        /// The stream.
+        stream: StreamId,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's last version, or `None` if it does not exist.
+        actual: Option<u64>,
+    },
+    /// The event id is already recorded with other content. Nothing was written.
+    #[error("event {index}: event_id {event_id} is already recorded at position {position} with other content")]
+    EventIdConflict {
+        /// The event's index in the append.
+        index: usize,
+        /// The reused id.
+        event_id: Uuid,
+        /// Where the original is.
+        position: u64,
+    },
+    /// Stored data does not check out: the ledger was altered or damaged. Stop writing and
+    /// investigate; `position` is the first bad one.
+    #[error("integrity failure at position {position}: {what}")]
+    Integrity {
+        /// The first bad position.
+        position: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// Another process holds the ledger. Wait for it, or stop it.
+    #[error("the ledger at {path} is in use by another process (lock {lock} is held)", path = path.display(), lock = lock.display())]
+    Locked {
+        /// The ledger directory.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// `init` on a path that already holds something.
+    #[error("{} already exists; refusing to overwrite it", path.display())]
+    AlreadyExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// There is no ledger at the path.
+    #[error("no ledger at {} (create one with `ikrar init`)", path.display())]
+    NoLedger {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A subject, event or position that is not in the ledger.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The ledger was closed, or its writer stopped after a storage failure; reopen it.
+    #[error("the ledger is closed: {reason}")]
+    Closed {
+        /// Why.
+        reason: String,
+    },
+    /// A filesystem error.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// sled reported an error.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(io) => Error::Io(io),
+            sled::Error::Corruption { at, .. } => Error::Integrity {
+                position: 0,
+                what: format!("sled reports corruption at {at:?}"),
+            },
+            other => Error::Storage(other.to_string()),
+        }
+    }
+}
+
+impl Error {
+    /// A short machine-readable name for the kind of error, as used in JSON error bodies.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Validation { .. } => "validation",
+            Error::Conflict { .. } | Error::EventIdConflict { .. } => "conflict",
+            Error::Integrity { .. } => "integrity",
+            Error::Locked { .. } => "locked",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::NoLedger { .. } => "no_ledger",
+            Error::NotFound { .. } => "not_found",
+            Error::Closed { .. } => "closed",
+            Error::Io(_) => "io",
+            Error::Storage(_) => "storage",
+        }
+    }
+
+    pub(crate) fn validation(
+        index: usize,
+        field: impl Into<String>,
+        rule: impl Into<String>,
+    ) -> Self {
+        Error::Validation {
+            index,
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! [`Ledger`]: open, append, read, subscribe, verify.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::append::AppendOutcome;
+use crate::error::Error;
+use crate::event::{InputEvent, StreamId};
+use crate::merkle::Hash;
+use crate::record::{Record, StoredRecord};
+use crate::storage::{
+    decode_u64, event_key, Head, Store, CACHE_BYTES_DEFAULT, TAG_ID, TAG_RETRACTED,
+};
+use crate::verify::{self, StoreHashes, VerifyReport};
+use crate::writer::{self, AppendRequest};
+
+/// The name of the lock file inside a ledger directory.
+pub const LOCK_FILE_NAME: &str = "ikrar.lock";
+/// The name of the sled database directory inside a ledger directory.
+pub const DB_DIR_NAME: &str = "db";
+
+/// How to open a ledger.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            cache_bytes: CACHE_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// An open ledger. Cheap to clone; all clones share one writer. The ledger closes when the last
+/// clone (and the last subscription) is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ikrar_core::Error> {
+/// use ikrar_core::{Ledger, InputEvent};
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::create(dir.path().join("ledger"))?;
+/// let event = InputEvent::from_json(r#"{"type":"commitment_made","actor":"kim",
+///     "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001",
+///             "title":"Hold the first Korea–Central Asia summit","made_on":"2025-01-16"}}"#).unwrap();
+/// let outcome = ledger.append(vec![event]).await?;
+/// assert_eq!(outcome.positions, vec![0]);
+/// assert_eq!(ledger.verify()?.tree_size, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    store: Store,
+    tx: Option<mpsc::Sender<AppendRequest>>,
+    head_rx: watch::Receiver<Head>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    _lock: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer after its current group; wait for it so that
+        // sled is flushed and unlocked when the ledger is gone.
+        self.tx.take();
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+        let _ = self.store.db.flush();
+    }
+}
+
+fn take_lock(path: &Path) -> Result<File, Error> {
+    let lock_path = path.join(LOCK_FILE_NAME);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+    }
+}
+
+impl Ledger {
+    /// Creates a new, empty ledger at `path`. Refuses a path that exists and is not empty.
+    pub fn create(path: impl AsRef<Path>) -> Result<Ledger, Error> {
+        Self::create_with(path, LedgerOptions::default())
+    }
+
+    /// [`Ledger::create`] with options.
+    pub fn create_with(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger, Error> {
+        let path = path.as_ref();
+        if path.exists() && std::fs::read_dir(path)?.next().is_some() {
+            return Err(Error::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        std::fs::create_dir_all(path)?;
+        let lock = take_lock(path)?;
+        let store = Store::open(&path.join(DB_DIR_NAME), options.cache_bytes)?;
+        store.init_format()?;
+        Self::start(path, store, lock)
+    }
+
+    /// Opens an existing ledger, checking its tail (see [`Ledger::verify`] for the full check).
+    pub fn open(path: impl AsRef<Path>) -> Result<Ledger, Error> {
+        Self::open_with(path, LedgerOptions::default())
+    }
+
+    /// [`Ledger::open`] with options.
+    pub fn open_with(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger, Error> {
+        let path = path.as_ref();
+        let db_path = path.join(DB_DIR_NAME);
+        if !db_path.is_dir() {
+            return Err(Error::NoLedger {
+                path: path.to_path_buf(),
+            });
+        }
+        let lock = take_lock(path)?;
+        if !db_path.join("conf").is_file() || !db_path.join("db").is_file() {
+            return Err(Error::Integrity {
+                position: 0,
+                what: format!("sled's files are missing from {}", db_path.display()),
+            });
+        }
+        let store = Store::open(&db_path, options.cache_bytes)?;
+        store.check_format()?;
+        let head = store.head()?;
+        verify::check_tail(&store, &head)?;
+        Self::start(path, store, lock)
+    }
+
+    /// Opens the ledger at `path`, creating it if there is none.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Ledger, Error> {
+        let path = path.as_ref();
+        if path.join(DB_DIR_NAME).is_dir() {
+            Self::open(path)
+        } else {
+            Self::create(path)
+        }
+    }
+
+    fn start(path: &Path, store: Store, lock: File) -> Result<Ledger, Error> {
+        let head = store.head()?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let (tx, handle) = writer::spawn(store.clone(), head, head_tx)?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                store,
+                tx: Some(tx),
+                head_rx,
+                writer: Mutex::new(Some(handle)),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The ledger's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The durable head: tree size, root and last `recorded_at`.
+    pub fn head(&self) -> Head {
+        *self.inner.head_rx.borrow()
+    }
+
+    /// Appends events, all or nothing, and answers once they are durable (SPEC §3).
+    pub async fn append(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
+        self.submit(events, false).await
+    }
+
+    /// Validates events exactly as [`Ledger::append`] would, against the current ledger, and
+    /// writes nothing. Any number of events may be checked this way.
+    pub async fn check(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
+        self.submit(events, true).await
+    }
+
+    async fn submit(&self, events: Vec<InputEvent>, dry_run: bool) -> Result<AppendOutcome, Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Closed {
+            reason: "the writer has stopped".into(),
+        };
+        let tx = self.inner.tx.as_ref().ok_or_else(closed)?;
+        tx.send(AppendRequest {
+            events,
+            dry_run,
+            reply,
+        })
+        .await
+        .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    fn decode_at(&self, position: u64, bytes: &[u8]) -> Result<StoredRecord, Error> {
+        let record = Record::decode(bytes).map_err(|e| Error::Integrity {
+            position,
+            what: format!("stored record does not decode: {e}"),
+        })?;
+        Ok(StoredRecord {
+            record,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The record at `position`.
+    pub fn read(&self, position: u64) -> Result<StoredRecord, Error> {
+        let head = self.head();
+        if position >= head.tree_size {
+            return Err(Error::NotFound {
+                what: format!("position {position} (tree size {})", head.tree_size),
+            });
+        }
+        let bytes = self
+            .inner
+            .store
+            .record_bytes(position)?
+            .ok_or_else(|| Error::Integrity {
+                position,
+                what: "the record is missing".into(),
+            })?;
+        self.decode_at(position, &bytes)
+    }
+
+    /// Records from `from` on, in position order, up to the durable head as it is now.
+    pub fn iter_from(&self, from: u64) -> impl Iterator<Item = Result<StoredRecord, Error>> + '_ {
+        let end = self.head().tree_size;
+        let mut expected = from;
+        self.inner
+            .store
+            .log
+            .range(event_key(from.min(end))..event_key(end))
+            .map(move |kv| {
+                let (k, v) = kv?;
+                let position = decode_u64(&k[1..]).unwrap_or(u64::MAX);
+                if position != expected {
+                    return Err(Error::Integrity {
+                        position: expected,
+                        what: "the record is missing (the log has a gap)".into(),
+                    });
+                }
+                expected += 1;
+                self.decode_at(position, &v)
+            })
+    }
+
+    /// Up to `limit` records from `from` on.
+    pub fn read_range(&self, from: u64, limit: usize) -> Result<Vec<StoredRecord>, Error> {
+        self.iter_from(from).take(limit).collect()
+    }
+
+    /// Every event of one stream, in version order.
+    pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<StoredRecord>, Error> {
+        let end = self.head().tree_size;
+        let mut out = Vec::new();
+        for position in self.inner.store.stream_positions(stream)? {
+            if position < end {
+                out.push(self.read(position)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The record of an event, by its id.
+    pub fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRecord>, Error> {
+        match self.inner.store.id_position(TAG_ID, event_id)? {
+            Some(p) if p < self.head().tree_size => self.read(p).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The position of the retraction of `event_id`, if it was retracted.
+    pub fn retraction_of(&self, event_id: Uuid) -> Result<Option<u64>, Error> {
+        Ok(self
+            .inner
+            .store
+            .id_position(TAG_RETRACTED, event_id)?
+            .filter(|p| *p < self.head().tree_size))
+    }
+
+    /// The Merkle root of the tree of the first `tree_size` records, from the stored hashes in
+    /// O(log n) reads.
+    pub fn root_at(&self, tree_size: u64) -> Result<Hash, Error> {
+        let head = self.head();
+        if tree_size > head.tree_size {
+            return Err(Error::NotFound {
+                what: format!("tree size {tree_size} (the ledger has {})", head.tree_size),
+            });
+        }
+        tlog_tiles::tree_hash(tree_size, &StoreHashes(&self.inner.store))
+            .map(Hash::from)
+            .map_err(|e| Error::Integrity {
+                position: tree_size.saturating_sub(1),
+                what: format!("stored tree hashes are missing: {e}"),
+            })
+    }
+
+    /// Re-reads and re-hashes every record and checks the whole ledger (SPEC §5).
+    pub fn verify(&self) -> Result<VerifyReport, Error> {
+        self.verify_with_progress(&mut |_| {})
+    }
+
+    /// [`Ledger::verify`], calling `progress` with the number of records checked so far.
+    pub fn verify_with_progress(
+        &self,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport, Error> {
+        verify::verify(&self.inner.store, &self.head(), progress)
+    }
+
+    /// A stream of every record from `from` on: first those already recorded, then each new one
+    /// as soon as it is durable. Ends only if the ledger's writer stops.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ikrar_core::Error> {
+    /// use futures::StreamExt;
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
+    /// let mut feed = Box::pin(ledger.subscribe(0));
+    /// let e = ikrar_core::InputEvent::from_json(r#"{"type":"commitment_made","actor":"kim",
+    ///     "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001","title":"t","made_on":"2025-01-16"}}"#).unwrap();
+    /// ledger.append(vec![e]).await?;
+    /// let first = feed.next().await.unwrap()?;
+    /// assert_eq!(first.record.position, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(
+        &self,
+        from: u64,
+    ) -> impl Stream<Item = Result<StoredRecord, Error>> + Send + 'static {
+        struct State {
+            ledger: Ledger,
+            next: u64,
+            buffer: VecDeque<StoredRecord>,
+            head_rx: watch::Receiver<Head>,
+            failed: bool,
+        }
+        const CHUNK_RECORDS: usize = 512;
+        let state = State {
+            head_rx: self.inner.head_rx.clone(),
+            ledger: self.clone(),
+            next: from,
+            buffer: VecDeque::new(),
+            failed: false,
+        };
+        futures::stream::unfold(state, |mut s| async move {
+            if s.failed {
+                return None;
+            }
+            loop {
+                if let Some(r) = s.buffer.pop_front() {
+                    return Some((Ok(r), s));
+                }
+                let size = s.head_rx.borrow_and_update().tree_size;
+                if s.next < size {
+                    match s.ledger.read_range(s.next, CHUNK_RECORDS) {
+                        Ok(chunk) => {
+                            s.next += chunk.len() as u64;
+                            s.buffer.extend(chunk);
+                            continue;
+                        }
+                        Err(e) => {
+                            s.failed = true;
+                            return Some((Err(e), s));
+                        }
+                    }
+                }
+                if s.head_rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! # ikrar-core
+//!
+//! The foundation of ikrar, an event-sourced ledger of public commitments: the event types
+//! (SPEC §2), their validation (§3), the durable append-only log on sled with group commit, and
+//! the RFC 9162 Merkle tree over every record (§5).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ikrar_core::Error> {
+//! use ikrar_core::{InputEvent, Ledger, StreamId};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let ledger = Ledger::create(dir.path().join("ledger"))?;
+//! let made = InputEvent::from_json(r#"{"type":"commitment_made","actor":"oversight.kim",
+//!   "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001",
+//!           "title":"Hold the first Korea–Central Asia summit","parties":["Central Asia"],
+//!           "made_on":"2025-01-16"}}"#).unwrap();
+//! let progress = InputEvent::from_json(r#"{"type":"commitment_status_changed","actor":"oversight.kim",
+//!   "effective":"2025-03-01","expected_version":0,
+//!   "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001","status":"in_progress"}}"#).unwrap();
+//! let outcome = ledger.append(vec![made, progress]).await?;
+//! assert_eq!(outcome.positions, vec![0, 1]);
+//!
+//! let stream = StreamId::parse("commitment/0194a1c2-7f00-7000-8000-000000000001").unwrap();
+//! assert_eq!(ledger.read_stream(&stream)?.len(), 2);
+//! let report = ledger.verify()?;
+//! assert_eq!(report.root, ledger.head().root);
+//! # Ok(()) }
+//! ```
+
+mod append;
+mod error;
+pub mod event;
+mod ledger;
+pub mod merkle;
+pub mod moment;
+pub mod record;
+mod storage;
+mod verify;
+mod writer;
+
+pub use append::{AppendOutcome, EVENTS_PER_APPEND_MAX};
+pub use error::Error;
+pub use event::{
+    CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,
+    ExpectedVersion, InputError, InputEvent, MeetingHeld, MeetingLinked, Participant, Source,
+    Status, StreamId,
+};
+pub use ledger::{Ledger, LedgerOptions, DB_DIR_NAME, LOCK_FILE_NAME};
+pub use merkle::Hash;
+pub use moment::Moment;
+pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
+pub use storage::{Head, CACHE_BYTES_DEFAULT};
+pub use verify::VerifyReport;
+pub use writer::{GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};

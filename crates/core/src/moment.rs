@@ -1,0 +1,179 @@
+//! Points in time as ikrar writes them: a calendar date or an RFC 3339 instant.
+//!
+//! SPEC §1: a date used as `effective` means the start of that day (UTC); a date used as a
+//! query's `as_of` means the end of that day. Instants are normalised to UTC with microsecond
+//! precision, because that is what the recorded form stores.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A date (`YYYY-MM-DD`) or an instant (RFC 3339, normalised to UTC, microseconds).
+///
+/// ```
+/// use ikrar_core::Moment;
+/// let d: Moment = "2025-01-16".parse().unwrap();
+/// assert_eq!(d.start().to_rfc3339(), "2025-01-16T00:00:00+00:00");
+/// assert_eq!(d.to_string(), "2025-01-16");
+/// let i: Moment = "2025-01-16T09:30:00+09:00".parse().unwrap();
+/// assert_eq!(i.to_string(), "2025-01-16T00:30:00.000000Z");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Moment {
+    /// A whole calendar day, UTC.
+    Date(NaiveDate),
+    /// One instant, UTC, truncated to microseconds.
+    Instant(DateTime<Utc>),
+}
+
+impl Moment {
+    /// The first instant the moment covers: midnight UTC for a date.
+    pub fn start(&self) -> DateTime<Utc> {
+        match self {
+            Moment::Date(d) => start_of_day(*d),
+            Moment::Instant(t) => *t,
+        }
+    }
+
+    /// The last instant the moment covers: 23:59:59.999999 UTC for a date (SPEC §1, `as_of`).
+    pub fn end(&self) -> DateTime<Utc> {
+        match self {
+            Moment::Date(d) => end_of_day(*d),
+            Moment::Instant(t) => *t,
+        }
+    }
+}
+
+/// Midnight UTC at the start of `date`.
+pub fn start_of_day(date: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// The last microsecond of `date`, UTC.
+pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(
+        &date
+            .and_hms_micro_opt(23, 59, 59, 999_999)
+            .expect("end of day exists"),
+    )
+}
+
+/// Truncates an instant to whole microseconds, the precision of the recorded form.
+pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let micros = t.timestamp_micros();
+    DateTime::from_timestamp_micros(micros).expect("in range")
+}
+
+/// Formats an instant the way records store it: `2025-01-16T00:30:00.000000Z`.
+pub fn format_instant(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses an RFC 3339 instant (any offset) into UTC, truncated to microseconds.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| truncate_to_micros(t.with_timezone(&Utc)))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant ({e})"))
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    if s.len() != 10 {
+        return Err(format!("`{s}` is not a date of the form YYYY-MM-DD"));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("`{s}` is not a date of the form YYYY-MM-DD ({e})"))
+}
+
+impl FromStr for Moment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() == 10 {
+            parse_date(s).map(Moment::Date)
+        } else {
+            parse_instant(s).map(Moment::Instant).map_err(|_| {
+                format!("`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant")
+            })
+        }
+    }
+}
+
+impl fmt::Display for Moment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Moment::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Moment::Instant(t) => f.write_str(&format_instant(t)),
+        }
+    }
+}
+
+impl Serialize for Moment {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Moment {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde helpers for `YYYY-MM-DD` dates that reject anything else.
+pub mod date_format {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises a date as `YYYY-MM-DD`.
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&d.format("%Y-%m-%d"))
+    }
+
+    /// Parses a strict `YYYY-MM-DD` date.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse_date(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional dates.
+    pub mod option {
+        use chrono::NaiveDate;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serialises `None` as null.
+        pub fn serialize<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Parses null or a strict date.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+            let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+            s.map(|s| super::super::parse_date(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
+/// Serde helpers for instants in the recorded form (UTC, microseconds, `Z`).
+pub mod instant_format {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises as `2025-01-16T00:30:00.000000Z`.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_instant(t))
+    }
+
+    /// Parses any RFC 3339 instant.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse_instant(&s).map_err(serde::de::Error::custom)
+    }
+}

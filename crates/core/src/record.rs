@@ -1,0 +1,186 @@
+//! The recorded form (SPEC §2.3): what the ledger stores, exports and hashes.
+//!
+//! A record is encoded once, at append, as compact JSON with a fixed field order; those bytes are
+//! never rewritten. Everything that checks a record (verify, import, proofs) hashes the stored
+//! bytes, never a re-encoding.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::event::{EventData, InputError, Source, StreamId};
+use crate::moment::{instant_format, Moment};
+
+/// The version of the recorded form this code writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The largest recorded form accepted, in bytes (SPEC §3).
+pub const RECORD_BYTES_MAX: usize = 64 * 1024;
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Index in the whole ledger.
+    pub position: u64,
+    /// The event's id (given by the writer, or a UUIDv7 made by the ledger).
+    pub event_id: Uuid,
+    /// The subject's stream.
+    pub stream: StreamId,
+    /// Index in the stream.
+    pub version: u64,
+    /// Transaction time, assigned by the ledger.
+    pub recorded_at: DateTime<Utc>,
+    /// The recorded form's version.
+    pub schema: u32,
+    /// Valid time, resolved: the writer's, else the type's default, else `recorded_at`.
+    pub effective: Moment,
+    /// Who recorded it.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// Where the fact comes from.
+    pub source: Option<Source>,
+    /// The type and its fields.
+    pub data: EventData,
+}
+
+#[derive(Serialize)]
+struct RecordRepr<'a> {
+    position: u64,
+    event_id: Uuid,
+    stream: &'a StreamId,
+    version: u64,
+    #[serde(with = "instant_format")]
+    recorded_at: DateTime<Utc>,
+    schema: u32,
+    #[serde(rename = "type")]
+    type_name: &'static str,
+    effective: Moment,
+    actor: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a Source>,
+    data: &'a EventData,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordEnvelope<'a> {
+    position: u64,
+    event_id: Uuid,
+    stream: String,
+    version: u64,
+    #[serde(with = "instant_format")]
+    recorded_at: DateTime<Utc>,
+    schema: u32,
+    #[serde(rename = "type")]
+    type_name: String,
+    effective: Moment,
+    actor: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    source: Option<Source>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+impl Record {
+    /// Encodes the recorded form: compact JSON, fixed field order, no trailing newline.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(&RecordRepr {
+            position: self.position,
+            event_id: self.event_id,
+            stream: &self.stream,
+            version: self.version,
+            recorded_at: self.recorded_at,
+            schema: self.schema,
+            type_name: self.data.type_name(),
+            effective: self.effective,
+            actor: &self.actor,
+            reason: self.reason.as_deref(),
+            source: self.source.as_ref(),
+            data: &self.data,
+        })
+        .expect("records always serialise")
+    }
+
+    /// Decodes stored or exported bytes, strictly: unknown fields, a wrong schema, or a stream
+    /// that does not fit the data are errors.
+    ///
+    /// ```
+    /// use ikrar_core::Record;
+    /// let bytes = br#"{"position":0,"event_id":"0194a1c2-7f00-7000-8000-000000000009","stream":"commitment/0194a1c2-7f00-7000-8000-000000000001","version":0,"recorded_at":"2025-01-17T00:00:00.000000Z","schema":1,"type":"commitment_made","effective":"2025-01-16","actor":"kim","data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001","title":"t","summary":null,"owner":null,"parties":[],"themes":[],"made_on":"2025-01-16","due":null}}"#;
+    /// let record = Record::decode(bytes).unwrap();
+    /// assert_eq!(record.encode(), bytes.to_vec());
+    /// ```
+    pub fn decode(bytes: &[u8]) -> Result<Record, InputError> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| InputError::new("-", format!("a record must be UTF-8 ({e})")))?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let env: RecordEnvelope<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            InputError::new(
+                if path == "." { "-".into() } else { path },
+                e.inner().to_string(),
+            )
+        })?;
+        de.end()
+            .map_err(|e| InputError::new("-", format!("trailing bytes after the record ({e})")))?;
+        if env.schema != SCHEMA_VERSION {
+            return Err(InputError::new(
+                "schema",
+                format!(
+                    "schema {} is not supported (this build reads {SCHEMA_VERSION})",
+                    env.schema
+                ),
+            ));
+        }
+        let data = EventData::parse(&env.type_name, env.data)?;
+        let stream = StreamId::parse(&env.stream).ok_or_else(|| {
+            InputError::new("stream", format!("`{}` is not a stream id", env.stream))
+        })?;
+        if let Some(own) = data.own_stream() {
+            if own != stream {
+                return Err(InputError::new(
+                    "stream",
+                    format!("`{stream}` does not match the event's subject `{own}`"),
+                ));
+            }
+        }
+        if env.actor.trim().is_empty() {
+            return Err(InputError::new("actor", "must not be empty"));
+        }
+        Ok(Record {
+            position: env.position,
+            event_id: env.event_id,
+            stream,
+            version: env.version,
+            recorded_at: env.recorded_at,
+            schema: env.schema,
+            effective: env.effective,
+            actor: env.actor,
+            reason: env.reason,
+            source: env.source,
+            data,
+        })
+    }
+}
+
+/// A record together with the exact bytes it is stored as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The decoded record.
+    pub record: Record,
+    /// The stored bytes; their hash is the Merkle leaf.
+    pub bytes: Vec<u8>,
+}
+
+impl StoredRecord {
+    /// The stored bytes as text (records are UTF-8 JSON).
+    pub fn as_json(&self) -> &str {
+        std::str::from_utf8(&self.bytes).expect("records are UTF-8")
+    }
+}

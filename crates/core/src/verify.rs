@@ -1,0 +1,370 @@
+//! Integrity checks: the full `verify` (SPEC §5) and the cheaper tail check run at open.
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::event::{EventData, StreamId};
+use crate::merkle::{Hash, TreeBuilder, HASH_BYTES};
+use crate::record::Record;
+use crate::storage::{
+    decode_u64, Head, Store, TAG_EVENT, TAG_ID, TAG_RETRACTED, TAG_STREAM, TILE_WIDTH,
+};
+
+/// What a successful `verify` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Number of records checked; the tree size.
+    pub tree_size: u64,
+    /// The root recomputed from the records, equal to the stored one.
+    pub root: Hash,
+}
+
+fn integrity(position: u64, what: impl Into<String>) -> Error {
+    Error::Integrity {
+        position,
+        what: what.into(),
+    }
+}
+
+/// Reads stored hashes level by level in order, one tile in memory per level.
+struct TileCursor<'a> {
+    store: &'a Store,
+    tiles: Vec<Option<(u64, sled::IVec)>>,
+}
+
+impl<'a> TileCursor<'a> {
+    fn new(store: &'a Store) -> Self {
+        TileCursor {
+            store,
+            tiles: Vec::new(),
+        }
+    }
+
+    fn hash(&mut self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
+        let tile = index / TILE_WIDTH;
+        let l = level as usize;
+        if self.tiles.len() <= l {
+            self.tiles.resize(l + 1, None);
+        }
+        let cached = matches!(&self.tiles[l], Some((t, _)) if *t == tile);
+        if !cached {
+            self.tiles[l] = self.store.tile(level, tile)?.map(|v| (tile, v));
+        }
+        let Some((_, bytes)) = &self.tiles[l] else {
+            return Ok(None);
+        };
+        let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
+        Ok(bytes
+            .get(at..at + HASH_BYTES)
+            .map(|b| Hash(b.try_into().expect("32 bytes"))))
+    }
+}
+
+/// An order-independent digest of a set of index entries, so that the stored indexes can be
+/// compared with the ones the records imply in one sequential pass over each.
+#[derive(Default, PartialEq, Eq, Debug)]
+struct SetDigest {
+    count: u64,
+    sum: u128,
+}
+
+impl SetDigest {
+    fn add(&mut self, key: &[u8], position: u64) {
+        let mut a = std::hash::DefaultHasher::new();
+        key.hash(&mut a);
+        position.hash(&mut a);
+        let lo = a.finish();
+        let mut b = std::hash::DefaultHasher::new();
+        (position, key).hash(&mut b);
+        let hi = b.finish();
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(((hi as u128) << 64) | lo as u128);
+    }
+}
+
+/// Re-reads every record, re-hashes it, and checks positions, stream versions, `recorded_at`
+/// order, the indexes, every stored tree hash and the root. `progress` is called with the
+/// number of records checked so far, every few thousand.
+pub(crate) fn verify(
+    store: &Store,
+    head: &Head,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, Error> {
+    let mut builder = TreeBuilder::new();
+    let mut tiles = TileCursor::new(store);
+    let mut next_version: HashMap<StreamId, u64> = HashMap::new();
+    let mut last_recorded_at: DateTime<Utc> = DateTime::UNIX_EPOCH;
+    let mut expected_index = SetDigest::default();
+    let mut position = 0u64;
+
+    for kv in store.log.scan_prefix([TAG_EVENT]) {
+        let (key, bytes) = kv?;
+        let at =
+            decode_u64(&key[1..]).ok_or_else(|| integrity(position, "malformed record key"))?;
+        if at >= head.tree_size {
+            return Err(integrity(
+                at,
+                format!(
+                    "a record lies beyond the head (tree size {})",
+                    head.tree_size
+                ),
+            ));
+        }
+        if at != position {
+            return Err(integrity(
+                position,
+                "the record is missing (the log has a gap)",
+            ));
+        }
+        let record = Record::decode(&bytes)
+            .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
+        if record.position != position {
+            return Err(integrity(
+                position,
+                format!("the record says position {}", record.position),
+            ));
+        }
+        let expected_version = next_version.entry(record.stream.clone()).or_insert(0);
+        if record.version != *expected_version {
+            return Err(integrity(
+                position,
+                format!(
+                    "stream {} version {} where {} was expected",
+                    record.stream, record.version, expected_version
+                ),
+            ));
+        }
+        *expected_version += 1;
+        if record.recorded_at < last_recorded_at {
+            return Err(integrity(position, "recorded_at goes backwards"));
+        }
+        last_recorded_at = record.recorded_at;
+
+        expected_index.add(
+            &crate::storage::stream_key(&record.stream, record.version),
+            position,
+        );
+        expected_index.add(&crate::storage::id_key(TAG_ID, record.event_id), position);
+        if let EventData::EventRetracted(d) = &record.data {
+            expected_index.add(&crate::storage::id_key(TAG_RETRACTED, d.event_id), position);
+        }
+
+        for (level, index, hash) in builder.push(Hash::leaf(&bytes)) {
+            match tiles.hash(level, index)? {
+                Some(stored) if stored == hash => {}
+                Some(_) if level == 0 => {
+                    return Err(integrity(
+                        position,
+                        "the record's hash differs from the stored tree (the record was altered)",
+                    ))
+                }
+                Some(_) => {
+                    return Err(integrity(
+                        position,
+                        format!("stored tree hash ({level}, {index}) is wrong"),
+                    ))
+                }
+                None => {
+                    return Err(integrity(
+                        position,
+                        format!("stored tree hash ({level}, {index}) is missing"),
+                    ))
+                }
+            }
+        }
+        position += 1;
+        if position % 4096 == 0 {
+            progress(position);
+        }
+    }
+    progress(position);
+    if position != head.tree_size {
+        return Err(integrity(
+            position,
+            format!(
+                "the log ends at {position} records but its head says {}: records are missing",
+                head.tree_size
+            ),
+        ));
+    }
+    if head.tree_size > 0 && last_recorded_at != head.last_recorded_at {
+        return Err(integrity(
+            position.saturating_sub(1),
+            "the last recorded_at differs from the head",
+        ));
+    }
+    let root = builder.root();
+    if root != head.root {
+        return Err(integrity(
+            position.saturating_sub(1),
+            "the root recomputed from the records differs from the stored root",
+        ));
+    }
+
+    // The indexes: exactly the entries the records imply, no more, no fewer.
+    let mut stored_index = SetDigest::default();
+    for tag in [TAG_STREAM, TAG_ID, TAG_RETRACTED] {
+        for kv in store.log.scan_prefix([tag]) {
+            let (key, value) = kv?;
+            let p = decode_u64(&value).ok_or_else(|| integrity(0, "malformed index entry"))?;
+            stored_index.add(&key, p);
+        }
+    }
+    if stored_index != expected_index {
+        return Err(find_bad_index(store, head)?);
+    }
+    Ok(VerifyReport {
+        tree_size: head.tree_size,
+        root,
+    })
+}
+
+/// The slow path once the index digests differ: point-check every record's entries to name the
+/// first bad position.
+fn find_bad_index(store: &Store, head: &Head) -> Result<Error, Error> {
+    for position in 0..head.tree_size {
+        let bytes = store
+            .record_bytes(position)?
+            .ok_or_else(|| integrity(position, "the record is missing"))?;
+        let record = Record::decode(&bytes)
+            .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
+        let check = |what: &str, p: Option<u64>| -> Option<Error> {
+            (p != Some(position)).then(|| {
+                integrity(
+                    position,
+                    format!(
+                        "the {what} index entry is {}",
+                        p.map_or("missing".into(), |p| format!("at position {p}"))
+                    ),
+                )
+            })
+        };
+        if let Some(e) = check(
+            "stream",
+            store.stream_position(&record.stream, record.version)?,
+        ) {
+            return Ok(e);
+        }
+        if let Some(e) = check("event id", store.id_position(TAG_ID, record.event_id)?) {
+            return Ok(e);
+        }
+        if let EventData::EventRetracted(d) = &record.data {
+            if let Some(e) = check("retraction", store.id_position(TAG_RETRACTED, d.event_id)?) {
+                return Ok(e);
+            }
+        }
+    }
+    Ok(integrity(
+        head.tree_size,
+        "the indexes hold entries that no record implies",
+    ))
+}
+
+/// The check run at open: the head, the last record and the root agree, and nothing lies
+/// beyond the head. O(log n), so every open can afford it.
+pub(crate) fn check_tail(store: &Store, head: &Head) -> Result<(), Error> {
+    let last_key = store
+        .log
+        .scan_prefix([TAG_EVENT])
+        .keys()
+        .next_back()
+        .transpose()?;
+    let last = last_key.as_ref().and_then(|k| decode_u64(&k[1..]));
+    if head.tree_size == 0 {
+        return match last {
+            None => Ok(()),
+            Some(p) => Err(integrity(p, "a record lies beyond the head (tree size 0)")),
+        };
+    }
+    let expected_last = head.tree_size - 1;
+    match last {
+        Some(p) if p > expected_last => {
+            return Err(integrity(
+                expected_last + 1,
+                format!(
+                    "a record lies beyond the head (tree size {})",
+                    head.tree_size
+                ),
+            ))
+        }
+        Some(p) if p < expected_last => {
+            return Err(integrity(
+                p + 1,
+                format!(
+                    "the log ends at {} records but its head says {}: records are missing",
+                    p + 1,
+                    head.tree_size
+                ),
+            ))
+        }
+        None => {
+            return Err(integrity(
+                0,
+                format!(
+                    "the log is empty but its head says {} records",
+                    head.tree_size
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    let bytes = store
+        .record_bytes(expected_last)?
+        .ok_or_else(|| integrity(expected_last, "the last record is missing"))?;
+    let record = Record::decode(&bytes).map_err(|e| {
+        integrity(
+            expected_last,
+            format!("the last record does not decode: {e}"),
+        )
+    })?;
+    if record.position != expected_last || record.recorded_at != head.last_recorded_at {
+        return Err(integrity(
+            expected_last,
+            "the last record does not match the head",
+        ));
+    }
+    if store.hash(0, expected_last)? != Some(Hash::leaf(&bytes)) {
+        return Err(integrity(
+            expected_last,
+            "the last record's hash differs from the stored tree (the record was altered)",
+        ));
+    }
+    let reader = StoreHashes(store);
+    let root: Hash = tlog_tiles::tree_hash(head.tree_size, &reader)
+        .map_err(|e| {
+            integrity(
+                expected_last,
+                format!("stored tree hashes are missing: {e}"),
+            )
+        })?
+        .into();
+    if root != head.root {
+        return Err(integrity(
+            expected_last,
+            "the stored tree does not give the head's root",
+        ));
+    }
+    Ok(())
+}
+
+/// The stored hashes of a ledger, for `tlog_tiles`.
+pub(crate) struct StoreHashes<'a>(pub(crate) &'a Store);
+
+impl tlog_tiles::HashReader for StoreHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                let (level, n) = tlog_tiles::split_stored_hash_index(i);
+                match self.0.hash(level, n) {
+                    Ok(Some(h)) => Ok(h.into()),
+                    _ => Err(tlog_tiles::Error::IndexesNotInTree),
+                }
+            })
+            .collect()
+    }
+}
