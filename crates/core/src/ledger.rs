@@ -16,7 +16,7 @@ use crate::event::{InputEvent, StreamId};
 use crate::merkle::Hash;
 use crate::record::{Record, StoredRecord};
 use crate::storage::{
-    decode_u64, event_key, Head, Store, CACHE_BYTES_DEFAULT, TAG_ID, TAG_RETRACTED,
+    decode_u64, event_key, Head, HeadFile, Store, CACHE_BYTES_DEFAULT, TAG_ID, TAG_RETRACTED,
 };
 use crate::verify::{self, StoreHashes, VerifyReport};
 use crate::writer::{self, AppendRequest};
@@ -119,6 +119,7 @@ impl Ledger {
         let lock = take_lock(path)?;
         let store = Store::open(&path.join(DB_DIR_NAME), options.cache_bytes)?;
         store.init_format()?;
+        HeadFile::create(path)?.write(&Head::empty())?;
         Self::start(path, store, lock)
     }
 
@@ -147,6 +148,7 @@ impl Ledger {
         store.check_format()?;
         let head = store.head()?;
         verify::check_tail(&store, &head)?;
+        verify::check_against_head_file(&store, &head, HeadFile::read(path)?)?;
         Self::start(path, store, lock)
     }
 
@@ -163,7 +165,8 @@ impl Ledger {
     fn start(path: &Path, store: Store, lock: File) -> Result<Ledger, Error> {
         let head = store.head()?;
         let (head_tx, head_rx) = watch::channel(head);
-        let (tx, handle) = writer::spawn(store.clone(), head, head_tx)?;
+        let head_file = HeadFile::create(path)?;
+        let (tx, handle) = writer::spawn(store.clone(), head_file, head, head_tx)?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),

@@ -368,3 +368,45 @@ impl tlog_tiles::HashReader for StoreHashes<'_> {
             .collect()
     }
 }
+
+/// Compares the log with the head file written after every acknowledged commit: the log must
+/// hold at least the acknowledged records, with the acknowledged root.
+pub(crate) fn check_against_head_file(
+    store: &Store,
+    head: &Head,
+    acknowledged: Option<Head>,
+) -> Result<(), Error> {
+    let Some(acknowledged) = acknowledged else {
+        return Err(integrity(
+            head.tree_size,
+            "the head file is missing, so lost records could not be detected; \
+             if it was deleted by mistake, restore it from a backup",
+        ));
+    };
+    if acknowledged.tree_size > head.tree_size {
+        return Err(integrity(
+            head.tree_size,
+            format!(
+                "{} records were acknowledged but the log holds only {}: records were lost \
+                 (the database was truncated or damaged)",
+                acknowledged.tree_size, head.tree_size
+            ),
+        ));
+    }
+    let reader = StoreHashes(store);
+    let root: Hash = tlog_tiles::tree_hash(acknowledged.tree_size, &reader)
+        .map_err(|e| {
+            integrity(
+                acknowledged.tree_size,
+                format!("stored tree hashes are missing: {e}"),
+            )
+        })?
+        .into();
+    if root != acknowledged.root {
+        return Err(integrity(
+            acknowledged.tree_size.saturating_sub(1),
+            "the log's tree differs from the acknowledged root: history was rewritten",
+        ));
+    }
+    Ok(())
+}

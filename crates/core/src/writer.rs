@@ -17,7 +17,8 @@ use crate::event::{EventData, InputEvent};
 use crate::merkle::{Hash, HASH_BYTES};
 use crate::moment::truncate_to_micros;
 use crate::storage::{
-    event_key, id_key, stream_key, tile_key, Head, Store, TAG_ID, TAG_RETRACTED, TILE_WIDTH,
+    event_key, id_key, stream_key, tile_key, Head, HeadFile, Store, TAG_ID, TAG_RETRACTED,
+    TILE_WIDTH,
 };
 
 /// Events gathered into one group commit at most (beyond the first append, which may hold up
@@ -35,18 +36,20 @@ pub(crate) struct AppendRequest {
 
 pub(crate) fn spawn(
     store: Store,
+    head_file: HeadFile,
     head: Head,
     head_tx: watch::Sender<Head>,
 ) -> std::io::Result<(mpsc::Sender<AppendRequest>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_APPENDS_MAX);
     let handle = std::thread::Builder::new()
         .name("ikrar-writer".into())
-        .spawn(move || run(store, head, head_tx, rx))?;
+        .spawn(move || run(store, head_file, head, head_tx, rx))?;
     Ok((tx, handle))
 }
 
 fn run(
     store: Store,
+    head_file: HeadFile,
     mut head: Head,
     head_tx: watch::Sender<Head>,
     mut rx: mpsc::Receiver<AppendRequest>,
@@ -94,7 +97,10 @@ fn run(
         }
 
         if !group.records.is_empty() {
-            match commit(&store, &group, &head) {
+            match commit(&store, &group, &head).and_then(|new_head| {
+                head_file.write(&new_head)?;
+                Ok(new_head)
+            }) {
                 Ok(new_head) => {
                     head = new_head;
                     head_tx.send_replace(head);

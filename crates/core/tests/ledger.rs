@@ -1,0 +1,484 @@
+//! The durable log end to end: appends, rules, durability, integrity, concurrency.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use ikrar_core::merkle::reference_root;
+use ikrar_core::{
+    CommitmentMade, CommitmentStatusChanged, Error, EventData, EventRetracted, ExpectedVersion,
+    Hash, InputEvent, Ledger, Status, StreamId,
+};
+use uuid::Uuid;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn cid(n: u128) -> Uuid {
+    Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000 + n)
+}
+
+fn made(n: u128) -> InputEvent {
+    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
+        commitment_id: cid(n),
+        title: format!("Commitment {n}"),
+        summary: None,
+        owner: Some("Ministry of Foreign Affairs".into()),
+        parties: vec!["Japan".into()],
+        themes: vec![],
+        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
+        due: None,
+    }));
+    e.actor = Some("tester".into());
+    e
+}
+
+fn status(n: u128, s: Status, expected: Option<ExpectedVersion>) -> InputEvent {
+    let mut e = InputEvent::new(EventData::CommitmentStatusChanged(
+        CommitmentStatusChanged {
+            commitment_id: cid(n),
+            status: s,
+            label: None,
+        },
+    ));
+    e.actor = Some("tester".into());
+    e.expected_version = expected;
+    e
+}
+
+fn leaves(ledger: &Ledger) -> Vec<Hash> {
+    ledger
+        .iter_from(0)
+        .map(|r| Hash::leaf(&r.unwrap().bytes))
+        .collect()
+}
+
+#[test]
+fn stored_root_matches_a_from_scratch_computation_at_every_size() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    // Batches of varying size, so that group boundaries fall everywhere in the tiles.
+    let mut n = 0u128;
+    for batch in [1usize, 2, 3, 7, 64, 1, 200, 255, 256, 257, 13] {
+        let events: Vec<_> = (0..batch)
+            .map(|_| {
+                n += 1;
+                made(n)
+            })
+            .collect();
+        rt.block_on(ledger.append(events)).unwrap();
+    }
+    let leaves = leaves(&ledger);
+    assert_eq!(leaves.len() as u64, ledger.head().tree_size);
+    for size in 0..=leaves.len() {
+        assert_eq!(
+            ledger.root_at(size as u64).unwrap(),
+            reference_root(&leaves[..size]),
+            "size {size}"
+        );
+    }
+    assert_eq!(ledger.head().root, reference_root(&leaves));
+    assert_eq!(ledger.verify().unwrap().tree_size, leaves.len() as u64);
+}
+
+#[test]
+fn an_acknowledged_append_survives_closing_and_reopening() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    let outcome = rt
+        .block_on(ledger.append(vec![
+            made(1),
+            status(1, Status::InProgress, Some(ExpectedVersion::Exact(0))),
+        ]))
+        .unwrap();
+    assert_eq!(outcome.positions, vec![0, 1]);
+    let head = ledger.head();
+    let first = ledger.read(0).unwrap();
+    drop(ledger);
+
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.head(), head);
+    assert_eq!(ledger.read(0).unwrap(), first);
+    let stream = ledger.read_stream(&StreamId::commitment(cid(1))).unwrap();
+    assert_eq!(stream.len(), 2);
+    assert_eq!(ledger.verify().unwrap().root, head.root);
+    // And the ledger goes on from where it was.
+    let more = rt
+        .block_on(ledger.append(vec![status(
+            1,
+            Status::Fulfilled,
+            Some(ExpectedVersion::Exact(1)),
+        )]))
+        .unwrap();
+    assert_eq!(more.positions, vec![2]);
+}
+
+#[test]
+fn a_second_opener_gets_a_locked_error_that_names_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let _ledger = Ledger::create(&path).unwrap();
+    match Ledger::open(&path) {
+        Err(Error::Locked { lock, .. }) => assert!(lock.ends_with("ikrar.lock")),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("expected Locked, got an open ledger"),
+    }
+}
+
+#[test]
+fn create_refuses_to_overwrite_and_open_refuses_a_missing_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    assert!(matches!(Ledger::open(&path), Err(Error::NoLedger { .. })));
+    drop(Ledger::create(&path).unwrap());
+    assert!(matches!(
+        Ledger::create(&path),
+        Err(Error::AlreadyExists { .. })
+    ));
+}
+
+#[test]
+fn an_append_is_all_or_nothing() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    // The third event refers to a commitment that does not exist.
+    let err = rt
+        .block_on(ledger.append(vec![made(1), made(2), status(3, Status::Broken, None)]))
+        .unwrap_err();
+    match err {
+        Error::Validation { index, field, .. } => {
+            assert_eq!(index, 2);
+            assert_eq!(field, "data.commitment_id");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(ledger.head().tree_size, 0);
+    // Events see the earlier events of the same append.
+    let ok = rt
+        .block_on(ledger.append(vec![
+            made(3),
+            status(3, Status::Broken, Some(ExpectedVersion::Exact(0))),
+        ]))
+        .unwrap();
+    assert_eq!(ok.positions, vec![0, 1]);
+}
+
+#[test]
+fn idempotent_event_ids_and_conflicts() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let mut e = made(1);
+    e.event_id = Some(Uuid::from_u128(77));
+    let first = rt.block_on(ledger.append(vec![e.clone()])).unwrap();
+    let again = rt.block_on(ledger.append(vec![e.clone()])).unwrap();
+    assert_eq!(again.positions, first.positions);
+    assert_eq!(again.new_events, 0);
+    assert_eq!(ledger.head().tree_size, 1);
+
+    let mut other = e.clone();
+    if let EventData::CommitmentMade(d) = &mut other.data {
+        d.title = "Something else".into();
+    }
+    assert!(matches!(
+        rt.block_on(ledger.append(vec![other])),
+        Err(Error::EventIdConflict {
+            index: 0,
+            position: 0,
+            ..
+        })
+    ));
+
+    // A second commitment_made on the same stream is a conflict (it implies no_stream).
+    match rt.block_on(ledger.append(vec![made(1)])) {
+        Err(Error::Conflict {
+            expected, actual, ..
+        }) => {
+            assert_eq!(expected, ExpectedVersion::NoStream);
+            assert_eq!(actual, Some(0));
+        }
+        other => panic!("{other:?}"),
+    }
+    match rt.block_on(ledger.append(vec![status(
+        1,
+        Status::AtRisk,
+        Some(ExpectedVersion::Exact(4)),
+    )])) {
+        Err(Error::Conflict {
+            expected, actual, ..
+        }) => {
+            assert_eq!(expected, ExpectedVersion::Exact(4));
+            assert_eq!(actual, Some(0));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn retraction_rules() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let out = rt
+        .block_on(ledger.append(vec![made(1), status(1, Status::Fulfilled, None)]))
+        .unwrap();
+    let retract = |id: Uuid, reason: Option<&str>| {
+        let mut e = InputEvent::new(EventData::EventRetracted(EventRetracted { event_id: id }));
+        e.actor = Some("tester".into());
+        e.reason = reason.map(str::to_string);
+        e
+    };
+    let target = out.event_ids[1];
+    assert!(matches!(
+        rt.block_on(ledger.append(vec![retract(target, None)])),
+        Err(Error::Validation { field, .. }) if field == "reason"
+    ));
+    assert!(matches!(
+        rt.block_on(ledger.append(vec![retract(Uuid::from_u128(5), Some("typo"))])),
+        Err(Error::Validation { field, .. }) if field == "data.event_id"
+    ));
+    let r = rt
+        .block_on(ledger.append(vec![retract(target, Some("recorded in error"))]))
+        .unwrap();
+    let record = ledger.read(r.positions[0]).unwrap().record;
+    assert_eq!(record.stream, StreamId::commitment(cid(1)));
+    assert_eq!(record.version, 2);
+    assert_eq!(ledger.retraction_of(target).unwrap(), Some(2));
+    // Already retracted; and a retraction cannot be retracted.
+    for id in [target, r.event_ids[0]] {
+        assert!(matches!(
+            rt.block_on(ledger.append(vec![retract(id, Some("again"))])),
+            Err(Error::Validation { .. })
+        ));
+    }
+    ledger.verify().unwrap();
+}
+
+#[test]
+fn recorded_at_never_decreases_and_effective_may_not_be_in_the_future() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    for n in 0..20 {
+        rt.block_on(ledger.append(vec![made(n)])).unwrap();
+    }
+    let times: Vec<_> = ledger
+        .iter_from(0)
+        .map(|r| r.unwrap().record.recorded_at)
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    let mut future = status(1, Status::InProgress, None);
+    future.effective = Some("2999-01-01".parse().unwrap());
+    assert!(matches!(
+        rt.block_on(ledger.append(vec![future])),
+        Err(Error::Validation { field, .. }) if field == "effective"
+    ));
+}
+
+#[test]
+fn verify_finds_a_record_changed_on_disk() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    rt.block_on(ledger.append((0..50).map(made).collect()))
+        .unwrap();
+    drop(ledger);
+
+    // Rewrite record 17 underneath ikrar, the way a tamperer with write access to the files
+    // would: through sled itself, so that sled's own checksums stay valid.
+    {
+        let db = sled::open(path.join("db")).unwrap();
+        let log = db.open_tree("log").unwrap();
+        let mut key = vec![b'e'];
+        key.extend_from_slice(&17u64.to_be_bytes());
+        let original = log.get(&key).unwrap().unwrap().to_vec();
+        let altered = String::from_utf8(original)
+            .unwrap()
+            .replace("Commitment 17", "Commitment 71");
+        log.insert(&key, altered.as_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    match ledger.verify() {
+        Err(Error::Integrity { position, what }) => {
+            assert_eq!(position, 17, "{what}");
+        }
+        other => panic!("expected an integrity failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_the_database_file_is_reported_not_survived() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    rt.block_on(ledger.append((0..200).map(made).collect()))
+        .unwrap();
+    drop(ledger);
+    let file = path.join("db").join("db");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let needle = b"Commitment 150\"";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("record text in the file");
+    bytes[at + 12] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    // sled may cut its log at the damage; ikrar must not take the shorter log for the ledger.
+    let outcome = Ledger::open(&path).and_then(|l| l.verify());
+    assert!(
+        matches!(outcome, Err(Error::Integrity { .. })),
+        "expected an integrity failure, got {outcome:?}"
+    );
+}
+
+#[test]
+fn a_deleted_head_file_or_sled_file_is_reported() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    rt.block_on(ledger.append((0..5).map(made).collect()))
+        .unwrap();
+    drop(ledger);
+    std::fs::remove_file(path.join("head")).unwrap();
+    assert!(matches!(Ledger::open(&path), Err(Error::Integrity { .. })));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    rt.block_on(ledger.append((0..5).map(made).collect()))
+        .unwrap();
+    drop(ledger);
+    std::fs::remove_file(path.join("db").join("db")).unwrap();
+    assert!(matches!(Ledger::open(&path), Err(Error::Integrity { .. })));
+}
+
+#[test]
+fn concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing() {
+    const TASKS: u128 = 16;
+    const APPENDS_PER_TASK: usize = 25;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    // Commitment 0 is shared by all tasks; commitment 1+t is task t's own.
+    rt.block_on(ledger.append((0..=TASKS).map(made).collect()))
+        .unwrap();
+
+    let results = rt.block_on(async {
+        let mut handles = Vec::new();
+        for t in 0..TASKS {
+            let ledger = ledger.clone();
+            handles.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut conflicts = 0usize;
+                let mut own_version = 0u64;
+                for i in 0..APPENDS_PER_TASK {
+                    // Private stream: the expected version is always right.
+                    let e = status(
+                        1 + t,
+                        Status::InProgress,
+                        Some(ExpectedVersion::Exact(own_version)),
+                    );
+                    let out = ledger.append(vec![e]).await.unwrap();
+                    own_version += 1;
+                    acked.push(out.event_ids[0]);
+                    // Shared stream: read, then write with what was read; retry on conflict.
+                    loop {
+                        let current = ledger
+                            .read_stream(&StreamId::commitment(cid(0)))
+                            .unwrap()
+                            .last()
+                            .unwrap()
+                            .record
+                            .version;
+                        let label = format!("task {t} update {i}");
+                        let mut e =
+                            status(0, Status::InProgress, Some(ExpectedVersion::Exact(current)));
+                        if let EventData::CommitmentStatusChanged(d) = &mut e.data {
+                            d.label = Some(label);
+                        }
+                        match ledger.append(vec![e]).await {
+                            Ok(out) => {
+                                acked.push(out.event_ids[0]);
+                                break;
+                            }
+                            Err(Error::Conflict {
+                                expected, actual, ..
+                            }) => {
+                                assert_eq!(expected, ExpectedVersion::Exact(current));
+                                assert!(actual.unwrap() > current);
+                                conflicts += 1;
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                (acked, conflicts)
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.push(h.await.unwrap());
+        }
+        all
+    });
+
+    let acked: Vec<Uuid> = results.iter().flat_map(|(a, _)| a.clone()).collect();
+    let expected_total = (TASKS + 1) as u64 + acked.len() as u64;
+    assert_eq!(ledger.head().tree_size, expected_total);
+    // Every acknowledged event is present exactly once; positions and versions are gapless.
+    let mut seen = HashMap::new();
+    let mut versions: HashMap<StreamId, u64> = HashMap::new();
+    for (i, r) in ledger.iter_from(0).enumerate() {
+        let r = r.unwrap().record;
+        assert_eq!(r.position, i as u64);
+        let v = versions.entry(r.stream.clone()).or_insert(0);
+        assert_eq!(r.version, *v);
+        *v += 1;
+        assert!(seen.insert(r.event_id, r.position).is_none());
+    }
+    for id in &acked {
+        assert!(seen.contains_key(id));
+    }
+    assert_eq!(
+        versions[&StreamId::commitment(cid(0))],
+        1 + TASKS as u64 * APPENDS_PER_TASK as u64
+    );
+    ledger.verify().unwrap();
+}
+
+#[test]
+fn subscription_catches_up_then_follows() {
+    use futures::StreamExt;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    rt.block_on(async {
+        ledger.append((0..3).map(made).collect()).await.unwrap();
+        let mut feed = Box::pin(ledger.subscribe(1));
+        let writer = {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                for n in 3..10 {
+                    ledger.append(vec![made(n)]).await.unwrap();
+                }
+            })
+        };
+        for expected in 1..10u64 {
+            let r = feed.next().await.unwrap().unwrap();
+            assert_eq!(r.record.position, expected);
+        }
+        writer.await.unwrap();
+    });
+}
