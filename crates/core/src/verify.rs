@@ -177,7 +177,7 @@ pub(crate) fn verify(
             }
         }
         position += 1;
-        if position % 4096 == 0 {
+        if position.is_multiple_of(4096) {
             progress(position);
         }
     }

@@ -382,16 +382,14 @@ fn concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing
             handles.push(tokio::spawn(async move {
                 let mut acked = Vec::new();
                 let mut conflicts = 0usize;
-                let mut own_version = 0u64;
                 for i in 0..APPENDS_PER_TASK {
-                    // Private stream: the expected version is always right.
+                    // Private stream: after i appends it is at version i, so the expectation is right.
                     let e = status(
                         1 + t,
                         Status::InProgress,
-                        Some(ExpectedVersion::Exact(own_version)),
+                        Some(ExpectedVersion::Exact(i as u64)),
                     );
                     let out = ledger.append(vec![e]).await.unwrap();
-                    own_version += 1;
                     acked.push(out.event_ids[0]);
                     // Shared stream: read, then write with what was read; retry on conflict.
                     loop {
