@@ -35,7 +35,8 @@ fn append(c: &mut Criterion) {
         let mut n = 0u64;
         b.iter(|| {
             n += 1;
-            rt.block_on(ledger.append(vec![commitment_made(n)])).expect("append")
+            rt.block_on(ledger.append(vec![commitment_made(n)]))
+                .expect("append")
         });
     });
     group.finish();
