@@ -514,6 +514,8 @@ impl fmt::Display for InputError {
     }
 }
 
+impl std::error::Error for InputError {}
+
 /// One event as a writer sends it (SPEC §2.2).
 ///
 /// ```

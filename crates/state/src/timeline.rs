@@ -1,0 +1,254 @@
+//! Timelines: per subject, every change that concerns it, with the position that recorded it and
+//! the position of its retraction. A basis is then a filter and a small sort per subject, and
+//! the fold of [`crate::reference`] restricted to one subject.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ikrar_core::{Moment, Participant, Status};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::basis::ResolvedBasis;
+use crate::view::{CommitmentView, MeetingView};
+
+/// One change of a subject. The encoding is postcard's, so these types carry no
+/// `skip_serializing_if` and dates are plain day numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Change {
+    /// `commitment_made`.
+    Made {
+        title: String,
+        summary: Option<String>,
+        owner: Option<String>,
+        parties: Vec<String>,
+        themes: Vec<String>,
+        made_on_days: i32,
+        due_days: Option<i32>,
+    },
+    /// `commitment_amended`: the fields it replaces.
+    Amended {
+        title: Option<String>,
+        summary: Option<String>,
+        owner: Option<String>,
+        parties: Option<Vec<String>>,
+        themes: Option<Vec<String>>,
+        due_days: Option<i32>,
+    },
+    /// `commitment_status_changed`.
+    Status {
+        status: Status,
+        label: Option<String>,
+    },
+    /// In a commitment's timeline: a meeting named it (`meeting_held` or `meeting_linked`).
+    NamedBy { meeting_id: Uuid, by_link: bool },
+    /// `meeting_held`.
+    Held {
+        title: String,
+        held_on: String,
+        location: Option<String>,
+        participants: Vec<(String, Option<String>, Option<String>)>,
+        commitment_ids: Vec<Uuid>,
+        outcomes: Vec<String>,
+    },
+    /// In a meeting's timeline: `meeting_linked`.
+    Linked { commitment_id: Uuid },
+}
+
+/// One entry of a timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// The position of the event that recorded the change.
+    pub(crate) position: u64,
+    /// Its stream version, when the event is in this subject's own stream.
+    pub(crate) version: Option<u64>,
+    /// Its effective instant, as microseconds since the Unix epoch.
+    pub(crate) effective_micros: i64,
+    /// The position of the retraction that withdrew the event, if any.
+    pub(crate) retracted_at: Option<u64>,
+    pub(crate) change: Change,
+}
+
+impl Entry {
+    /// Whether the entry takes part in a fold in `basis` (SPEC §4.1 steps 1–3).
+    pub(crate) fn survives(&self, basis: &ResolvedBasis) -> bool {
+        self.position < basis.tree_size
+            && self.retracted_at.is_none_or(|r| r >= basis.tree_size)
+            && self.effective_micros <= basis.as_of.timestamp_micros()
+    }
+
+    pub(crate) fn effective(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.effective_micros).expect("stored from a valid instant")
+    }
+}
+
+/// Every change of one subject, in position order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Timeline {
+    pub(crate) entries: Vec<Entry>,
+}
+
+pub(crate) fn days(date: NaiveDate) -> i32 {
+    date.num_days_from_ce()
+}
+
+pub(crate) fn date(days: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days).expect("stored from a valid date")
+}
+
+use chrono::Datelike;
+
+impl Timeline {
+    /// The surviving entries in fold order: `(effective, position)`.
+    fn in_fold_order(&self, basis: &ResolvedBasis) -> Vec<&Entry> {
+        let mut live: Vec<&Entry> = self.entries.iter().filter(|e| e.survives(basis)).collect();
+        // Entries are in position order; a stable sort by effective keeps position order
+        // among equals.
+        live.sort_by_key(|e| e.effective_micros);
+        live
+    }
+
+    /// The commitment in `basis`, without its `meetings` (which need the meetings' timelines),
+    /// and the meetings that name it, in fold order, as `(meeting, position of the naming
+    /// event, whether it is a link)`.
+    pub(crate) fn fold_commitment(
+        &self,
+        id: Uuid,
+        basis: &ResolvedBasis,
+    ) -> Option<(CommitmentView, Vec<(Uuid, u64, bool)>)> {
+        let mut view: Option<CommitmentView> = None;
+        let mut namings = Vec::new();
+        for e in self.in_fold_order(basis) {
+            match &e.change {
+                Change::Made {
+                    title,
+                    summary,
+                    owner,
+                    parties,
+                    themes,
+                    made_on_days,
+                    due_days,
+                } => {
+                    view = Some(CommitmentView {
+                        commitment_id: id,
+                        title: title.clone(),
+                        summary: summary.clone(),
+                        owner: owner.clone(),
+                        parties: parties.clone(),
+                        themes: themes.clone(),
+                        made_on: date(*made_on_days),
+                        due: due_days.map(date),
+                        status: Status::Announced,
+                        label: None,
+                        status_since: e.effective(),
+                        meetings: Vec::new(),
+                        version: e.version.unwrap_or(0),
+                    });
+                }
+                Change::Amended {
+                    title,
+                    summary,
+                    owner,
+                    parties,
+                    themes,
+                    due_days,
+                } => {
+                    if let Some(c) = view.as_mut() {
+                        if let Some(v) = title {
+                            c.title = v.clone();
+                        }
+                        if let Some(v) = summary {
+                            c.summary = Some(v.clone());
+                        }
+                        if let Some(v) = owner {
+                            c.owner = Some(v.clone());
+                        }
+                        if let Some(v) = parties {
+                            c.parties = v.clone();
+                        }
+                        if let Some(v) = themes {
+                            c.themes = v.clone();
+                        }
+                        if let Some(v) = due_days {
+                            c.due = Some(date(*v));
+                        }
+                        c.version = e.version.unwrap_or(c.version);
+                    }
+                }
+                Change::Status { status, label } => {
+                    if let Some(c) = view.as_mut() {
+                        c.status = *status;
+                        c.label = label.clone();
+                        c.status_since = e.effective();
+                        c.version = e.version.unwrap_or(c.version);
+                    }
+                }
+                Change::NamedBy {
+                    meeting_id,
+                    by_link,
+                } => {
+                    namings.push((*meeting_id, e.position, *by_link));
+                }
+                Change::Held { .. } | Change::Linked { .. } => {}
+            }
+        }
+        view.map(|v| (v, namings))
+    }
+
+    /// The meeting in `basis`, and the positions of the links folded into it.
+    pub(crate) fn fold_meeting(
+        &self,
+        id: Uuid,
+        basis: &ResolvedBasis,
+    ) -> Option<(MeetingView, Vec<u64>)> {
+        let mut view: Option<MeetingView> = None;
+        let mut links = Vec::new();
+        for e in self.in_fold_order(basis) {
+            match &e.change {
+                Change::Held {
+                    title,
+                    held_on,
+                    location,
+                    participants,
+                    commitment_ids,
+                    outcomes,
+                } => {
+                    let mut ids: Vec<Uuid> = Vec::new();
+                    for c in commitment_ids {
+                        if !ids.contains(c) {
+                            ids.push(*c);
+                        }
+                    }
+                    view = Some(MeetingView {
+                        meeting_id: id,
+                        title: title.clone(),
+                        held_on: held_on
+                            .parse::<Moment>()
+                            .expect("stored from a valid moment"),
+                        location: location.clone(),
+                        participants: participants
+                            .iter()
+                            .map(|(name, role, organisation)| Participant {
+                                name: name.clone(),
+                                role: role.clone(),
+                                organisation: organisation.clone(),
+                            })
+                            .collect(),
+                        commitment_ids: ids,
+                        outcomes: outcomes.clone(),
+                        version: e.version.unwrap_or(0),
+                    });
+                }
+                Change::Linked { commitment_id } => {
+                    if let Some(m) = view.as_mut() {
+                        if !m.commitment_ids.contains(commitment_id) {
+                            m.commitment_ids.push(*commitment_id);
+                        }
+                        m.version = e.version.unwrap_or(m.version);
+                        links.push(e.position);
+                    }
+                }
+                _ => {}
+            }
+        }
+        view.map(|v| (v, links))
+    }
+}

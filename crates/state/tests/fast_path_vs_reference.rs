@@ -1,0 +1,297 @@
+//! The fast path ([`Projection`]) against the reference fold, on random histories in random
+//! bases. Histories include backdated events, effective times out of order, amendments,
+//! meetings and links, and retractions (including retractions of `commitment_made` and
+//! `meeting_held`). The persisted projection must answer the same after a reopen and after
+//! being deleted and rebuilt.
+
+use chrono::{Duration, NaiveDate};
+use ikrar_core::{
+    CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,
+    InputEvent, Ledger, MeetingHeld, MeetingLinked, Moment, Record, Status,
+};
+use ikrar_state::reference;
+use ikrar_state::{Basis, KnownAt, ListFilter, Projection, ResolvedBasis};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const COMMITMENTS: u8 = 4;
+const MEETINGS: u8 = 2;
+const EVENT_IDS: u8 = 64;
+const PARTIES: [&str; 3] = ["Japan", "China", "United States"];
+
+fn base_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+}
+
+fn day(offset: u8) -> NaiveDate {
+    base_day() + Duration::days(offset as i64 * 10)
+}
+
+fn commitment(c: u8) -> Uuid {
+    Uuid::from_u128(0xc000 + c as u128)
+}
+
+fn meeting(m: u8) -> Uuid {
+    Uuid::from_u128(0xd000 + m as u128)
+}
+
+fn event_id(i: u8) -> Uuid {
+    Uuid::from_u128(0xe000 + i as u128)
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Make {
+        c: u8,
+        made: u8,
+        party: u8,
+    },
+    Amend {
+        c: u8,
+        title: bool,
+        party: Option<u8>,
+        due: Option<u8>,
+        effective: Option<u8>,
+    },
+    /// `effective` is in days after the commitment's `made_on` (when known), so that most
+    /// status changes are valid yet arrive with effective times out of order.
+    Status {
+        c: u8,
+        s: u8,
+        label: bool,
+        effective: Option<u8>,
+    },
+    Hold {
+        m: u8,
+        held: u8,
+        named: Vec<u8>,
+    },
+    Link {
+        m: u8,
+        c: u8,
+        effective: Option<u8>,
+    },
+    Retract {
+        target: proptest::sample::Index,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let c = 0..COMMITMENTS;
+    let d = 0u8..30;
+    prop_oneof![
+        2 => (c.clone(), d.clone(), 0u8..3).prop_map(|(c, made, party)| Op::Make { c, made, party }),
+        1 => (c.clone(), any::<bool>(), proptest::option::of(0u8..3), proptest::option::of(d.clone()), proptest::option::of(d.clone()))
+            .prop_map(|(c, title, party, due, effective)| Op::Amend { c, title, party, due, effective }),
+        4 => (c.clone(), 0u8..8, any::<bool>(), proptest::option::of(d.clone()))
+            .prop_map(|(c, s, label, effective)| Op::Status { c, s, label, effective }),
+        1 => (0..MEETINGS, d.clone(), proptest::collection::vec(c.clone(), 0..3))
+            .prop_map(|(m, held, named)| Op::Hold { m, held, named }),
+        1 => (0..MEETINGS, c, proptest::option::of(d)).prop_map(|(m, c, effective)| Op::Link { m, c, effective }),
+        2 => any::<proptest::sample::Index>().prop_map(|target| Op::Retract { target }),
+    ]
+}
+
+/// What the history so far makes possible: `made_on` per commitment, the ids recorded.
+#[derive(Default)]
+struct Context {
+    made: std::collections::HashMap<u8, u8>,
+    recorded: Vec<Uuid>,
+}
+
+fn input(op: &Op, id: Uuid, ctx: &Context) -> InputEvent {
+    let eff = |o: &Option<u8>| o.map(|d| Moment::Date(day(d)));
+    let (data, effective, reason) = match op {
+        Op::Make { c, made, party } => (
+            EventData::CommitmentMade(CommitmentMade {
+                commitment_id: commitment(*c),
+                title: format!("Commitment {c}"),
+                summary: None,
+                owner: None,
+                parties: vec![PARTIES[*party as usize].to_string()],
+                themes: vec![],
+                made_on: day(*made),
+                due: None,
+            }),
+            None,
+            None,
+        ),
+        Op::Amend {
+            c,
+            title,
+            party,
+            due,
+            effective,
+        } => (
+            EventData::CommitmentAmended(CommitmentAmended {
+                commitment_id: commitment(*c),
+                title: title.then(|| format!("Commitment {c}, amended")),
+                summary: None,
+                owner: None,
+                parties: party.map(|p| vec![PARTIES[p as usize].to_string()]),
+                themes: None,
+                due: due.map(day),
+            }),
+            eff(effective),
+            Some("amended".to_string()),
+        ),
+        Op::Status {
+            c,
+            s,
+            label,
+            effective,
+        } => (
+            EventData::CommitmentStatusChanged(CommitmentStatusChanged {
+                commitment_id: commitment(*c),
+                status: Status::ALL[*s as usize],
+                label: label.then(|| format!("label {s}")),
+            }),
+            eff(&effective.map(|e| ctx.made.get(c).copied().unwrap_or(0).saturating_add(e % 8))),
+            None,
+        ),
+        Op::Hold { m, held, named } => (
+            EventData::MeetingHeld(MeetingHeld {
+                meeting_id: meeting(*m),
+                title: format!("Meeting {m}"),
+                held_on: Moment::Date(day(*held)),
+                location: None,
+                participants: vec![],
+                commitment_ids: named.iter().map(|c| commitment(*c)).collect(),
+                outcomes: vec![],
+            }),
+            None,
+            None,
+        ),
+        Op::Link { m, c, effective } => (
+            EventData::MeetingLinked(MeetingLinked {
+                meeting_id: meeting(*m),
+                commitment_id: commitment(*c),
+            }),
+            eff(effective),
+            None,
+        ),
+        Op::Retract { target } => (
+            EventData::EventRetracted(EventRetracted {
+                event_id: if ctx.recorded.is_empty() {
+                    event_id(EVENT_IDS)
+                } else {
+                    ctx.recorded[target.index(ctx.recorded.len())]
+                },
+            }),
+            None,
+            Some("recorded in error".to_string()),
+        ),
+    };
+    let mut e = InputEvent::new(data);
+    e.event_id = Some(id);
+    e.actor = Some("prop".into());
+    e.effective = effective;
+    e.reason = reason;
+    e
+}
+
+fn records(ledger: &Ledger) -> Vec<Record> {
+    ledger.iter_from(0).map(|r| r.unwrap().record).collect()
+}
+
+/// Checks every query of the projection against the reference in one basis.
+fn same_answers(
+    projection: &Projection,
+    all: &[Record],
+    basis: &ResolvedBasis,
+) -> Result<(), TestCaseError> {
+    let expected = reference::fold(all, basis);
+    for c in 0..COMMITMENTS {
+        prop_assert_eq!(
+            projection.commitment_in(commitment(c), basis),
+            expected.commitment(commitment(c)).cloned(),
+            "commitment {} in {:?}",
+            c,
+            basis
+        );
+    }
+    prop_assert_eq!(
+        &projection.list_in(&ListFilter::default(), basis),
+        &expected.commitments
+    );
+    let summary = projection.summary_in(basis);
+    prop_assert_eq!(
+        summary,
+        ikrar_state::Summary::of(basis, &expected.commitments)
+    );
+    for m in 0..MEETINGS {
+        let b = Basis::new(
+            Some(KnownAt::TreeSize(basis.tree_size)),
+            Some(Moment::Instant(basis.as_of)),
+        );
+        prop_assert_eq!(
+            projection.meeting(meeting(m), &b).unwrap(),
+            expected.meetings.get(&meeting(m)).cloned(),
+            "meeting {} in {:?}",
+            m,
+            basis
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_answers_as_the_reference_fold(
+        ops in proptest::collection::vec(op(), 1..64),
+        bases in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..34), 6),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let ledger = Ledger::create(&path).unwrap();
+        // Open the projection early, so that part of the history arrives by catching up.
+        let projection = Projection::open(&ledger).unwrap();
+        let mut ctx = Context::default();
+        for (i, op) in ops.iter().enumerate() {
+            // Rejected events (e.g. a retraction of a retraction) are simply not recorded.
+            let id = event_id(i as u8);
+            if rt.block_on(ledger.append(vec![input(op, id, &ctx)])).is_ok() {
+                ctx.recorded.push(id);
+                if let Op::Make { c, made, .. } = op {
+                    ctx.made.insert(*c, *made);
+                }
+            }
+            if i == ops.len() / 2 {
+                projection.catch_up().unwrap();
+            }
+        }
+        projection.catch_up().unwrap();
+        let all = records(&ledger);
+        let size = all.len() as u64;
+        let mut resolved = Vec::new();
+        for (index, as_of_day) in &bases {
+            let tree_size = index.index(all.len() + 1) as u64;
+            // Days 0..30 are the history's; later ones ask about the present.
+            let as_of = Moment::Date(day(*as_of_day)).end();
+            resolved.push(ResolvedBasis::new(tree_size, as_of));
+        }
+        resolved.push(ResolvedBasis::new(size, chrono::Utc::now()));
+        for basis in &resolved {
+            same_answers(&projection, &all, basis)?;
+        }
+
+        // The persisted projection answers the same after a reopen, and after a rebuild.
+        drop(projection);
+        drop(ledger);
+        let ledger = Ledger::open(&path).unwrap();
+        let reopened = Projection::open(&ledger).unwrap();
+        prop_assert_eq!(reopened.reached(), size);
+        for basis in &resolved {
+            same_answers(&reopened, &all, basis)?;
+        }
+        drop(reopened);
+        std::fs::remove_dir_all(path.join(ikrar_state::PROJECTION_DIR)).unwrap();
+        let rebuilt = Projection::open(&ledger).unwrap();
+        for basis in &resolved {
+            same_answers(&rebuilt, &all, basis)?;
+        }
+    }
+}
