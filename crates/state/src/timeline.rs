@@ -80,6 +80,10 @@ impl Entry {
     }
 }
 
+/// A meeting naming a commitment: the meeting, the position of the naming event, and whether
+/// that event is a `meeting_linked` (else the `meeting_held` itself).
+pub(crate) type Naming = (Uuid, u64, bool);
+
 /// Every change of one subject, in position order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Timeline {
@@ -113,7 +117,7 @@ impl Timeline {
         &self,
         id: Uuid,
         basis: &ResolvedBasis,
-    ) -> Option<(CommitmentView, Vec<(Uuid, u64, bool)>)> {
+    ) -> Option<(CommitmentView, Vec<Naming>)> {
         let mut view: Option<CommitmentView> = None;
         let mut namings = Vec::new();
         for e in self.in_fold_order(basis) {

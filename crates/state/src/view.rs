@@ -232,7 +232,7 @@ impl Diff {
                 json!(new.due.map(|d| d.to_string())),
             );
             field("meetings", json!(old.meetings), json!(new.meetings));
-            let status = (old.status != new.status).then(|| Change {
+            let status = (old.status != new.status).then_some(Change {
                 from: old.status,
                 to: new.status,
             });
