@@ -153,7 +153,9 @@ pub fn actors(ledger: &Ledger) -> Result<Vec<ActorActivity>, Error> {
         if matches!(r.data, EventData::EventRetracted(_)) {
             acc.retractions += 1;
         }
-        *acc.by_type.entry(r.data.type_name().to_string()).or_default() += 1;
+        *acc.by_type
+            .entry(r.data.type_name().to_string())
+            .or_default() += 1;
         acc.last = r.recorded_at;
     }
     Ok(by_actor

@@ -4,13 +4,27 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+const AFTER_HELP: &str = "\
+Dates are YYYY-MM-DD or RFC 3339 instants. A date used as --as-of or --known-at means the end of
+that day (UTC); a date used as --effective means its start.
+
+Exit codes: 0 success, 1 operational error (I/O, ledger locked, not found), 2 bad input or usage
+(nothing written), 3 integrity failure, 4 conflict (expected version or event id).
+
+Getting started:
+  ikrar demo                         record the 2025 master plan of Korea's foreign ministry
+  ikrar list                         commitments as of now
+  ikrar show <ID>                    one commitment or meeting
+  ikrar history <ID>                 every event recorded about it, with retractions
+  ikrar summary --as-of 2025-06-30   counts as of a past date, as known now
+  ikrar verify                       re-read and re-hash the whole ledger";
+
 /// ikrar — an append-only, verifiable ledger of public commitments.
 ///
 /// Every commitment, meeting and status change is recorded as an immutable event; nothing is
-/// ever edited or deleted. Exit codes: 0 success, 1 operational error, 2 bad input or usage,
-/// 3 integrity failure, 4 conflict.
+/// ever edited or deleted, and mistakes are corrected by new events that stay visible.
 #[derive(Debug, Parser)]
-#[command(name = "ikrar", version, propagate_version = true)]
+#[command(name = "ikrar", version, propagate_version = true, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -44,10 +58,60 @@ pub enum FormatArg {
     Table,
     /// One JSON document.
     Json,
-    /// JSON Lines.
+    /// JSON Lines: one object per line.
     Jsonl,
-    /// Comma-separated values.
+    /// Comma-separated values with a header row.
     Csv,
+}
+
+/// The basis of a query (SPEC §4.1).
+#[derive(Debug, Clone, Args)]
+pub struct BasisArgs {
+    /// Valid time: what was true at this date or instant (default: now, or --known-at's instant).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Transaction time: what the ledger knew — a tree size N, or a date or instant.
+    #[arg(long, value_name = "N|DATE")]
+    pub known_at: Option<String>,
+}
+
+/// Where a fact comes from, for recording commands.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// The source's URL.
+    #[arg(long)]
+    pub source_url: Option<String>,
+    /// The source's title.
+    #[arg(long)]
+    pub source_title: Option<String>,
+    /// Who published the source.
+    #[arg(long)]
+    pub source_publisher: Option<String>,
+    /// When the source was published (date or instant).
+    #[arg(long)]
+    pub source_published: Option<String>,
+    /// Who wrote the source.
+    #[arg(long)]
+    pub source_author: Option<String>,
+    /// The source's language (e.g. `id`, `en`).
+    #[arg(long)]
+    pub source_lang: Option<String>,
+    /// The words of the source the event rests on.
+    #[arg(long)]
+    pub source_quote: Option<String>,
+}
+
+/// Options every recording command shares.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Why this is recorded.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// A fixed event id, so that running the command again changes nothing.
+    #[arg(long)]
+    pub event_id: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// The commands.
@@ -55,6 +119,130 @@ pub enum FormatArg {
 pub enum Command {
     /// Create an empty ledger (refuses to overwrite anything).
     Init,
+    /// Record the demo dataset (the seed article) and print the summary; running it twice
+    /// changes nothing.
+    Demo,
+    /// Record a new commitment (`commitment_made`); prints its id.
+    Commit {
+        /// What was committed to (1–500 characters).
+        #[arg(long)]
+        title: String,
+        /// The day it was made.
+        #[arg(long, value_name = "DATE")]
+        made_on: String,
+        /// A counterparty (repeatable).
+        #[arg(long = "party", value_name = "PARTY")]
+        parties: Vec<String>,
+        /// A theme (repeatable).
+        #[arg(long = "theme", value_name = "THEME")]
+        themes: Vec<String>,
+        /// When it is due.
+        #[arg(long, value_name = "DATE")]
+        due: Option<String>,
+        /// The body that made it.
+        #[arg(long)]
+        owner: Option<String>,
+        /// A longer description.
+        #[arg(long)]
+        summary: Option<String>,
+        /// A fixed commitment id (default: a new UUIDv7).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// Record a status change of a commitment.
+    Status {
+        /// The commitment.
+        id: String,
+        /// announced, in_progress, at_risk, fulfilled, partially_fulfilled, broken, withdrawn or
+        /// superseded.
+        status: String,
+        /// The source's own word for it (e.g. "Achieved").
+        #[arg(long)]
+        label: Option<String>,
+        /// When the change took effect (default: now).
+        #[arg(long, value_name = "DATE")]
+        effective: Option<String>,
+        /// Refuse unless the commitment's stream is at this version.
+        #[arg(long, value_name = "VERSION")]
+        expected_version: Option<String>,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// Record an amendment of a commitment: the given fields replace the old ones.
+    Amend {
+        /// The commitment.
+        id: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New due date.
+        #[arg(long, value_name = "DATE")]
+        due: Option<String>,
+        /// New counterparties (repeatable; replaces the whole list).
+        #[arg(long = "party", value_name = "PARTY")]
+        parties: Vec<String>,
+        /// New themes (repeatable; replaces the whole list).
+        #[arg(long = "theme", value_name = "THEME")]
+        themes: Vec<String>,
+        /// New owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// New summary.
+        #[arg(long)]
+        summary: Option<String>,
+        /// When the amendment took effect (default: now).
+        #[arg(long, value_name = "DATE")]
+        effective: Option<String>,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// Record a meeting (`meeting_held`); prints its id.
+    Meeting {
+        /// What the meeting was.
+        #[arg(long)]
+        title: String,
+        /// When it was held (date or instant).
+        #[arg(long, value_name = "DATE")]
+        held_on: String,
+        /// Where.
+        #[arg(long)]
+        location: Option<String>,
+        /// "Name; Role; Organisation" (repeatable; role and organisation optional).
+        #[arg(long = "participant", value_name = "NAME; ROLE; ORGANISATION")]
+        participants: Vec<String>,
+        /// A commitment made or advanced there (repeatable).
+        #[arg(long = "commitment", value_name = "ID")]
+        commitments: Vec<String>,
+        /// An outcome (repeatable).
+        #[arg(long = "outcome", value_name = "TEXT")]
+        outcomes: Vec<String>,
+        /// A fixed meeting id (default: a new UUIDv7).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// Link a commitment to a meeting after the fact (`meeting_linked`).
+    Link {
+        /// The meeting.
+        meeting_id: String,
+        /// The commitment.
+        commitment_id: String,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// Withdraw an event recorded in error (`event_retracted`); the event stays in the log.
+    Retract {
+        /// The event to withdraw.
+        event_id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        source: SourceArgs,
+    },
     /// Append events in the input form, one JSON object per line, all or nothing.
     ///
     /// The whole file is validated first; nothing is written if any line is bad. Files of more
@@ -67,6 +255,48 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List commitments in a basis.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this counterparty.
+        #[arg(long)]
+        party: Option<String>,
+        #[command(flatten)]
+        basis: BasisArgs,
+    },
+    /// Show one commitment or meeting in a basis.
+    Show {
+        /// A commitment or meeting id (a unique prefix will do).
+        id: String,
+        #[command(flatten)]
+        basis: BasisArgs,
+    },
+    /// The audit trail of a commitment or meeting: every recorded event, with retractions.
+    History {
+        /// A commitment or meeting id (a unique prefix will do).
+        id: String,
+    },
+    /// Counts by status and counterparty in a basis.
+    Summary {
+        #[command(flatten)]
+        basis: BasisArgs,
+    },
+    /// What changed between two valid times.
+    Diff {
+        /// The earlier date or instant.
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// The later date or instant.
+        #[arg(long, value_name = "DATE")]
+        to: String,
+        /// Transaction time for both: a tree size N, or a date or instant.
+        #[arg(long, value_name = "N|DATE")]
+        known_at: Option<String>,
+    },
+    /// Who recorded what: events per actor.
+    Actors,
     /// Print recorded events as JSON Lines, exactly as stored.
     Log {
         /// The first position to print.
@@ -86,4 +316,11 @@ pub enum Command {
     },
     /// Re-read and re-hash every record and check the whole ledger; prints tree size and root.
     Verify,
+    /// Rebuild the derived projections from the log (they are caches; answers do not change).
+    Rebuild,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }

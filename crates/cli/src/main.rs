@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod failure;
 mod output;
+mod render;
 
 use std::process::ExitCode;
 

@@ -96,7 +96,7 @@ impl Basis {
         let as_of = match (self.as_of, known_at_instant) {
             (Some(m), _) => m.end(),
             (None, Some(t)) => t,
-            (None, None) => Utc::now(),
+            (None, None) => ikrar_core::moment::truncate_to_micros(Utc::now()),
         };
         Ok(ResolvedBasis {
             tree_size,

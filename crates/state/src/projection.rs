@@ -323,6 +323,26 @@ impl Projection {
         Ok(Diff::between(&from_basis, &to_basis, &before, &after))
     }
 
+    /// Ids of commitments and meetings (ever recorded) whose text form starts with `prefix`.
+    pub fn ids_with_prefix(&self, prefix: &str) -> Vec<Uuid> {
+        let t = self.lock();
+        let mut ids: Vec<Uuid> = t
+            .commitments
+            .keys()
+            .chain(t.meetings.keys())
+            .filter(|id| id.to_string().starts_with(prefix))
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether a meeting with this id was ever recorded (in any basis).
+    pub fn is_meeting(&self, id: Uuid) -> bool {
+        self.lock().meetings.contains_key(&id)
+    }
+
     /// The ledger the projection derives from.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger

@@ -1,4 +1,4 @@
-//! One function per command, each a thin layer over the library.
+//! The log itself: init, append, log, export, verify.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
@@ -7,43 +7,12 @@ use futures::StreamExt;
 use ikrar_core::{Error, InputEvent, Ledger, EVENTS_PER_APPEND_MAX};
 use serde_json::json;
 
-use crate::args::{Cli, Command};
 use crate::failure::{exit, Failure};
 use crate::output::{progress, Format};
 
-pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
-    let ledger_path = cli.global.ledger.clone();
-    match cli.command {
-        Command::Init => init(&ledger_path, format),
-        Command::Append { file, dry_run } => {
-            let actor = default_actor(cli.global.actor);
-            append(&ledger_path, &file, dry_run, &actor, format).await
-        }
-        Command::Log {
-            from,
-            limit,
-            follow,
-        } => log(&ledger_path, from, limit, follow).await,
-        Command::Export { file } => export(&ledger_path, file.as_deref()),
-        Command::Verify => verify(&ledger_path, format),
-    }
-}
+use super::print_json;
 
-/// `--actor`, else `$IKRAR_ACTOR` (handled by clap), else the OS user.
-fn default_actor(actor: Option<String>) -> String {
-    actor
-        .filter(|a| !a.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn print_json(value: &serde_json::Value) {
-    println!("{value}");
-}
-
-fn init(path: &Path, format: Format) -> Result<(), Failure> {
+pub(super) fn init(path: &Path, format: Format) -> Result<(), Failure> {
     let ledger = Ledger::create(path)?;
     let head = ledger.head();
     match format {
@@ -56,9 +25,9 @@ fn init(path: &Path, format: Format) -> Result<(), Failure> {
 }
 
 /// One event of an input file, with the line it came from.
-struct Line {
-    number: usize,
-    event: InputEvent,
+pub(super) struct Line {
+    pub(super) number: usize,
+    pub(super) event: InputEvent,
 }
 
 fn read_input(file: &Path) -> Result<String, Failure> {
@@ -79,7 +48,7 @@ fn read_input(file: &Path) -> Result<String, Failure> {
 }
 
 /// Parses every line; reports every bad line (up to a limit), naming line, field and rule.
-fn parse_lines(text: &str, actor: &str) -> Result<Vec<Line>, Failure> {
+pub(super) fn parse_lines(text: &str, actor: &str) -> Result<Vec<Line>, Failure> {
     const ERRORS_SHOWN_MAX: usize = 20;
     let mut lines = Vec::new();
     let mut errors = Vec::new();
@@ -117,7 +86,7 @@ fn parse_lines(text: &str, actor: &str) -> Result<Vec<Line>, Failure> {
 }
 
 /// Rewrites an error about event `index` of a batch to name the file's line.
-fn at_line(e: Error, lines: &[Line]) -> Failure {
+pub(super) fn at_line(e: Error, lines: &[Line]) -> Failure {
     let line_of = |index: usize| lines.get(index).map_or(index + 1, |l| l.number);
     let message = match &e {
         Error::Validation { index, field, rule } => {
@@ -148,7 +117,7 @@ fn at_line(e: Error, lines: &[Line]) -> Failure {
     f
 }
 
-async fn append(
+pub(super) async fn append(
     ledger_path: &Path,
     file: &Path,
     dry_run: bool,
@@ -213,7 +182,12 @@ async fn append(
     Ok(())
 }
 
-async fn log(path: &Path, from: u64, limit: Option<u64>, follow: bool) -> Result<(), Failure> {
+pub(super) async fn log(
+    path: &Path,
+    from: u64,
+    limit: Option<u64>,
+    follow: bool,
+) -> Result<(), Failure> {
     let ledger = Ledger::open(path)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -252,7 +226,7 @@ async fn log(path: &Path, from: u64, limit: Option<u64>, follow: bool) -> Result
     }
 }
 
-fn export(path: &Path, file: Option<&Path>) -> Result<(), Failure> {
+pub(super) fn export(path: &Path, file: Option<&Path>) -> Result<(), Failure> {
     let ledger = Ledger::open(path)?;
     let total = ledger.head().tree_size;
     let bar = progress(total, "exporting");
@@ -280,7 +254,7 @@ fn export(path: &Path, file: Option<&Path>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn verify(path: &Path, format: Format) -> Result<(), Failure> {
+pub(super) fn verify(path: &Path, format: Format) -> Result<(), Failure> {
     let failed = |tree_size: u64, e: Error| -> Failure {
         let Error::Integrity { position, what } = &e else {
             return Failure::from(e);
