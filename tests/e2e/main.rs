@@ -4,10 +4,16 @@
 //! Contents:
 //! - `append`: the input form, every bad input of SPEC §3 (exit 2, nothing written), conflicts
 //!   (exit 4), idempotent re-runs, files larger than one batch;
-//! - `ledger`: init, log, export, verify, locking and integrity failures (exit 1 and 3).
+//! - `ledger`: init, log, export, verify, locking and integrity failures (exit 1 and 3);
+//! - `record`: the recording commands (commit, status, amend, meeting, link, retract);
+//! - `query`: list, show, history, summary, diff in any basis, the demo, projections as caches;
+//! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts.
 
 mod append;
+mod canada;
 mod ledger;
+mod query;
+mod record;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
