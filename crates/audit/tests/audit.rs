@@ -13,7 +13,10 @@ fn event(json: &str) -> InputEvent {
 fn setup() -> (tempfile::TempDir, Ledger, Vec<Uuid>) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::create(dir.path().join("l")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let out = rt
         .block_on(ledger.append(vec![
             event(&format!(r#"{{"type":"commitment_made","actor":"kim","data":{{"commitment_id":"{C}","title":"Summit","made_on":"2025-01-16"}}}}"#)),
@@ -40,11 +43,20 @@ fn a_history_lists_the_streams_events_in_order_with_their_retractions() {
     let positions: Vec<u64> = h.entries.iter().map(|e| e.record.position).collect();
     assert_eq!(positions, [0, 2, 3, 4]);
     assert_eq!(h.entries[1].retracted_by, Some(ids[3]));
-    assert!(h.entries.iter().filter(|e| e.record.position != 2).all(|e| e.retracted_by.is_none()));
+    assert!(h
+        .entries
+        .iter()
+        .filter(|e| e.record.position != 2)
+        .all(|e| e.retracted_by.is_none()));
 
     // The JSON form is the stored record, field for field, plus `retracted_by`.
     let json = serde_json::to_value(&h.entries[1]).unwrap();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys.first(), Some(&"position"));
     assert_eq!(keys.last(), Some(&"retracted_by"));
     assert_eq!(json["retracted_by"], ids[3].to_string());
@@ -82,7 +94,8 @@ fn a_verification_report_names_the_first_bad_position() {
         let mut key = vec![b'e'];
         key.extend_from_slice(&1u64.to_be_bytes());
         let v = String::from_utf8(log.get(&key).unwrap().unwrap().to_vec()).unwrap();
-        log.insert(&key, v.replace("Talks", "Tulks").as_bytes()).unwrap();
+        log.insert(&key, v.replace("Talks", "Tulks").as_bytes())
+            .unwrap();
         db.flush().unwrap();
     }
     let ledger = Ledger::open(dir.path().join("l")).unwrap();

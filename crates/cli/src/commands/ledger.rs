@@ -87,10 +87,20 @@ pub(super) fn parse_lines(text: &str, actor: &str) -> Result<Vec<Line>, Failure>
 
 /// Rewrites an error about event `index` of a batch to name the file's line.
 pub(super) fn at_line(e: Error, lines: &[Line]) -> Failure {
-    let line_of = |index: usize| lines.get(index).map_or(index + 1, |l| l.number);
+    append_failure(e, &|index| {
+        format!(
+            "line {}: ",
+            lines.get(index).map_or(index + 1, |l| l.number)
+        )
+    })
+}
+
+/// An append error as the command line says it, with `locate` naming where the event came from
+/// (a file's line, or nothing for a single recording command).
+pub(super) fn append_failure(e: Error, locate: &dyn Fn(usize) -> String) -> Failure {
     let message = match &e {
         Error::Validation { index, field, rule } => {
-            format!("line {}: field `{field}`: {rule}", line_of(*index))
+            format!("{}field `{field}`: {rule}", locate(*index))
         }
         Error::Conflict {
             index,
@@ -98,8 +108,8 @@ pub(super) fn at_line(e: Error, lines: &[Line]) -> Failure {
             expected,
             actual,
         } => format!(
-            "line {}: conflict on {stream}: expected version {expected}, actual {}",
-            line_of(*index),
+            "{}conflict on {stream}: expected version {expected}, actual {}",
+            locate(*index),
             actual.map_or("no stream".to_string(), |v| v.to_string())
         ),
         Error::EventIdConflict {
@@ -107,8 +117,8 @@ pub(super) fn at_line(e: Error, lines: &[Line]) -> Failure {
             event_id,
             position,
         } => format!(
-            "line {}: conflict: event_id {event_id} is already recorded at position {position} with other content",
-            line_of(*index)
+            "{}conflict: event_id {event_id} is already recorded at position {position} with other content",
+            locate(*index)
         ),
         _ => return Failure::from(e),
     };

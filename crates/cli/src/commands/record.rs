@@ -275,7 +275,10 @@ pub(super) async fn run(
     let (event, made) = event(command, actor, &mut ids)?;
     let type_name = event.data.type_name();
     drop(ids);
-    let outcome = ledger.append(vec![event]).await.map_err(Failure::from)?;
+    let outcome = ledger
+        .append(vec![event])
+        .await
+        .map_err(|e| super::ledger::append_failure(e, &|_| String::new()))?;
     let position = outcome.positions[0];
     match format {
         Format::Table => {
