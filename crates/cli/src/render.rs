@@ -37,6 +37,15 @@ fn or_dash(s: Option<&str>) -> String {
     s.unwrap_or("—").to_string()
 }
 
+/// Keeps a column of ids (or dates) on one line; the text columns wrap instead.
+pub fn keep_whole(t: &mut Table, columns: &[usize]) {
+    for &i in columns {
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
+    }
+}
+
 /// Commitments, one per row.
 pub fn commitments_table(list: &[CommitmentView]) -> Table {
     let mut t = table(&[
@@ -53,6 +62,7 @@ pub fn commitments_table(list: &[CommitmentView]) -> Table {
             Cell::new(c.due.map_or("—".to_string(), |d| d.to_string())),
         ]);
     }
+    keep_whole(&mut t, &[2, 5, 6]);
     t
 }
 
