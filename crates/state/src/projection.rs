@@ -305,8 +305,15 @@ impl Projection {
 
     /// [`Projection::summary`] in an already resolved basis.
     pub fn summary_in(&self, basis: &ResolvedBasis) -> Summary {
-        let all = self.list_in(&ListFilter::default(), basis);
-        Summary::of(basis, &all)
+        let t = self.lock();
+        Summary::from_statuses(
+            basis,
+            t.commitment_order.iter().filter_map(|(_, id)| {
+                t.commitments
+                    .get(id)
+                    .and_then(|c| c.fold_status_and_parties(basis))
+            }),
+        )
     }
 
     /// What changed between two valid times, as known at one `known_at`.

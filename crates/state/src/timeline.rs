@@ -197,6 +197,29 @@ impl Timeline {
         view.map(|v| (v, namings))
     }
 
+    /// Only the status and parties of the commitment in `basis` — what a summary counts —
+    /// without building the whole view.
+    pub(crate) fn fold_status_and_parties(
+        &self,
+        basis: &ResolvedBasis,
+    ) -> Option<(Status, &[String])> {
+        let mut state: Option<(Status, &[String])> = None;
+        for e in self.in_fold_order(basis) {
+            match (&e.change, state.as_mut()) {
+                (Change::Made { parties, .. }, _) => state = Some((Status::Announced, parties)),
+                (
+                    Change::Amended {
+                        parties: Some(p), ..
+                    },
+                    Some(s),
+                ) => s.1 = p,
+                (Change::Status { status, .. }, Some(s)) => s.0 = *status,
+                _ => {}
+            }
+        }
+        state
+    }
+
     /// The meeting in `basis`, and the positions of the links folded into it.
     pub(crate) fn fold_meeting(
         &self,

@@ -111,18 +111,36 @@ impl Summary {
         basis: &ResolvedBasis,
         commitments: impl IntoIterator<Item = &'a CommitmentView>,
     ) -> Summary {
+        Self::from_statuses(
+            basis,
+            commitments
+                .into_iter()
+                .map(|c| (c.status, c.parties.as_slice())),
+        )
+    }
+
+    /// Counts `(status, parties)` of each commitment of a basis.
+    pub fn from_statuses<'a>(
+        basis: &ResolvedBasis,
+        commitments: impl IntoIterator<Item = (Status, &'a [String])>,
+    ) -> Summary {
         let mut by_status: BTreeMap<StatusKey, u64> =
             Status::ALL.iter().map(|s| (StatusKey(*s), 0)).collect();
         let mut by_party: BTreeMap<String, u64> = BTreeMap::new();
         let mut total = 0;
-        for c in commitments {
+        for (status, parties) in commitments {
             total += 1;
-            *by_status.entry(StatusKey(c.status)).or_default() += 1;
-            let mut seen = Vec::with_capacity(c.parties.len());
-            for p in &c.parties {
-                if !seen.contains(&p) {
-                    seen.push(p);
-                    *by_party.entry(p.clone()).or_default() += 1;
+            *by_status.entry(StatusKey(status)).or_default() += 1;
+            for (i, p) in parties.iter().enumerate() {
+                // A party named twice in one commitment counts once.
+                if parties[..i].contains(p) {
+                    continue;
+                }
+                match by_party.get_mut(p) {
+                    Some(n) => *n += 1,
+                    None => {
+                        by_party.insert(p.clone(), 1);
+                    }
                 }
             }
         }
