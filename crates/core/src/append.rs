@@ -496,6 +496,20 @@ fn stage_one(
             ),
         ));
     }
+    push_staged(store, group, layer, record, bytes, retracted_target)?;
+    Ok((position, event_id))
+}
+
+/// Adds a validated record to `layer`: its tree hashes and index entries.
+fn push_staged(
+    store: &Store,
+    group: &Layer,
+    layer: &mut Layer,
+    record: Record,
+    bytes: Vec<u8>,
+    retracted_target: Option<Uuid>,
+) -> Result<(), Error> {
+    let position = record.position;
     let leaf = Hash::leaf(&bytes);
     let completed = {
         let view = View {
@@ -514,14 +528,92 @@ fn stage_one(
             .hashes
             .insert((level as u8, position >> level), h.into());
     }
-    layer.stream_heads.insert(stream, (version, position));
-    layer.ids.insert(event_id, position);
+    layer
+        .stream_heads
+        .insert(record.stream.clone(), (record.version, position));
+    layer.ids.insert(record.event_id, position);
     if let EventData::CommitmentMade(made) = &record.data {
         layer.made_on.insert(made.commitment_id, made.made_on);
     }
     if let Some(target) = retracted_target {
         layer.retracted.insert(target, position);
     }
+    layer.last_recorded_at = record.recorded_at;
     layer.records.push(Staged { record, bytes });
-    Ok((position, event_id))
+    Ok(())
+}
+
+/// Checks recorded records (an export being imported) against the ledger plus the staged ones,
+/// and stages them byte for byte. Every failure is an integrity failure at the record's position:
+/// the export is not a ledger this one can continue.
+pub(crate) fn stage_records(
+    store: &Store,
+    group: &Layer,
+    records: &[Vec<u8>],
+) -> Result<(Layer, AppendOutcome), Error> {
+    let mut layer = Layer::new(group.next_position(), group.last_recorded_at);
+    let mut outcome = AppendOutcome {
+        positions: Vec::with_capacity(records.len()),
+        event_ids: Vec::with_capacity(records.len()),
+        new_events: 0,
+        tree_size: 0,
+    };
+    for bytes in records {
+        let position = layer.next_position();
+        let bad = |what: String| Error::Integrity { position, what };
+        let record = Record::decode(bytes).map_err(|e| bad(format!("the record's form: {e}")))?;
+        if record.encode() != *bytes {
+            return Err(bad("the record is not in the canonical recorded form".into()));
+        }
+        if bytes.len() > RECORD_BYTES_MAX {
+            return Err(bad(format!("the record is over {RECORD_BYTES_MAX} bytes")));
+        }
+        if record.position != position {
+            return Err(bad(format!(
+                "the record says position {} where {position} comes next",
+                record.position
+            )));
+        }
+        let (last_recorded_at, retracted_target) = {
+            let view = View {
+                store,
+                layers: [group, &layer],
+            };
+            let expected_version = view.stream_head(&record.stream)?.map_or(0, |(v, _)| v + 1);
+            if record.version != expected_version {
+                return Err(bad(format!(
+                    "stream {} version {} where {expected_version} comes next",
+                    record.stream, record.version
+                )));
+            }
+            if view.id_position(record.event_id)?.is_some() {
+                return Err(bad(format!("event id {} appears twice", record.event_id)));
+            }
+            let target = match &record.data {
+                EventData::EventRetracted(d) => {
+                    let target_position = view
+                        .id_position(d.event_id)?
+                        .ok_or_else(|| bad(format!("retracts {} which comes nowhere before", d.event_id)))?;
+                    let target = view.record(target_position)?;
+                    if matches!(target.data, EventData::EventRetracted(_))
+                        || view.retraction_of(d.event_id)?.is_some()
+                        || target.stream != record.stream
+                    {
+                        return Err(bad(format!("an invalid retraction of {}", d.event_id)));
+                    }
+                    Some(d.event_id)
+                }
+                _ => None,
+            };
+            (layer.last_recorded_at.max(group.last_recorded_at), target)
+        };
+        if record.recorded_at < last_recorded_at {
+            return Err(bad("recorded_at goes backwards".into()));
+        }
+        outcome.positions.push(position);
+        outcome.event_ids.push(record.event_id);
+        push_staged(store, group, &mut layer, record, bytes.clone(), retracted_target)?;
+    }
+    outcome.new_events = layer.records.len();
+    Ok((layer, outcome))
 }

@@ -83,6 +83,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A key, signed note or checkpoint was refused (malformed, wrong key, bad signature).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// A proof could not be made or does not check out.
+    #[error(transparent)]
+    Proof(#[from] crate::proof::ProofError),
     /// A filesystem error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -116,6 +122,8 @@ impl Error {
             Error::NoLedger { .. } => "no_ledger",
             Error::NotFound { .. } => "not_found",
             Error::Closed { .. } => "closed",
+            Error::Checkpoint(_) => "checkpoint",
+            Error::Proof(_) => "proof",
             Error::Io(_) => "io",
             Error::Storage(_) => "storage",
         }

@@ -13,13 +13,14 @@ use uuid::Uuid;
 use crate::append::AppendOutcome;
 use crate::error::Error;
 use crate::event::{InputEvent, StreamId};
+use crate::checkpoint::{self, SignedCheckpoint, SignerKey, VerifierKey};
 use crate::merkle::Hash;
 use crate::record::{Record, StoredRecord};
 use crate::storage::{
     decode_u64, event_key, Head, HeadFile, Store, CACHE_BYTES_DEFAULT, TAG_ID, TAG_RETRACTED,
 };
 use crate::verify::{self, StoreHashes, VerifyReport};
-use crate::writer::{self, AppendRequest};
+use crate::writer::{self, AppendRequest, Payload};
 
 /// The name of the lock file inside a ledger directory.
 pub const LOCK_FILE_NAME: &str = "ikrar.lock";
@@ -69,6 +70,8 @@ struct Inner {
     tx: Option<mpsc::Sender<AppendRequest>>,
     head_rx: watch::Receiver<Head>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises checkpoint signing, so that "consistent with the last" holds between two.
+    checkpoint_lock: Mutex<()>,
     _lock: File,
 }
 
@@ -149,6 +152,7 @@ impl Ledger {
         let head = store.head()?;
         verify::check_tail(&store, &head)?;
         verify::check_against_head_file(&store, &head, HeadFile::read(path)?)?;
+        verify::check_latest_checkpoint(&store, &head)?;
         Self::start(path, store, lock)
     }
 
@@ -174,6 +178,7 @@ impl Ledger {
                 tx: Some(tx),
                 head_rx,
                 writer: Mutex::new(Some(handle)),
+                checkpoint_lock: Mutex::new(()),
                 _lock: lock,
             }),
         })
@@ -200,14 +205,26 @@ impl Ledger {
         self.submit(events, true).await
     }
 
+    /// Appends records exactly as recorded elsewhere (an export), checking their structure:
+    /// canonical form, gapless positions and versions, `recorded_at` order, unique ids, valid
+    /// retractions. Any failure is [`Error::Integrity`] at the record's position, and nothing of
+    /// the batch is written. At most [`crate::EVENTS_PER_APPEND_MAX`] records per call.
+    pub async fn import_records(&self, records: Vec<Vec<u8>>) -> Result<AppendOutcome, Error> {
+        self.submit_payload(Payload::Records(records), false).await
+    }
+
     async fn submit(&self, events: Vec<InputEvent>, dry_run: bool) -> Result<AppendOutcome, Error> {
+        self.submit_payload(Payload::Events(events), dry_run).await
+    }
+
+    async fn submit_payload(&self, payload: Payload, dry_run: bool) -> Result<AppendOutcome, Error> {
         let (reply, answer) = oneshot::channel();
         let closed = || Error::Closed {
             reason: "the writer has stopped".into(),
         };
         let tx = self.inner.tx.as_ref().ok_or_else(closed)?;
         tx.send(AppendRequest {
-            events,
+            payload,
             dry_run,
             reply,
         })
@@ -317,6 +334,164 @@ impl Ledger {
                 position: tree_size.saturating_sub(1),
                 what: format!("stored tree hashes are missing: {e}"),
             })
+    }
+
+    /// The inclusion proof (RFC 9162 §2.1.3) of the record at `position` in the tree of
+    /// `tree_size` records, from the stored tree in O(log n) reads.
+    pub fn inclusion_proof(&self, position: u64, tree_size: u64) -> Result<Vec<Hash>, Error> {
+        let head = self.head();
+        if tree_size > head.tree_size || position >= tree_size {
+            return Err(Error::NotFound {
+                what: format!(
+                    "an inclusion proof of position {position} in a tree of size {tree_size} \
+                     (the ledger has {})",
+                    head.tree_size
+                ),
+            });
+        }
+        tlog_tiles::prove_record(tree_size, position, &StoreHashes(&self.inner.store))
+            .map(|p| p.into_iter().map(Hash::from).collect())
+            .map_err(|e| Error::Integrity {
+                position,
+                what: format!("stored tree hashes are missing: {e}"),
+            })
+    }
+
+    /// The consistency proof (RFC 9162 §2.1.4) between the trees of `old_size` and `new_size`
+    /// records.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, Error> {
+        let head = self.head();
+        if old_size == 0 || old_size > new_size || new_size > head.tree_size {
+            return Err(Error::NotFound {
+                what: format!(
+                    "a consistency proof from size {old_size} to {new_size} (sizes must satisfy \
+                     1 <= old <= new <= {})",
+                    head.tree_size
+                ),
+            });
+        }
+        if old_size == new_size {
+            return Ok(Vec::new());
+        }
+        tlog_tiles::prove_tree(new_size, old_size, &StoreHashes(&self.inner.store))
+            .map(|p| p.into_iter().map(Hash::from).collect())
+            .map_err(|e| Error::Integrity {
+                position: new_size - 1,
+                what: format!("stored tree hashes are missing: {e}"),
+            })
+    }
+
+    /// Every checkpoint the ledger has signed or accepted, by tree size.
+    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, Error> {
+        self.inner
+            .store
+            .checkpoint_notes()?
+            .into_iter()
+            .map(|(size, note)| {
+                checkpoint::parse_unverified(&note).map_err(|e| Error::Integrity {
+                    position: size,
+                    what: format!("a stored checkpoint is malformed: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The checkpoint of the largest tree size, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, Error> {
+        Ok(self.checkpoints()?.into_iter().max_by_key(|c| c.tree_size))
+    }
+
+    /// The stored checkpoint of exactly `tree_size`, if any.
+    pub fn checkpoint_at(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>, Error> {
+        Ok(self
+            .checkpoints()?
+            .into_iter()
+            .find(|c| c.tree_size == tree_size))
+    }
+
+    /// The stored verifier key of a checkpoint origin (the key name).
+    pub fn verifier_key(&self, name: &str) -> Result<Option<VerifierKey>, Error> {
+        match self.inner.store.verifier_key(name)? {
+            None => Ok(None),
+            Some(text) => Ok(Some(VerifierKey::parse(&text)?)),
+        }
+    }
+
+    /// Checks that this ledger's tree extends `checkpoint`: its size is not beyond the head and
+    /// the stored tree has its root at that size.
+    fn check_extends(&self, checkpoint: &SignedCheckpoint) -> Result<(), Error> {
+        let head = self.head();
+        if checkpoint.tree_size > head.tree_size {
+            return Err(Error::Integrity {
+                position: head.tree_size,
+                what: format!(
+                    "the checkpoint of size {} is beyond the ledger's {} records",
+                    checkpoint.tree_size, head.tree_size
+                ),
+            });
+        }
+        if self.root_at(checkpoint.tree_size)? != checkpoint.root {
+            return Err(Error::Integrity {
+                position: checkpoint.tree_size.saturating_sub(1),
+                what: format!(
+                    "the tree is not consistent with the checkpoint of size {}",
+                    checkpoint.tree_size
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Signs a checkpoint of the current tree and stores it. Refuses if the tree is not
+    /// consistent with the last checkpoint stored. Signing the same tree again with the same key
+    /// answers the stored checkpoint.
+    pub fn sign_checkpoint(&self, key: &SignerKey) -> Result<SignedCheckpoint, Error> {
+        let _guard = self.inner.checkpoint_lock.lock();
+        let head = self.head();
+        if let Some(last) = self.latest_checkpoint()? {
+            self.check_extends(&last)?;
+        }
+        if let Some(existing) = self
+            .checkpoints()?
+            .into_iter()
+            .find(|c| c.tree_size == head.tree_size && c.origin == key.name())
+        {
+            return Ok(existing);
+        }
+        let signed = key.sign(head.tree_size, head.root)?;
+        self.inner.store.put_checkpoint(
+            signed.tree_size,
+            key.name(),
+            &signed.note,
+            key.verifier_key().text(),
+        )?;
+        Ok(signed)
+    }
+
+    /// Stores a checkpoint signed elsewhere (e.g. the one an export was imported against),
+    /// after checking its signature with `key` and that this ledger's tree has its root.
+    pub fn add_checkpoint(&self, note: &str, key: &VerifierKey) -> Result<SignedCheckpoint, Error> {
+        let _guard = self.inner.checkpoint_lock.lock();
+        let checkpoint = key.open(note)?;
+        self.check_extends(&checkpoint)?;
+        if let Some(last) = self.latest_checkpoint()? {
+            // Both must be on one history: the later must extend the earlier.
+            let (earlier, later) = if last.tree_size <= checkpoint.tree_size {
+                (&last, &checkpoint)
+            } else {
+                (&checkpoint, &last)
+            };
+            if self.root_at(earlier.tree_size)? != earlier.root || self.root_at(later.tree_size)? != later.root {
+                return Err(Error::Integrity {
+                    position: earlier.tree_size,
+                    what: "the checkpoint is not consistent with the last one".into(),
+                });
+            }
+        }
+        self.inner
+            .store
+            .put_checkpoint(checkpoint.tree_size, key.name(), note, key.text())?;
+        Ok(checkpoint)
     }
 
     /// Re-reads and re-hashes every record and checks the whole ledger (SPEC §5).

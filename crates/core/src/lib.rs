@@ -29,17 +29,21 @@
 //! ```
 
 mod append;
+pub mod checkpoint;
 mod error;
 pub mod event;
 mod ledger;
 pub mod merkle;
 pub mod moment;
+pub mod proof;
 pub mod record;
 mod storage;
 mod verify;
 mod writer;
 
 pub use append::{AppendOutcome, EVENTS_PER_APPEND_MAX};
+pub use checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
+pub use proof::ProofError;
 pub use error::Error;
 pub use event::{
     CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,

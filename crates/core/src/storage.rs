@@ -11,6 +11,8 @@
 //! | `i` | event id (16 bytes) | position (u64 BE) |
 //! | `r` | retracted event id (16 bytes) | position of the retraction (u64 BE) |
 //! | `h` | level (u8) ‖ tile index (u64 BE) | up to 256 hashes of that level, 32 bytes each |
+//! | `c` | tree size (u64 BE) ‖ key name | signed checkpoint note |
+//! | `k` | key name | verifier key (text form) of the checkpoints signed with that name |
 //! | `m` | `head` | tree size (u64 BE) ‖ root (32) ‖ last recorded_at (i64 µs BE) |
 //! | `m` | `format` | layout version (u32 BE) |
 //!
@@ -36,6 +38,8 @@ pub(crate) const TAG_STREAM: u8 = b's';
 pub(crate) const TAG_ID: u8 = b'i';
 pub(crate) const TAG_RETRACTED: u8 = b'r';
 pub(crate) const TAG_HASH: u8 = b'h';
+pub(crate) const TAG_CHECKPOINT: u8 = b'c';
+pub(crate) const TAG_VERIFIER_KEY: u8 = b'k';
 const META_HEAD: &[u8] = b"mhead";
 const META_FORMAT: &[u8] = b"mformat";
 
@@ -299,6 +303,51 @@ impl Store {
 
     pub(crate) fn tile(&self, level: u8, tile: u64) -> Result<Option<sled::IVec>, Error> {
         Ok(self.log.get(tile_key(level, tile))?)
+    }
+
+    /// Every stored checkpoint note, by tree size (then key name).
+    pub(crate) fn checkpoint_notes(&self) -> Result<Vec<(u64, String)>, Error> {
+        let mut out = Vec::new();
+        for kv in self.log.scan_prefix([TAG_CHECKPOINT]) {
+            let (k, v) = kv?;
+            let size = k
+                .get(1..9)
+                .and_then(decode_u64)
+                .ok_or_else(|| Error::Integrity {
+                    position: 0,
+                    what: "malformed checkpoint key".into(),
+                })?;
+            let note = String::from_utf8(v.to_vec()).map_err(|_| Error::Integrity {
+                position: size,
+                what: "a stored checkpoint is not UTF-8".into(),
+            })?;
+            out.push((size, note));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn put_checkpoint(&self, size: u64, name: &str, note: &str, verifier: &str) -> Result<(), Error> {
+        let mut key = vec![TAG_CHECKPOINT];
+        key.extend_from_slice(&size.to_be_bytes());
+        key.extend_from_slice(name.as_bytes());
+        let mut vkey = vec![TAG_VERIFIER_KEY];
+        vkey.extend_from_slice(name.as_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(key, note.as_bytes());
+        batch.insert(vkey, verifier.as_bytes());
+        self.log.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The verifier key stored for a key name.
+    pub(crate) fn verifier_key(&self, name: &str) -> Result<Option<String>, Error> {
+        let mut key = vec![TAG_VERIFIER_KEY];
+        key.extend_from_slice(name.as_bytes());
+        Ok(self
+            .log
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// One stored hash, `(level, index)`.

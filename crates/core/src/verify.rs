@@ -100,6 +100,34 @@ pub(crate) fn verify(
     let mut last_recorded_at: DateTime<Utc> = DateTime::UNIX_EPOCH;
     let mut expected_index = SetDigest::default();
     let mut position = 0u64;
+    // Every stored checkpoint: its root must be the recomputed root at its size.
+    let checkpoints = stored_checkpoints(store, head)?;
+    let mut roots_to_check: std::collections::BTreeMap<u64, Vec<(Hash, String)>> =
+        std::collections::BTreeMap::new();
+    for c in &checkpoints {
+        roots_to_check
+            .entry(c.tree_size)
+            .or_default()
+            .push((c.root, c.origin.clone()));
+    }
+    let check_roots = |builder: &TreeBuilder| -> Result<(), Error> {
+        if let Some(expected) = roots_to_check.get(&builder.size()) {
+            let root = builder.root();
+            for (r, origin) in expected {
+                if *r != root {
+                    return Err(integrity(
+                        builder.size().saturating_sub(1),
+                        format!(
+                            "the records differ from the checkpoint of size {} signed by {origin}",
+                            builder.size()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    };
+    check_roots(&builder)?;
 
     for kv in store.log.scan_prefix([TAG_EVENT]) {
         let (key, bytes) = kv?;
@@ -177,6 +205,7 @@ pub(crate) fn verify(
             }
         }
         position += 1;
+        check_roots(&builder)?;
         if position.is_multiple_of(4096) {
             progress(position);
         }
@@ -221,6 +250,66 @@ pub(crate) fn verify(
         tree_size: head.tree_size,
         root,
     })
+}
+
+/// The stored checkpoints, each with a valid signature by the verifier key stored for its origin
+/// and a size within the head.
+fn stored_checkpoints(store: &Store, head: &Head) -> Result<Vec<crate::checkpoint::SignedCheckpoint>, Error> {
+    let mut out = Vec::new();
+    for (size, note) in store.checkpoint_notes()? {
+        let bad = |what: String| integrity(size.min(head.tree_size), what);
+        let unverified = crate::checkpoint::parse_unverified(&note)
+            .map_err(|e| bad(format!("stored checkpoint of size {size} is malformed: {e}")))?;
+        let key_text = store.verifier_key(&unverified.origin)?.ok_or_else(|| {
+            bad(format!("no verifier key is stored for checkpoint origin {}", unverified.origin))
+        })?;
+        let key = crate::checkpoint::VerifierKey::parse(&key_text)
+            .map_err(|e| bad(format!("the stored verifier key is malformed: {e}")))?;
+        let checkpoint = key
+            .open(&note)
+            .map_err(|e| bad(format!("the checkpoint of size {size}: {e}")))?;
+        if checkpoint.tree_size > head.tree_size {
+            return Err(integrity(
+                head.tree_size,
+                format!(
+                    "a checkpoint was signed at size {} but the log holds {} records: records were lost",
+                    checkpoint.tree_size, head.tree_size
+                ),
+            ));
+        }
+        out.push(checkpoint);
+    }
+    Ok(out)
+}
+
+/// At open: the latest checkpoint is within the log and the stored tree has its root.
+pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), Error> {
+    let notes = store.checkpoint_notes()?;
+    let Some((size, note)) = notes.iter().max_by_key(|(size, _)| *size) else {
+        return Ok(());
+    };
+    let checkpoint = crate::checkpoint::parse_unverified(note).map_err(|e| {
+        integrity(*size, format!("the latest checkpoint is malformed: {e}"))
+    })?;
+    if checkpoint.tree_size > head.tree_size {
+        return Err(integrity(
+            head.tree_size,
+            format!(
+                "a checkpoint was signed at size {} but the log holds {} records: records were lost",
+                checkpoint.tree_size, head.tree_size
+            ),
+        ));
+    }
+    let root: Hash = tlog_tiles::tree_hash(checkpoint.tree_size, &StoreHashes(store))
+        .map_err(|e| integrity(checkpoint.tree_size, format!("stored tree hashes are missing: {e}")))?
+        .into();
+    if root != checkpoint.root {
+        return Err(integrity(
+            checkpoint.tree_size.saturating_sub(1),
+            format!("the tree differs from the checkpoint of size {}", checkpoint.tree_size),
+        ));
+    }
+    Ok(())
 }
 
 /// The slow path once the index digests differ: point-check every record's entries to name the

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::append::{stage, AppendOutcome, Layer, View};
+use crate::append::{stage, stage_records, AppendOutcome, Layer, View};
 use crate::error::Error;
 use crate::event::{EventData, InputEvent};
 use crate::merkle::{Hash, HASH_BYTES};
@@ -28,8 +28,23 @@ pub const GROUP_EVENTS_MAX: usize = 20_000;
 /// Appends waiting for the writer at most; further appenders wait for room.
 pub const QUEUE_APPENDS_MAX: usize = 4_096;
 
+/// What an append carries: events in the input form, or recorded records (an import).
+pub(crate) enum Payload {
+    Events(Vec<InputEvent>),
+    Records(Vec<Vec<u8>>),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Events(e) => e.len(),
+            Payload::Records(r) => r.len(),
+        }
+    }
+}
+
 pub(crate) struct AppendRequest {
-    pub(crate) events: Vec<InputEvent>,
+    pub(crate) payload: Payload,
     pub(crate) dry_run: bool,
     pub(crate) reply: oneshot::Sender<Result<AppendOutcome, Error>>,
 }
@@ -58,12 +73,12 @@ fn run(
     // refused until the ledger is reopened (and its tail checked).
     let mut broken: Option<String> = None;
     while let Some(first) = rx.blocking_recv() {
-        let mut events_in_group = first.events.len();
+        let mut events_in_group = first.payload.len();
         let mut requests = vec![first];
         while events_in_group < GROUP_EVENTS_MAX {
             match rx.try_recv() {
                 Ok(r) => {
-                    events_in_group += r.events.len();
+                    events_in_group += r.payload.len();
                     requests.push(r);
                 }
                 Err(_) => break,
@@ -83,7 +98,10 @@ fn run(
         for request in requests {
             let now = truncate_to_micros(chrono::Utc::now());
             let result =
-                check_limits(&request).and_then(|()| stage(&store, &group, &request.events, now));
+                check_limits(&request).and_then(|()| match &request.payload {
+                    Payload::Events(events) => stage(&store, &group, events, now),
+                    Payload::Records(records) => stage_records(&store, &group, records),
+                });
             let result = match result {
                 Ok((layer, outcome)) => {
                     if !request.dry_run {
@@ -132,14 +150,15 @@ fn run(
 }
 
 fn check_limits(request: &AppendRequest) -> Result<(), Error> {
-    if !request.dry_run && request.events.len() > crate::append::EVENTS_PER_APPEND_MAX {
+    let count = request.payload.len();
+    if !request.dry_run && count > crate::append::EVENTS_PER_APPEND_MAX {
         return Err(Error::validation(
             crate::append::EVENTS_PER_APPEND_MAX,
             "-",
             format!(
                 "an append holds at most {} events; this one has {}",
                 crate::append::EVENTS_PER_APPEND_MAX,
-                request.events.len()
+                count
             ),
         ));
     }
