@@ -2,8 +2,9 @@
 //!
 //! Audit trails over an ikrar ledger, for oversight staff: the history of one subject (every
 //! recorded event of a commitment or meeting, in position order, each with the retraction that
-//! withdrew it), the activity of each actor, and a verification report built on
-//! [`ikrar_core::Ledger::verify`].
+//! withdrew it), the activity of each actor, a verification report built on
+//! [`ikrar_core::Ledger::verify`], and proof bundles that outsiders check with the verifier key
+//! alone.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -24,6 +25,13 @@
 //! # Ok(()) }
 //! ```
 
+mod bundle;
+
+pub use bundle::{
+    check_bundle, consistency_bundle, inclusion_bundle, BundleCheck, ConsistencyBundle,
+    InclusionBundle, ProofBundle, TreeHead,
+};
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -42,6 +50,15 @@ pub enum Error {
     /// No commitment or meeting with that id was ever recorded.
     #[error("no commitment or meeting {0} is recorded")]
     UnknownSubject(Uuid),
+    /// No stored checkpoint fits the proof asked for.
+    #[error("{0}")]
+    NoCheckpoint(String),
+    /// A proof bundle that cannot be read at all.
+    #[error("malformed proof bundle: {0}")]
+    MalformedBundle(String),
+    /// A proof bundle that reads, but does not prove what it claims.
+    #[error("the proof does not check out: {0}")]
+    ProofFailed(String),
 }
 
 /// One recorded event of a subject's history.

@@ -316,6 +316,57 @@ pub enum Command {
     },
     /// Re-read and re-hash every record and check the whole ledger; prints tree size and root.
     Verify,
+    /// Restore an export into an empty ledger, checking every record; with --checkpoint, the
+    /// rebuilt tree must have the checkpoint's root (exit 3 otherwise).
+    Import {
+        /// The export (recorded JSON Lines).
+        file: PathBuf,
+        /// A signed checkpoint the export must match.
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key of the checkpoint, or a file holding it.
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Write a new Ed25519 signer key to FILE (mode 0600) and its verifier key to FILE.pub and
+    /// standard output.
+    Keygen {
+        /// Where to write the signer key; must not exist.
+        file: PathBuf,
+        /// The key name, also the origin of the checkpoints it signs (e.g. example.org/ikrar).
+        #[arg(long, default_value = "ikrar")]
+        name: String,
+    },
+    /// Sign a checkpoint of the current tree with a signer key, store it, and print it.
+    Checkpoint {
+        /// The signer key file written by `ikrar keygen`.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Print a proof bundle: an event's inclusion, or with --consistency, that the tree of size
+    /// M is a prefix; against the stored checkpoint of size N (default: the latest).
+    Prove {
+        /// The event whose inclusion to prove.
+        #[arg(
+            required_unless_present = "consistency",
+            conflicts_with = "consistency"
+        )]
+        event_id: Option<String>,
+        /// Prove that the tree of this size is a prefix instead.
+        #[arg(long, value_name = "M")]
+        consistency: Option<u64>,
+        /// The size of the checkpoint to prove against.
+        #[arg(long, value_name = "N")]
+        size: Option<u64>,
+    },
+    /// Check a proof bundle offline, with the verifier key alone.
+    CheckProof {
+        /// The bundle (`-` for standard input).
+        file: PathBuf,
+        /// The verifier key, or a file holding it.
+        #[arg(long)]
+        public_key: String,
+    },
     /// Rebuild the derived projections from the log (they are caches; answers do not change).
     Rebuild,
     /// Print a shell completion script.

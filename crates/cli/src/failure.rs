@@ -71,7 +71,8 @@ pub fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Validation { .. } => exit::BAD_INPUT,
         Error::Conflict { .. } | Error::EventIdConflict { .. } => exit::CONFLICT,
-        Error::Integrity { .. } => exit::INTEGRITY,
+        Error::Integrity { .. } | Error::Proof(_) => exit::INTEGRITY,
+        Error::Checkpoint(_) => exit::BAD_INPUT,
         Error::AlreadyExists { .. }
         | Error::Locked { .. }
         | Error::NoLedger { .. }

@@ -563,7 +563,9 @@ pub(crate) fn stage_records(
         let bad = |what: String| Error::Integrity { position, what };
         let record = Record::decode(bytes).map_err(|e| bad(format!("the record's form: {e}")))?;
         if record.encode() != *bytes {
-            return Err(bad("the record is not in the canonical recorded form".into()));
+            return Err(bad(
+                "the record is not in the canonical recorded form".into()
+            ));
         }
         if bytes.len() > RECORD_BYTES_MAX {
             return Err(bad(format!("the record is over {RECORD_BYTES_MAX} bytes")));
@@ -591,9 +593,12 @@ pub(crate) fn stage_records(
             }
             let target = match &record.data {
                 EventData::EventRetracted(d) => {
-                    let target_position = view
-                        .id_position(d.event_id)?
-                        .ok_or_else(|| bad(format!("retracts {} which comes nowhere before", d.event_id)))?;
+                    let target_position = view.id_position(d.event_id)?.ok_or_else(|| {
+                        bad(format!(
+                            "retracts {} which comes nowhere before",
+                            d.event_id
+                        ))
+                    })?;
                     let target = view.record(target_position)?;
                     if matches!(target.data, EventData::EventRetracted(_))
                         || view.retraction_of(d.event_id)?.is_some()
@@ -612,7 +617,14 @@ pub(crate) fn stage_records(
         }
         outcome.positions.push(position);
         outcome.event_ids.push(record.event_id);
-        push_staged(store, group, &mut layer, record, bytes.clone(), retracted_target)?;
+        push_staged(
+            store,
+            group,
+            &mut layer,
+            record,
+            bytes.clone(),
+            retracted_target,
+        )?;
     }
     outcome.new_events = layer.records.len();
     Ok((layer, outcome))

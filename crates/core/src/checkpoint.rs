@@ -8,7 +8,9 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use signed_note::{Note, Signer as _, StandardSigner, StandardVerifier, Verifier as _, VerifierList};
+use signed_note::{
+    Note, Signer as _, StandardSigner, StandardVerifier, Verifier as _, VerifierList,
+};
 
 use crate::merkle::Hash;
 

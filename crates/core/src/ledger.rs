@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::append::AppendOutcome;
+use crate::checkpoint::{self, SignedCheckpoint, SignerKey, VerifierKey};
 use crate::error::Error;
 use crate::event::{InputEvent, StreamId};
-use crate::checkpoint::{self, SignedCheckpoint, SignerKey, VerifierKey};
 use crate::merkle::Hash;
 use crate::record::{Record, StoredRecord};
 use crate::storage::{
@@ -217,7 +217,11 @@ impl Ledger {
         self.submit_payload(Payload::Events(events), dry_run).await
     }
 
-    async fn submit_payload(&self, payload: Payload, dry_run: bool) -> Result<AppendOutcome, Error> {
+    async fn submit_payload(
+        &self,
+        payload: Payload,
+        dry_run: bool,
+    ) -> Result<AppendOutcome, Error> {
         let (reply, answer) = oneshot::channel();
         let closed = || Error::Closed {
             reason: "the writer has stopped".into(),
@@ -481,7 +485,9 @@ impl Ledger {
             } else {
                 (&checkpoint, &last)
             };
-            if self.root_at(earlier.tree_size)? != earlier.root || self.root_at(later.tree_size)? != later.root {
+            if self.root_at(earlier.tree_size)? != earlier.root
+                || self.root_at(later.tree_size)? != later.root
+            {
                 return Err(Error::Integrity {
                     position: earlier.tree_size,
                     what: "the checkpoint is not consistent with the last one".into(),

@@ -43,7 +43,6 @@ mod writer;
 
 pub use append::{AppendOutcome, EVENTS_PER_APPEND_MAX};
 pub use checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
-pub use proof::ProofError;
 pub use error::Error;
 pub use event::{
     CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,
@@ -53,6 +52,7 @@ pub use event::{
 pub use ledger::{Ledger, LedgerOptions, DB_DIR_NAME, LOCK_FILE_NAME};
 pub use merkle::Hash;
 pub use moment::Moment;
+pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
 pub use storage::{Head, CACHE_BYTES_DEFAULT};
 pub use verify::VerifyReport;

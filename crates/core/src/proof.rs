@@ -47,7 +47,9 @@ pub fn verify_inclusion(
     root: Hash,
 ) -> Result<(), ProofError> {
     if tree_size == 0 {
-        return Err(ProofError::InvalidInput("a tree of size 0 has no leaves".into()));
+        return Err(ProofError::InvalidInput(
+            "a tree of size 0 has no leaves".into(),
+        ));
     }
     if index >= tree_size {
         return Err(ProofError::InvalidInput(format!(
@@ -61,8 +63,14 @@ pub fn verify_inclusion(
             proof.len()
         )));
     }
-    tlog_tiles::check_record(&to_tlog(proof), tree_size, root.into(), index, leaf_hash.into())
-        .map_err(|_| ProofError::Mismatch)
+    tlog_tiles::check_record(
+        &to_tlog(proof),
+        tree_size,
+        root.into(),
+        index,
+        leaf_hash.into(),
+    )
+    .map_err(|_| ProofError::Mismatch)
 }
 
 /// Checks that `proof` shows the tree of `old_size` leaves with root `old_root` to be a prefix of
@@ -97,8 +105,14 @@ pub fn verify_consistency(
             proof.len()
         )));
     }
-    tlog_tiles::check_tree(&to_tlog(proof), new_size, new_root.into(), old_size, old_root.into())
-        .map_err(|_| ProofError::Mismatch)
+    tlog_tiles::check_tree(
+        &to_tlog(proof),
+        new_size,
+        new_root.into(),
+        old_size,
+        old_root.into(),
+    )
+    .map_err(|_| ProofError::Mismatch)
 }
 
 #[cfg(test)]
@@ -128,7 +142,11 @@ mod tests {
     fn reference_subproof(m: usize, leaves: &[Hash], complete: bool) -> Vec<Hash> {
         let n = leaves.len();
         if m == n {
-            return if complete { vec![] } else { vec![reference_root(leaves)] };
+            return if complete {
+                vec![]
+            } else {
+                vec![reference_root(leaves)]
+            };
         }
         let k = largest_power_of_two_below(n as u64) as usize;
         if m <= k {
@@ -143,7 +161,9 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| Hash::leaf(format!("leaf {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| Hash::leaf(format!("leaf {i}").as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -186,18 +206,27 @@ mod tests {
                     let mut garbled = proof.clone();
                     let last = garbled.len() - 1;
                     garbled[last].0[31] ^= 0x80;
-                    assert!(verify_consistency(m as u64, n as u64, old_root, new_root, &garbled).is_err());
+                    assert!(
+                        verify_consistency(m as u64, n as u64, old_root, new_root, &garbled)
+                            .is_err()
+                    );
                     let mut short = proof.clone();
                     short.remove(0);
-                    assert!(verify_consistency(m as u64, n as u64, old_root, new_root, &short).is_err());
-                    assert!(verify_consistency(m as u64, n as u64, new_root, new_root, &proof).is_err());
+                    assert!(
+                        verify_consistency(m as u64, n as u64, old_root, new_root, &short).is_err()
+                    );
+                    assert!(
+                        verify_consistency(m as u64, n as u64, new_root, new_root, &proof).is_err()
+                    );
                 }
                 let mut long = proof.clone();
                 long.push(new_root);
                 assert!(verify_consistency(m as u64, n as u64, old_root, new_root, &long).is_err());
             }
         }
-        assert!(verify_consistency(0, 5, Hash::empty_tree(), reference_root(&all[..5]), &[]).is_err());
+        assert!(
+            verify_consistency(0, 5, Hash::empty_tree(), reference_root(&all[..5]), &[]).is_err()
+        );
         assert!(verify_consistency(6, 5, Hash::empty_tree(), Hash::empty_tree(), &[]).is_err());
         assert!(verify_inclusion(all[0], 0, 0, &[], Hash::empty_tree()).is_err());
     }

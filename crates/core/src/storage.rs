@@ -326,7 +326,13 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) fn put_checkpoint(&self, size: u64, name: &str, note: &str, verifier: &str) -> Result<(), Error> {
+    pub(crate) fn put_checkpoint(
+        &self,
+        size: u64,
+        name: &str,
+        note: &str,
+        verifier: &str,
+    ) -> Result<(), Error> {
         let mut key = vec![TAG_CHECKPOINT];
         key.extend_from_slice(&size.to_be_bytes());
         key.extend_from_slice(name.as_bytes());

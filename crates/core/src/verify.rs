@@ -254,14 +254,23 @@ pub(crate) fn verify(
 
 /// The stored checkpoints, each with a valid signature by the verifier key stored for its origin
 /// and a size within the head.
-fn stored_checkpoints(store: &Store, head: &Head) -> Result<Vec<crate::checkpoint::SignedCheckpoint>, Error> {
+fn stored_checkpoints(
+    store: &Store,
+    head: &Head,
+) -> Result<Vec<crate::checkpoint::SignedCheckpoint>, Error> {
     let mut out = Vec::new();
     for (size, note) in store.checkpoint_notes()? {
         let bad = |what: String| integrity(size.min(head.tree_size), what);
-        let unverified = crate::checkpoint::parse_unverified(&note)
-            .map_err(|e| bad(format!("stored checkpoint of size {size} is malformed: {e}")))?;
+        let unverified = crate::checkpoint::parse_unverified(&note).map_err(|e| {
+            bad(format!(
+                "stored checkpoint of size {size} is malformed: {e}"
+            ))
+        })?;
         let key_text = store.verifier_key(&unverified.origin)?.ok_or_else(|| {
-            bad(format!("no verifier key is stored for checkpoint origin {}", unverified.origin))
+            bad(format!(
+                "no verifier key is stored for checkpoint origin {}",
+                unverified.origin
+            ))
         })?;
         let key = crate::checkpoint::VerifierKey::parse(&key_text)
             .map_err(|e| bad(format!("the stored verifier key is malformed: {e}")))?;
@@ -288,9 +297,8 @@ pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), 
     let Some((size, note)) = notes.iter().max_by_key(|(size, _)| *size) else {
         return Ok(());
     };
-    let checkpoint = crate::checkpoint::parse_unverified(note).map_err(|e| {
-        integrity(*size, format!("the latest checkpoint is malformed: {e}"))
-    })?;
+    let checkpoint = crate::checkpoint::parse_unverified(note)
+        .map_err(|e| integrity(*size, format!("the latest checkpoint is malformed: {e}")))?;
     if checkpoint.tree_size > head.tree_size {
         return Err(integrity(
             head.tree_size,
@@ -301,12 +309,20 @@ pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), 
         ));
     }
     let root: Hash = tlog_tiles::tree_hash(checkpoint.tree_size, &StoreHashes(store))
-        .map_err(|e| integrity(checkpoint.tree_size, format!("stored tree hashes are missing: {e}")))?
+        .map_err(|e| {
+            integrity(
+                checkpoint.tree_size,
+                format!("stored tree hashes are missing: {e}"),
+            )
+        })?
         .into();
     if root != checkpoint.root {
         return Err(integrity(
             checkpoint.tree_size.saturating_sub(1),
-            format!("the tree differs from the checkpoint of size {}", checkpoint.tree_size),
+            format!(
+                "the tree differs from the checkpoint of size {}",
+                checkpoint.tree_size
+            ),
         ));
     }
     Ok(())

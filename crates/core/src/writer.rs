@@ -97,11 +97,10 @@ fn run(
         let mut answers = Vec::with_capacity(requests.len());
         for request in requests {
             let now = truncate_to_micros(chrono::Utc::now());
-            let result =
-                check_limits(&request).and_then(|()| match &request.payload {
-                    Payload::Events(events) => stage(&store, &group, events, now),
-                    Payload::Records(records) => stage_records(&store, &group, records),
-                });
+            let result = check_limits(&request).and_then(|()| match &request.payload {
+                Payload::Events(events) => stage(&store, &group, events, now),
+                Payload::Records(records) => stage_records(&store, &group, records),
+            });
             let result = match result {
                 Ok((layer, outcome)) => {
                     if !request.dry_run {

@@ -1,5 +1,6 @@
 //! One function per command, each a thin layer over the library.
 
+mod integrity;
 mod ledger;
 mod query;
 mod record;
@@ -48,6 +49,30 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         }
         Command::Actors => query::actors(&path, format),
         Command::Rebuild => query::rebuild(&path, format),
+        Command::Import {
+            file,
+            checkpoint,
+            public_key,
+        } => {
+            integrity::import(
+                &path,
+                &file,
+                checkpoint.as_deref(),
+                public_key.as_deref(),
+                format,
+            )
+            .await
+        }
+        Command::Keygen { file, name } => integrity::keygen(&file, &name, format),
+        Command::Checkpoint { key } => integrity::checkpoint(&path, &key, format),
+        Command::Prove {
+            event_id,
+            consistency,
+            size,
+        } => integrity::prove(&path, event_id.as_deref(), consistency, size),
+        Command::CheckProof { file, public_key } => {
+            integrity::check_proof(&file, &public_key, format)
+        }
         recording => record::run(&path, recording, &actor, format).await,
     }
 }

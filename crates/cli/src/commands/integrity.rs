@@ -1,0 +1,322 @@
+//! Verifiability: keys, checkpoints, proofs, offline checks and verified import (SPEC §5).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use ikrar_core::merkle::TreeBuilder;
+use ikrar_core::{Error, Hash, Ledger, SignerKey, VerifierKey, EVENTS_PER_APPEND_MAX};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{print_json, usage};
+use crate::failure::{exit, Failure};
+use crate::output::{progress, Format};
+
+fn audit_failure(e: ikrar_audit::Error) -> Failure {
+    match e {
+        ikrar_audit::Error::Core(core) => Failure::from(core),
+        e @ ikrar_audit::Error::ProofFailed(_) => {
+            Failure::new("integrity", exit::INTEGRITY, e.to_string())
+        }
+        e @ ikrar_audit::Error::MalformedBundle(_) => {
+            Failure::new("validation", exit::BAD_INPUT, e.to_string())
+        }
+        e => Failure::new("not_found", exit::OPERATIONAL, e.to_string()),
+    }
+}
+
+/// A verifier key given as text, or as a file holding it.
+fn verifier_key(text_or_file: &str) -> Result<VerifierKey, Failure> {
+    let path = Path::new(text_or_file);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                "io",
+                exit::OPERATIONAL,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?
+    } else {
+        text_or_file.to_string()
+    };
+    VerifierKey::parse(&text).map_err(|e| usage(format!("--public-key: {e}")))
+}
+
+fn read_file(file: &Path) -> Result<String, Failure> {
+    if file == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).map_err(|e| {
+        Failure::new(
+            "io",
+            exit::OPERATIONAL,
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })
+}
+
+pub(super) fn keygen(file: &Path, name: &str, format: Format) -> Result<(), Failure> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = SignerKey::generate(name).map_err(|e| usage(e.to_string()))?;
+    let pub_path = {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".pub");
+        std::path::PathBuf::from(p)
+    };
+    let mut secret = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| {
+            Failure::new(
+                "io",
+                exit::OPERATIONAL,
+                format!("cannot create {}: {e}", file.display()),
+            )
+            .with_context("keygen never overwrites a key")
+        })?;
+    writeln!(secret, "{}", key.text())?;
+    secret.sync_all()?;
+    let verifier = key.verifier_key();
+    std::fs::write(&pub_path, format!("{}\n", verifier.text()))?;
+    match format {
+        Format::Table => {
+            println!("{}", verifier.text());
+            eprintln!(
+                "signer key written to {} (keep it secret); verifier key to {}",
+                file.display(),
+                pub_path.display()
+            );
+        }
+        _ => print_json(&json!({
+            "name": key.name(), "verifier_key": verifier.text(),
+            "signer_key_file": file.display().to_string(),
+            "verifier_key_file": pub_path.display().to_string(),
+        })),
+    }
+    Ok(())
+}
+
+pub(super) fn checkpoint(path: &Path, key_file: &Path, format: Format) -> Result<(), Failure> {
+    let text = read_file(key_file)?;
+    let key =
+        SignerKey::parse(&text).map_err(|e| usage(format!("--key {}: {e}", key_file.display())))?;
+    let ledger = Ledger::open(path)?;
+    let signed = ledger.sign_checkpoint(&key)?;
+    match format {
+        Format::Table => print!("{}", signed.note),
+        _ => print_json(&json!({
+            "origin": signed.origin, "tree_size": signed.tree_size, "root": signed.root,
+            "checkpoint": signed.note,
+        })),
+    }
+    Ok(())
+}
+
+pub(super) fn prove(
+    path: &Path,
+    event_id: Option<&str>,
+    consistency: Option<u64>,
+    size: Option<u64>,
+) -> Result<(), Failure> {
+    let ledger = Ledger::open(path)?;
+    // A bundle is a document for machines: always JSON.
+    match (event_id, consistency) {
+        (Some(id), None) => {
+            let id = Uuid::parse_str(id)
+                .map_err(|e| usage(format!("EVENT_ID: `{id}` is not a UUID ({e})")))?;
+            let bundle = ikrar_audit::inclusion_bundle(&ledger, id, size).map_err(audit_failure)?;
+            print_json(&bundle);
+        }
+        (None, Some(m)) => {
+            let bundle =
+                ikrar_audit::consistency_bundle(&ledger, m, size).map_err(audit_failure)?;
+            print_json(&bundle);
+        }
+        _ => return Err(usage("give either EVENT_ID or --consistency M")),
+    }
+    Ok(())
+}
+
+pub(super) fn check_proof(file: &Path, public_key: &str, format: Format) -> Result<(), Failure> {
+    let key = verifier_key(public_key)?;
+    let bundle = read_file(file)?;
+    let check = ikrar_audit::check_bundle(&bundle, &key).map_err(audit_failure)?;
+    match format {
+        Format::Table => match (check.position, &check.from) {
+            (Some(p), _) => println!(
+                "ok: the record at position {p} (event {}) is in the tree of size {} signed by {}, root {}",
+                check.event_id.map(|e| e.to_string()).unwrap_or_default(),
+                check.tree_size,
+                check.origin,
+                check.root
+            ),
+            (_, Some(from)) => println!(
+                "ok: the tree of size {} with root {} is a prefix of the tree of size {} signed by {}, root {}",
+                from.tree_size, from.root, check.tree_size, check.origin, check.root
+            ),
+            _ => println!("ok"),
+        },
+        _ => {
+            let mut v = serde_json::to_value(&check).expect("serialisable");
+            v["ok"] = json!(true);
+            print_json(&v);
+        }
+    }
+    Ok(())
+}
+
+/// Restores an export into an empty ledger. Pass 1 reads and hashes every line (and checks the
+/// checkpoint's root, if given) before anything is written; pass 2 writes in atomic batches,
+/// in which the writer checks every record's structure against the ledger.
+pub(super) async fn import(
+    path: &Path,
+    file: &Path,
+    checkpoint_file: Option<&Path>,
+    public_key: Option<&str>,
+    format: Format,
+) -> Result<(), Failure> {
+    let open_lines = || -> Result<Box<dyn BufRead>, Failure> {
+        Ok(Box::new(BufReader::new(
+            std::fs::File::open(file).map_err(|e| {
+                Failure::new(
+                    "io",
+                    exit::OPERATIONAL,
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?,
+        )))
+    };
+    let integrity = |position: u64, what: String| {
+        Failure::from(Error::Integrity { position, what }).with_context("nothing was imported")
+    };
+
+    let checkpoint = match (checkpoint_file, public_key) {
+        (Some(cp), Some(key)) => {
+            let key = verifier_key(key)?;
+            let note = read_file(cp)?;
+            Some((
+                key.open(&note)
+                    .map_err(|e| integrity(0, format!("the checkpoint: {e}")))?,
+                key,
+                note,
+            ))
+        }
+        _ => None,
+    };
+
+    // Pass 1: every line is one record; the tree they make must have the checkpoint's root.
+    let mut builder = TreeBuilder::new();
+    let mut checked_root: Option<Hash> = None;
+    for line in open_lines()?.lines() {
+        let line = line?;
+        builder.push(Hash::leaf(line.as_bytes()));
+        if let Some((cp, _, _)) = &checkpoint {
+            if builder.size() == cp.tree_size {
+                checked_root = Some(builder.root());
+            }
+        }
+    }
+    let total = builder.size();
+    if let Some((cp, _, _)) = &checkpoint {
+        if cp.tree_size == 0 {
+            checked_root = Some(Hash::empty_tree());
+        }
+        match checked_root {
+            None => {
+                return Err(integrity(
+                    total,
+                    format!(
+                        "the export has {total} records; the checkpoint signs {}",
+                        cp.tree_size
+                    ),
+                ))
+            }
+            Some(root) if root != cp.root => {
+                return Err(integrity(
+                    cp.tree_size.saturating_sub(1),
+                    format!(
+                        "the export's first {} records do not have the checkpoint's root",
+                        cp.tree_size
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Pass 2: write into an empty ledger.
+    let ledger = if path.join(ikrar_core::DB_DIR_NAME).is_dir() {
+        let l = Ledger::open(path)?;
+        if l.head().tree_size != 0 {
+            return Err(Failure::new(
+                "already_exists",
+                exit::OPERATIONAL,
+                format!(
+                    "{} already holds {} records; import restores into an empty ledger",
+                    path.display(),
+                    l.head().tree_size
+                ),
+            ));
+        }
+        l
+    } else {
+        Ledger::create(path)?
+    };
+    let bar = progress(total, "importing");
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(EVENTS_PER_APPEND_MAX);
+    let mut written = 0u64;
+    let flush = |batch: &mut Vec<Vec<u8>>| {
+        let records = std::mem::take(batch);
+        let ledger = &ledger;
+        async move { ledger.import_records(records).await }
+    };
+    for line in open_lines()?.lines() {
+        batch.push(line?.into_bytes());
+        if batch.len() == EVENTS_PER_APPEND_MAX {
+            written += flush(&mut batch)
+                .await
+                .map_err(|e| {
+                    Failure::from(e).with_context(format!(
+                        "the first {written} records were imported; the ledger stops there"
+                    ))
+                })?
+                .new_events as u64;
+            bar.set_position(written);
+        }
+    }
+    if !batch.is_empty() {
+        written += flush(&mut batch)
+            .await
+            .map_err(|e| {
+                Failure::from(e).with_context(format!(
+                    "the first {written} records were imported; the ledger stops there"
+                ))
+            })?
+            .new_events as u64;
+    }
+    bar.finish_and_clear();
+    if let Some((_, key, note)) = &checkpoint {
+        ledger.add_checkpoint(note, key)?;
+    }
+    let head = ledger.head();
+    match format {
+        Format::Table => println!(
+            "imported {written} records; tree size {}, root {}{}",
+            head.tree_size,
+            head.root,
+            if checkpoint.is_some() {
+                " (matches the checkpoint)"
+            } else {
+                ""
+            }
+        ),
+        _ => print_json(&json!({"tree_size": head.tree_size, "root": head.root,
+                                "checkpoint_matched": checkpoint.is_some()})),
+    }
+    Ok(())
+}
