@@ -7,13 +7,15 @@
 //! - `ledger`: init, log, export, verify, locking and integrity failures (exit 1 and 3);
 //! - `record`: the recording commands (commit, status, amend, meeting, link, retract);
 //! - `query`: list, show, history, summary, diff in any basis, the demo, projections as caches;
-//! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts.
+//! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts;
+//! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3).
 
 mod append;
 mod canada;
 mod ledger;
 mod query;
 mod record;
+mod verifiability;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -51,9 +53,14 @@ impl Env {
     }
 
     pub(crate) fn cmd(&self) -> Command {
+        self.cmd_for(&self.ledger())
+    }
+
+    /// The binary on another ledger of this environment.
+    pub(crate) fn cmd_for(&self, ledger: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ikrar"));
         c.arg("--ledger")
-            .arg(self.ledger())
+            .arg(ledger)
             .env_remove("IKRAR_LEDGER")
             .env("IKRAR_ACTOR", "e2e.tester");
         c

@@ -68,8 +68,9 @@ impl SignerKey {
     pub fn parse(text: &str) -> Result<SignerKey, CheckpointError> {
         let text = text.trim();
         let signer = StandardSigner::new(text).map_err(|e| CheckpointError::Key(e.to_string()))?;
-        // The verifier key is derived from the seed: 0x01 ‖ seed after the last '+'.
-        let seed64 = text.rsplit('+').next().unwrap_or_default();
+        // The verifier key is derived from the seed: 0x01 ‖ seed, the fifth '+'-separated field
+        // (base64 may itself contain '+', names may not).
+        let seed64 = text.splitn(5, '+').nth(4).unwrap_or_default();
         let seed = BASE64
             .decode(seed64)
             .map_err(|e| CheckpointError::Key(e.to_string()))?;
