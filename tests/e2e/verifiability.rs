@@ -277,3 +277,41 @@ fn a_flipped_byte_in_a_stored_record_is_reported_with_exit_3() {
     assert_eq!(v["ok"], false);
     assert!(v["first_bad_position"].as_u64().unwrap() <= 150);
 }
+
+/// docs/verification.md says an outsider can check a bundle with standard tools; its script,
+/// which shares no code with ikrar, must accept ikrar's bundles and refuse an altered one.
+#[test]
+fn the_documented_standard_tools_check_accepts_real_bundles() {
+    let env = setup(12);
+    let (key, _) = keygen(&env);
+    env.run(&["checkpoint", "--key", &key]);
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/check_bundle.py");
+    let pubkey = format!("{key}.pub");
+    for event in [0, 5, 11] {
+        let out = env.run(&["prove", &crate::eid(event)]);
+        let bundle = env.file("b.json", &stdout(&out));
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&bundle)
+            .arg(&pubkey)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: position"));
+    }
+    let out = env.run(&["prove", &crate::eid(5)]);
+    let altered = stdout(&out).replace("Commitment 5", "Commitment 6");
+    let bundle = env.file("b.json", &altered);
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&bundle)
+        .arg(&pubkey)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
