@@ -66,14 +66,44 @@ pub const EVENTS_PER_COMMITMENT: u64 = 100;
 /// status change in 50 retracted. Events of different commitments are interleaved, as in a real
 /// log. Returns the directory (keep it alive), the ledger and the commitment ids.
 pub fn history_ledger(events: u64) -> (tempfile::TempDir, ikrar_core::Ledger, Vec<Uuid>) {
-    use ikrar_core::{CommitmentStatusChanged, EventRetracted, Moment, Status};
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = ikrar_core::Ledger::create(dir.path().join("ledger")).expect("ledger");
+    let ids = fill_history(&ledger, events);
+    (dir, ledger, ids)
+}
+
+/// [`history_ledger`], kept between runs under `target/bench-ledgers/` (a 10,000,000-event
+/// ledger takes minutes to build). Rebuilt if missing or of another size.
+pub fn cached_history_ledger(events: u64) -> (ikrar_core::Ledger, Vec<Uuid>) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target
+        .join("bench-ledgers")
+        .join(format!("history-{events}"));
+    let commitments = (events / EVENTS_PER_COMMITMENT).max(1);
+    let ids: Vec<Uuid> = (0..commitments).map(commitment_id).collect();
+    if let Ok(ledger) = ikrar_core::Ledger::open(&path) {
+        if ledger.head().tree_size >= events.min(commitments * EVENTS_PER_COMMITMENT) {
+            return (ledger, ids);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("bench-ledgers dir");
+    let ledger = ikrar_core::Ledger::create(&path).expect("ledger");
+    fill_history(&ledger, events);
+    (ledger, ids)
+}
+
+fn commitment_id(n: u64) -> Uuid {
+    Uuid::from_u64_pair(0x0194_a1c2_0000_7000, 0x8000_0000_0000_0000 | n)
+}
+
+fn fill_history(ledger: &ikrar_core::Ledger, events: u64) -> Vec<Uuid> {
+    use ikrar_core::{CommitmentStatusChanged, EventRetracted, Moment, Status};
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let commitments = (events / EVENTS_PER_COMMITMENT).max(1);
-    let ids: Vec<Uuid> = (0..commitments)
-        .map(|n| Uuid::from_u64_pair(0x0194_a1c2_0000_7000, 0x8000_0000_0000_0000 | n))
-        .collect();
+    let ids: Vec<Uuid> = (0..commitments).map(commitment_id).collect();
     let mut rng = Lcg::new(42);
     let mut batch: Vec<InputEvent> = Vec::with_capacity(ikrar_core::EVENTS_PER_APPEND_MAX);
     let mut last_status_event: Vec<Option<Uuid>> = vec![None; ids.len()];
@@ -126,5 +156,5 @@ pub fn history_ledger(events: u64) -> (tempfile::TempDir, ikrar_core::Ledger, Ve
     }
     flush(&mut batch);
     drop(rt);
-    (dir, ledger, ids)
+    ids
 }

@@ -89,7 +89,7 @@ fn a_verification_report_names_the_first_bad_position() {
     assert_eq!(report.root, Some(ledger.head().root.to_base64()));
     drop(ledger);
     {
-        let db = sled::open(dir.path().join("l").join("db")).unwrap();
+        let db = open_raw_sled(&dir.path().join("l").join("db"));
         let log = db.open_tree("log").unwrap();
         let mut key = vec![b'e'];
         key.extend_from_slice(&1u64.to_be_bytes());
@@ -102,4 +102,19 @@ fn a_verification_report_names_the_first_bad_position() {
     let report = ikrar_audit::verification_report(&ledger, &mut |_| {}).unwrap();
     assert!(!report.ok);
     assert_eq!(report.first_bad_position, Some(1));
+}
+
+/// Opens the ledger's sled database directly; sled's lock can outlive a dropped handle for a
+/// moment, so a busy lock is retried.
+fn open_raw_sled(db_dir: &std::path::Path) -> sled::Db {
+    for _ in 0..250 {
+        match sled::open(db_dir) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open {}: {e}", db_dir.display()),
+        }
+    }
+    panic!("{} stayed locked", db_dir.display())
 }

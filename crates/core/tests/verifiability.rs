@@ -1,6 +1,8 @@
 //! Proofs from a real ledger, signed checkpoints checked by independent code, and verifiers fed
 //! garbage.
 
+mod common;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::NaiveDate;
@@ -111,7 +113,7 @@ fn checkpoints_are_stored_signed_consistent_and_checked_by_verify() {
     // A rewritten record breaks the tree's agreement with the checkpoints: open or verify fail.
     drop(ledger);
     {
-        let db = sled::open(dir.path().join("l").join("db")).unwrap();
+        let db = common::open_raw_sled(&dir.path().join("l").join("db"));
         let log = db.open_tree("log").unwrap();
         let mut key = vec![b'e'];
         key.extend_from_slice(&3u64.to_be_bytes());
@@ -129,7 +131,7 @@ fn checkpoints_are_stored_signed_consistent_and_checked_by_verify() {
 
 /// Writes a key straight into the ledger's sled tree, as a tamperer with the files could.
 fn tamper(dir: &std::path::Path, key: Vec<u8>, value: Vec<u8>) {
-    let db = sled::open(dir.join("l").join("db")).unwrap();
+    let db = common::open_raw_sled(&dir.join("l").join("db"));
     let log = db.open_tree("log").unwrap();
     log.insert(key, value).unwrap();
     db.flush().unwrap();
@@ -183,8 +185,7 @@ fn checkpoints_that_disagree_with_the_tree_are_reported() {
     drop(ledger);
     let mut tile_key = vec![b'h', 0];
     tile_key.extend_from_slice(&0u64.to_be_bytes());
-    let mut tile = sled::open(dir.path().join("l").join("db"))
-        .unwrap()
+    let mut tile = common::open_raw_sled(&dir.path().join("l").join("db"))
         .open_tree("log")
         .unwrap()
         .get(&tile_key)
