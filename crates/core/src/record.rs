@@ -184,3 +184,58 @@ impl StoredRecord {
         std::str::from_utf8(&self.bytes).expect("records are UTF-8")
     }
 }
+
+/// The fields of a record that `verify` checks, decoded without building the whole record
+/// (borrowed strings, the other fields skipped). The hash over the exact bytes covers the rest.
+pub(crate) struct RecordHeader<'a> {
+    pub(crate) position: u64,
+    pub(crate) event_id: Uuid,
+    pub(crate) stream: std::borrow::Cow<'a, str>,
+    pub(crate) version: u64,
+    pub(crate) recorded_at: DateTime<Utc>,
+    /// For a retraction, the event it withdraws.
+    pub(crate) retracts: Option<Uuid>,
+}
+
+#[derive(Deserialize)]
+struct HeaderRepr<'a> {
+    position: u64,
+    event_id: Uuid,
+    #[serde(borrow)]
+    stream: std::borrow::Cow<'a, str>,
+    version: u64,
+    #[serde(borrow)]
+    recorded_at: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    type_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct RetractionData {
+    event_id: Uuid,
+}
+
+impl<'a> RecordHeader<'a> {
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<RecordHeader<'a>, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
+        let h: HeaderRepr<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let recorded_at = crate::moment::parse_instant(&h.recorded_at)?;
+        let retracts = if h.type_name == "event_retracted" {
+            let d: RetractionData =
+                serde_json::from_str(h.data.get()).map_err(|e| e.to_string())?;
+            Some(d.event_id)
+        } else {
+            None
+        };
+        Ok(RecordHeader {
+            position: h.position,
+            event_id: h.event_id,
+            stream: h.stream,
+            version: h.version,
+            recorded_at,
+            retracts,
+        })
+    }
+}

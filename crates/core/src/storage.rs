@@ -154,9 +154,19 @@ pub(crate) fn stream_prefix(stream: &StreamId) -> Vec<u8> {
 }
 
 pub(crate) fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
-    let mut k = stream_prefix(stream);
-    k.extend_from_slice(&version.to_be_bytes());
+    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
+    write_stream_key(&mut k, stream.as_str(), version);
     k
+}
+
+/// Writes the stream index key of `(stream, version)` into `buf` (cleared first), so that a
+/// scan can reuse one buffer.
+pub(crate) fn write_stream_key(buf: &mut Vec<u8>, stream: &str, version: u64) {
+    buf.clear();
+    buf.push(TAG_STREAM);
+    buf.extend_from_slice(stream.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(&version.to_be_bytes());
 }
 
 pub(crate) fn id_key(tag: u8, id: Uuid) -> [u8; 17] {

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::event::{EventData, StreamId};
+use crate::event::EventData;
 use crate::merkle::{Hash, TreeBuilder, HASH_BYTES};
-use crate::record::Record;
+use crate::record::{Record, RecordHeader};
 use crate::storage::{
     decode_u64, Head, Store, TAG_EVENT, TAG_ID, TAG_RETRACTED, TAG_STREAM, TILE_WIDTH,
 };
@@ -96,7 +96,8 @@ pub(crate) fn verify(
 ) -> Result<VerifyReport, Error> {
     let mut builder = TreeBuilder::new();
     let mut tiles = TileCursor::new(store);
-    let mut next_version: HashMap<StreamId, u64> = HashMap::new();
+    let mut next_version: HashMap<String, u64> = HashMap::new();
+    let mut index_key: Vec<u8> = Vec::with_capacity(64);
     let mut last_recorded_at: DateTime<Utc> = DateTime::UNIX_EPOCH;
     let mut expected_index = SetDigest::default();
     let mut position = 0u64;
@@ -148,7 +149,7 @@ pub(crate) fn verify(
                 "the record is missing (the log has a gap)",
             ));
         }
-        let record = Record::decode(&bytes)
+        let record = RecordHeader::decode(&bytes)
             .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
         if record.position != position {
             return Err(integrity(
@@ -156,7 +157,11 @@ pub(crate) fn verify(
                 format!("the record says position {}", record.position),
             ));
         }
-        let expected_version = next_version.entry(record.stream.clone()).or_insert(0);
+        // Look up by &str first: allocate the stream's name only when it is new.
+        let expected_version = match next_version.get_mut(record.stream.as_ref()) {
+            Some(v) => v,
+            None => next_version.entry(record.stream.to_string()).or_insert(0),
+        };
         if record.version != *expected_version {
             return Err(integrity(
                 position,
@@ -172,13 +177,11 @@ pub(crate) fn verify(
         }
         last_recorded_at = record.recorded_at;
 
-        expected_index.add(
-            &crate::storage::stream_key(&record.stream, record.version),
-            position,
-        );
+        crate::storage::write_stream_key(&mut index_key, &record.stream, record.version);
+        expected_index.add(&index_key, position);
         expected_index.add(&crate::storage::id_key(TAG_ID, record.event_id), position);
-        if let EventData::EventRetracted(d) = &record.data {
-            expected_index.add(&crate::storage::id_key(TAG_RETRACTED, d.event_id), position);
+        if let Some(target) = record.retracts {
+            expected_index.add(&crate::storage::id_key(TAG_RETRACTED, target), position);
         }
 
         for (level, index, hash) in builder.push(Hash::leaf(&bytes)) {
