@@ -8,13 +8,15 @@
 //! - `record`: the recording commands (commit, status, amend, meeting, link, retract);
 //! - `query`: list, show, history, summary, diff in any basis, the demo, projections as caches;
 //! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts;
-//! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3).
+//! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3);
+//! - `reliability`: an append killed mid-way and rerun, damage to every kind of stored item.
 
 mod append;
 mod canada;
 mod ledger;
 mod query;
 mod record;
+mod reliability;
 mod verifiability;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +56,18 @@ impl Env {
 
     pub(crate) fn cmd(&self) -> Command {
         self.cmd_for(&self.ledger())
+    }
+
+    /// The binary as a plain process, for tests that spawn and kill it.
+    pub(crate) fn process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ikrar"));
+        c.arg("--ledger")
+            .arg(self.ledger())
+            .env_remove("IKRAR_LEDGER")
+            .env("IKRAR_ACTOR", "e2e.tester")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
     }
 
     /// The binary on another ledger of this environment.
