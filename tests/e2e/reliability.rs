@@ -115,7 +115,8 @@ fn a_flipped_byte_in_each_kind_of_stored_item_is_reported_with_its_position() {
         let last = v.len() - 1;
         v[last] ^= 0x01;
     };
-    let cases: Vec<(&str, Vec<u8>, Box<dyn Fn(&mut Vec<u8>)>, Option<u64>)> = vec![
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Vec<u8>, Damage, Option<u64>)> = vec![
         (
             "a record",
             key(b'e', &23u64.to_be_bytes()),

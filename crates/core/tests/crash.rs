@@ -70,7 +70,7 @@ fn child(ledger_path: &str, seed: u64) {
             let ledger = ledger.clone();
             let out = out.clone();
             tasks.push(tokio::spawn(async move {
-                let mut rng = Rng(seed ^ (task + 1) * 0x9e37_79b9);
+                let mut rng = Rng(seed ^ ((task + 1) * 0x9e37_79b9));
                 // Each task owns a stream and appends to it with exact expected versions.
                 let own = Uuid::from_u64_pair(seed, task);
                 let mut n = 0u64;
