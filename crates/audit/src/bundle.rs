@@ -11,16 +11,19 @@ use crate::Error;
 /// A tree size with its root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TreeHead {
     /// Number of records.
     pub tree_size: u64,
     /// Merkle root, standard base64.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub root: Hash,
 }
 
 /// Proof that one record is in the tree a signed checkpoint names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionBundle {
     /// The signed checkpoint note.
     pub checkpoint: String,
@@ -30,13 +33,15 @@ pub struct InclusionBundle {
     pub position: u64,
     /// The record exactly as stored.
     pub record: String,
-    /// The audit path, leaf's sibling first.
+    /// The audit path, leaf's sibling first (standard base64).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub inclusion: Vec<Hash>,
 }
 
 /// Proof that an earlier tree is a prefix of the tree a signed checkpoint names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyBundle {
     /// The signed checkpoint note of the later tree.
     pub checkpoint: String,
@@ -44,7 +49,8 @@ pub struct ConsistencyBundle {
     pub from: TreeHead,
     /// The later tree (the checkpoint's).
     pub to: TreeHead,
-    /// The consistency proof.
+    /// The consistency proof (standard base64).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub consistency: Vec<Hash>,
 }
 

@@ -190,6 +190,7 @@ pub fn actors(ledger: &Ledger) -> Result<Vec<ActorActivity>, Error> {
 
 /// The outcome of a full verification, in a form to file with an audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerificationReport {
     /// Whether every check passed.
     pub ok: bool,

@@ -369,9 +369,39 @@ pub enum Command {
     },
     /// Rebuild the derived projections from the log (they are caches; answers do not change).
     Rebuild,
+    /// Serve the HTTP API (SPEC §7) until SIGTERM or Ctrl-C.
+    Serve {
+        /// The address to listen on. Without --tokens only loopback addresses are accepted.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+        /// The tokens file (`ikrar token add`); without it, access is open and loopback only.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+    /// Manage API access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `ikrar token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a random token, print it once, and store its SHA-256 in the tokens file.
+    Add {
+        /// Who the token is for (also the default actor of what it records).
+        name: String,
+        /// reader (may read) or recorder (may read and append).
+        #[arg(long)]
+        role: String,
+        /// The tokens file (created if missing).
+        #[arg(long)]
+        tokens: PathBuf,
     },
 }

@@ -63,6 +63,7 @@ impl fmt::Display for StreamId {
 
 /// The canonical statuses of SPEC §2.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Made, no progress reported (the status a commitment starts with).
@@ -163,6 +164,7 @@ pub struct Source {
 
 /// Someone who took part in a meeting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Participant {
     /// The person's name.

@@ -153,6 +153,7 @@ impl ResolvedBasis {
 
 /// `known_at` as views show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KnownAtView {
     /// Events at positions below this were known.
     pub tree_size: u64,

@@ -31,6 +31,7 @@ mod view_instant_format {
 
 /// A commitment in a basis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitmentView {
     /// Its id.
     pub commitment_id: Uuid,
@@ -65,12 +66,14 @@ pub struct CommitmentView {
 
 /// A meeting in a basis: its `data` fields plus linked commitments and the stream version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeetingView {
     /// Its id.
     pub meeting_id: Uuid,
     /// Title.
     pub title: String,
-    /// When it was held.
+    /// When it was held: `YYYY-MM-DD` or an RFC 3339 instant.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub held_on: Moment,
     /// Where.
     pub location: Option<String>,
@@ -86,6 +89,7 @@ pub struct MeetingView {
 
 /// Counts in a basis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Summary {
     /// What the ledger knew.
     pub known_at: KnownAtView,
@@ -95,6 +99,7 @@ pub struct Summary {
     /// Commitments that exist in the basis.
     pub total: u64,
     /// Commitments per status; always all eight.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, u64>))]
     pub by_status: BTreeMap<StatusKey, u64>,
     /// Commitments per counterparty (a commitment with two parties counts for both).
     pub by_party: BTreeMap<String, u64>,
@@ -161,6 +166,7 @@ impl Summary {
 
 /// One value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change<T> {
     /// In the earlier basis.
     pub from: T,
@@ -170,6 +176,7 @@ pub struct Change<T> {
 
 /// A commitment present in both bases, with what differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangedCommitment {
     /// Its id.
     pub commitment_id: Uuid,
@@ -183,11 +190,13 @@ pub struct ChangedCommitment {
     pub label: Option<Change<Option<String>>>,
     /// Other fields that differ, by name (`title`, `summary`, `owner`, `parties`, `themes`,
     /// `due`, `meetings`), as JSON values.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: BTreeMap<String, Change<serde_json::Value>>,
 }
 
 /// What changed between two valid times (SPEC §4.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Diff {
     /// What the ledger knew (the same for both).
     pub known_at: KnownAtView,

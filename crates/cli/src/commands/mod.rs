@@ -4,6 +4,7 @@ mod integrity;
 mod ledger;
 mod query;
 mod record;
+mod serve;
 
 use std::path::Path;
 
@@ -73,6 +74,10 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::CheckProof { file, public_key } => {
             integrity::check_proof(&file, &public_key, format)
         }
+        Command::Serve { listen, tokens } => serve::serve(&path, listen, tokens.as_deref()).await,
+        Command::Token {
+            command: crate::args::TokenCommand::Add { name, role, tokens },
+        } => serve::token_add(&name, &role, &tokens, format),
         recording => record::run(&path, recording, &actor, format).await,
     }
 }

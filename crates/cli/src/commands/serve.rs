@@ -1,0 +1,76 @@
+//! `ikrar serve` and `ikrar token add`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use ikrar_core::Ledger;
+use ikrar_server::{Role, ServerConfig, Tokens};
+use serde_json::json;
+
+use super::{print_json, usage};
+use crate::failure::{exit, Failure};
+use crate::output::Format;
+
+fn server_failure(e: ikrar_server::Error) -> Failure {
+    match e {
+        ikrar_server::Error::Core(core) => Failure::from(core),
+        e @ ikrar_server::Error::NotLoopback(_) => usage(e.to_string()),
+        e => Failure::new("server", exit::OPERATIONAL, e.to_string()),
+    }
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("shutting down: finishing requests in flight");
+}
+
+pub(super) async fn serve(path: &Path, listen: SocketAddr, tokens: Option<&Path>) -> Result<(), Failure> {
+    let mut config = ServerConfig::loopback(listen);
+    if let Some(file) = tokens {
+        config.tokens = Some(Tokens::load(file).map_err(server_failure)?);
+    }
+    let listener = ikrar_server::bind(&config).await.map_err(server_failure)?;
+    let ledger = Ledger::open(path)?;
+    eprintln!(
+        "ikrar serving {} on http://{} ({})",
+        path.display(),
+        listener.local_addr()?,
+        if config.tokens.is_some() { "bearer tokens required" } else { "open access, loopback only" }
+    );
+    ikrar_server::serve_on(listener, ledger, config, shutdown_signal())
+        .await
+        .map_err(server_failure)?;
+    eprintln!("stopped; every acknowledged append is durable");
+    Ok(())
+}
+
+pub(super) fn token_add(name: &str, role: &str, tokens: &Path, format: Format) -> Result<(), Failure> {
+    let role: Role = role.parse().map_err(|e: String| usage(format!("--role: {e}")))?;
+    let token = Tokens::add(tokens, name, role).map_err(server_failure)?;
+    match format {
+        Format::Table => {
+            println!("{token}");
+            eprintln!(
+                "token for {name} ({role:?}) added to {}; it is shown only now",
+                tokens.display()
+            );
+        }
+        _ => print_json(&json!({"name": name, "role": role, "token": token})),
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Errors at the edge: every library error becomes `{"error":{"kind","message"}}` with the
+//! status code a client can act on (SPEC §7).
+
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// The one error type of `ikrar-server` (starting and configuring the server).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ledger failed to open or answer.
+    #[error(transparent)]
+    Core(#[from] ikrar_core::Error),
+    /// The state projection failed to open.
+    #[error(transparent)]
+    State(#[from] ikrar_state::Error),
+    /// The tokens file cannot be read or written.
+    #[error("tokens file {}: {what}", path.display())]
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// Without a tokens file the server only listens on loopback.
+    #[error("refusing to listen on {0} without a tokens file: use a loopback address or --tokens FILE")]
+    NotLoopback(std::net::SocketAddr),
+    /// Binding or serving failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A short machine-readable kind.
+    pub kind: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is wrong.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "validation", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = crate::openapi::ErrorBody {
+            error: crate::openapi::ErrorDetail {
+                kind: self.kind.to_string(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ikrar_core::Error> for ApiError {
+    fn from(e: ikrar_core::Error) -> Self {
+        use ikrar_core::Error as E;
+        let status = match &e {
+            E::Validation { .. } | E::Checkpoint(_) | E::Proof(_) => StatusCode::BAD_REQUEST,
+            E::Conflict { .. } | E::EventIdConflict { .. } => StatusCode::CONFLICT,
+            E::NotFound { .. } | E::NoLedger { .. } => StatusCode::NOT_FOUND,
+            E::Locked { .. } | E::Closed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.kind(), e.to_string())
+    }
+}
+
+impl From<ikrar_state::Error> for ApiError {
+    fn from(e: ikrar_state::Error) -> Self {
+        match e {
+            ikrar_state::Error::Core(core) => core.into(),
+            e @ ikrar_state::Error::InvalidBasis { .. } => ApiError::bad_request(e.to_string()),
+            e @ ikrar_state::Error::NotFound { .. } => ApiError::not_found(e.to_string()),
+            e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "projection", e.to_string()),
+        }
+    }
+}
+
+impl From<ikrar_audit::Error> for ApiError {
+    fn from(e: ikrar_audit::Error) -> Self {
+        match e {
+            ikrar_audit::Error::Core(core) => core.into(),
+            e @ (ikrar_audit::Error::UnknownSubject(_) | ikrar_audit::Error::NoCheckpoint(_)) => {
+                ApiError::not_found(e.to_string())
+            }
+            e => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
