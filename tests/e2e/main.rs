@@ -9,7 +9,8 @@
 //! - `query`: list, show, history, summary, diff in any basis, the demo, projections as caches;
 //! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts;
 //! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3);
-//! - `reliability`: an append killed mid-way and rerun, damage to every kind of stored item.
+//! - `reliability`: an append killed mid-way and rerun, damage to every kind of stored item;
+//! - `serve`: the HTTP server as a process (tokens, loopback rule, SIGTERM).
 
 mod append;
 mod canada;
@@ -17,6 +18,7 @@ mod ledger;
 mod query;
 mod record;
 mod reliability;
+mod serve;
 mod verifiability;
 
 use std::path::{Path, PathBuf};

@@ -27,7 +27,9 @@ impl std::str::FromStr for Role {
         match s {
             "reader" => Ok(Role::Reader),
             "recorder" => Ok(Role::Recorder),
-            other => Err(format!("unknown role `{other}` (expected reader or recorder)")),
+            other => Err(format!(
+                "unknown role `{other}` (expected reader or recorder)"
+            )),
         }
     }
 }

@@ -25,7 +25,9 @@ pub enum Error {
         what: String,
     },
     /// Without a tokens file the server only listens on loopback.
-    #[error("refusing to listen on {0} without a tokens file: use a loopback address or --tokens FILE")]
+    #[error(
+        "refusing to listen on {0} without a tokens file: use a loopback address or --tokens FILE"
+    )]
     NotLoopback(std::net::SocketAddr),
     /// Binding or serving failed.
     #[error("I/O error: {0}")]
@@ -96,7 +98,11 @@ impl From<ikrar_state::Error> for ApiError {
             ikrar_state::Error::Core(core) => core.into(),
             e @ ikrar_state::Error::InvalidBasis { .. } => ApiError::bad_request(e.to_string()),
             e @ ikrar_state::Error::NotFound { .. } => ApiError::not_found(e.to_string()),
-            e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "projection", e.to_string()),
+            e => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "projection",
+                e.to_string(),
+            ),
         }
     }
 }

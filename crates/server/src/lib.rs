@@ -110,11 +110,20 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
                     .and_then(|v| v.strip_prefix("Bearer "))
                     .map(str::trim);
                 let Some(token) = presented else {
-                    return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required")
-                        .into_response();
+                    return ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "a bearer token is required",
+                    )
+                    .into_response();
                 };
                 let Some(role) = tokens.role_of(token) else {
-                    return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token").into_response();
+                    return ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "unknown token",
+                    )
+                    .into_response();
                 };
                 let name = tokens
                     .tokens
@@ -125,8 +134,14 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
             }
         }
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD && caller.role != Role::Recorder {
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may only read").into_response();
+    if req.method() != Method::GET && req.method() != Method::HEAD && caller.role != Role::Recorder
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may only read",
+        )
+        .into_response();
     }
     req.extensions_mut().insert(caller);
     match tokio::time::timeout(g.request_timeout, next.run(req)).await {

@@ -13,8 +13,8 @@ use futures::{Stream, StreamExt};
 use ikrar_core::{InputEvent, Ledger, Moment, Status};
 use ikrar_state::{Basis, KnownAt, ListFilter, Projection};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -51,11 +51,17 @@ impl BasisQuery {
         Ok(Basis::new(
             self.known_at
                 .as_deref()
-                .map(|k| k.parse::<KnownAt>().map_err(|e| ApiError::bad_request(format!("known_at: {e}"))))
+                .map(|k| {
+                    k.parse::<KnownAt>()
+                        .map_err(|e| ApiError::bad_request(format!("known_at: {e}")))
+                })
                 .transpose()?,
             self.as_of
                 .as_deref()
-                .map(|a| a.parse::<Moment>().map_err(|e| ApiError::bad_request(format!("as_of: {e}"))))
+                .map(|a| {
+                    a.parse::<Moment>()
+                        .map_err(|e| ApiError::bad_request(format!("as_of: {e}")))
+                })
                 .transpose()?,
         ))
     }
@@ -69,17 +75,21 @@ fn json_ok<T: serde::Serialize>(value: &T) -> Response {
 fn parse_events(body: &str) -> Result<Vec<InputEvent>, ApiError> {
     let trimmed = body.trim_start();
     if trimmed.starts_with('[') {
-        let items: Vec<&RawValue> = serde_json::from_str(body)
-            .map_err(|e| ApiError::bad_request(format!("the body is not a JSON array of events: {e}")))?;
+        let items: Vec<&RawValue> = serde_json::from_str(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not a JSON array of events: {e}"))
+        })?;
         items
             .iter()
             .enumerate()
             .map(|(i, raw)| {
-                InputEvent::from_json(raw.get()).map_err(|e| ApiError::bad_request(format!("event {i}: {e}")))
+                InputEvent::from_json(raw.get())
+                    .map_err(|e| ApiError::bad_request(format!("event {i}: {e}")))
             })
             .collect()
     } else {
-        Ok(vec![InputEvent::from_json(body).map_err(|e| ApiError::bad_request(format!("event 0: {e}")))?])
+        Ok(vec![InputEvent::from_json(body).map_err(|e| {
+            ApiError::bad_request(format!("event 0: {e}"))
+        })?])
     }
 }
 
@@ -123,7 +133,10 @@ pub struct EventsQuery {
 /// Recorded events from a position, exactly as stored.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "A JSON array of records (SPEC §2.3)")))]
-pub async fn events(State(app): State<AppState>, Query(q): Query<EventsQuery>) -> Result<Response, ApiError> {
+pub async fn events(
+    State(app): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(EVENTS_PAGE_MAX).min(EVENTS_PAGE_MAX);
     let records = app.ledger.read_range(q.from.unwrap_or(0), limit)?;
     // The records go out exactly as stored, not re-encoded.
@@ -135,7 +148,11 @@ pub async fn events(State(app): State<AppState>, Query(q): Query<EventsQuery>) -
         body.push_str(r.as_json());
     }
     body.push(']');
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 /// `?from=`.
@@ -174,7 +191,9 @@ pub async fn stream(
         .take_while(|r| futures::future::ready(r.is_ok()))
         .map(|r| {
             let r = r.expect("errors end the stream above");
-            Ok(Event::default().id(r.record.position.to_string()).data(r.as_json()))
+            Ok(Event::default()
+                .id(r.record.position.to_string())
+                .data(r.as_json()))
         });
     Ok(Sse::new(feed).keep_alive(KeepAlive::new().interval(Duration::from_secs(HEARTBEAT_SECS))))
 }
@@ -195,18 +214,30 @@ pub struct ListQuery {
 /// Commitments in a basis.
 #[utoipa::path(get, path = "/v1/commitments", tag = "state", params(ListQuery),
     responses((status = 200, body = Vec<ikrar_state::CommitmentView>), (status = 400, body = crate::openapi::ErrorBody)))]
-pub async fn commitments(State(app): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+pub async fn commitments(
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
     let status = q
         .status
         .as_deref()
-        .map(|s| s.parse::<Status>().map_err(|e| ApiError::bad_request(format!("status: {e}"))))
+        .map(|s| {
+            s.parse::<Status>()
+                .map_err(|e| ApiError::bad_request(format!("status: {e}")))
+        })
         .transpose()?;
     let basis = BasisQuery {
         as_of: q.as_of,
         known_at: q.known_at,
     }
     .basis()?;
-    let list = app.state.list(&ListFilter { status, party: q.party }, &basis)?;
+    let list = app.state.list(
+        &ListFilter {
+            status,
+            party: q.party,
+        },
+        &basis,
+    )?;
     Ok(json_ok(&list))
 }
 
@@ -223,17 +254,19 @@ pub async fn commitment(
     Query(q): Query<BasisQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let view = app
-        .state
-        .commitment(id, &q.basis()?)?
-        .ok_or_else(|| ApiError::not_found(format!("commitment {id} does not exist in this basis")))?;
+    let view = app.state.commitment(id, &q.basis()?)?.ok_or_else(|| {
+        ApiError::not_found(format!("commitment {id} does not exist in this basis"))
+    })?;
     Ok(json_ok(&view))
 }
 
 /// The audit trail of a commitment: every event of its stream, each with `retracted_by`.
 #[utoipa::path(get, path = "/v1/commitments/{id}/history", tag = "audit", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Records as stored, each with `retracted_by`"), (status = 404, body = crate::openapi::ErrorBody)))]
-pub async fn history(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn history(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let history = ikrar_audit::history(&app.ledger, parse_id(&id)?)?;
     Ok(json_ok(&history.entries))
 }
@@ -257,7 +290,10 @@ pub async fn meeting(
 /// Counts by status and party in a basis.
 #[utoipa::path(get, path = "/v1/summary", tag = "state", params(BasisQuery),
     responses((status = 200, body = ikrar_state::Summary), (status = 400, body = crate::openapi::ErrorBody)))]
-pub async fn summary(State(app): State<AppState>, Query(q): Query<BasisQuery>) -> Result<Response, ApiError> {
+pub async fn summary(
+    State(app): State<AppState>,
+    Query(q): Query<BasisQuery>,
+) -> Result<Response, ApiError> {
     Ok(json_ok(&app.state.summary(&q.basis()?)?))
 }
 
@@ -275,7 +311,10 @@ pub struct DiffQuery {
 /// What changed between two valid times.
 #[utoipa::path(get, path = "/v1/diff", tag = "state", params(DiffQuery),
     responses((status = 200, body = ikrar_state::Diff), (status = 400, body = crate::openapi::ErrorBody)))]
-pub async fn diff(State(app): State<AppState>, Query(q): Query<DiffQuery>) -> Result<Response, ApiError> {
+pub async fn diff(
+    State(app): State<AppState>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Response, ApiError> {
     let moment = |name: &str, t: &str| {
         t.parse::<Moment>()
             .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
@@ -283,19 +322,25 @@ pub async fn diff(State(app): State<AppState>, Query(q): Query<DiffQuery>) -> Re
     let known_at = q
         .known_at
         .as_deref()
-        .map(|k| k.parse::<KnownAt>().map_err(|e| ApiError::bad_request(format!("known_at: {e}"))))
+        .map(|k| {
+            k.parse::<KnownAt>()
+                .map_err(|e| ApiError::bad_request(format!("known_at: {e}")))
+        })
         .transpose()?;
-    Ok(json_ok(&app.state.diff(known_at, moment("from", &q.from)?, moment("to", &q.to)?)?))
+    Ok(json_ok(&app.state.diff(
+        known_at,
+        moment("from", &q.from)?,
+        moment("to", &q.to)?,
+    )?))
 }
 
 /// The latest signed checkpoint.
 #[utoipa::path(get, path = "/v1/checkpoint", tag = "integrity",
     responses((status = 200, body = crate::openapi::CheckpointAnswer), (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let cp = app
-        .ledger
-        .latest_checkpoint()?
-        .ok_or_else(|| ApiError::not_found("no checkpoint is stored yet; sign one with `ikrar checkpoint`"))?;
+    let cp = app.ledger.latest_checkpoint()?.ok_or_else(|| {
+        ApiError::not_found("no checkpoint is stored yet; sign one with `ikrar checkpoint`")
+    })?;
     Ok(json_ok(&crate::openapi::CheckpointAnswer {
         origin: cp.origin,
         tree_size: cp.tree_size,
@@ -319,7 +364,11 @@ pub async fn inclusion(
     Path(event_id): Path<String>,
     Query(q): Query<SizeQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(json_ok(&ikrar_audit::inclusion_bundle(&app.ledger, parse_id(&event_id)?, q.size)?))
+    Ok(json_ok(&ikrar_audit::inclusion_bundle(
+        &app.ledger,
+        parse_id(&event_id)?,
+        q.size,
+    )?))
 }
 
 /// `?from=&to=`.
@@ -334,8 +383,15 @@ pub struct ConsistencyQuery {
 /// The consistency proof bundle between a tree size and a checkpoint.
 #[utoipa::path(get, path = "/v1/proofs/consistency", tag = "integrity", params(ConsistencyQuery),
     responses((status = 200, body = ikrar_audit::ConsistencyBundle), (status = 404, body = crate::openapi::ErrorBody)))]
-pub async fn consistency(State(app): State<AppState>, Query(q): Query<ConsistencyQuery>) -> Result<Response, ApiError> {
-    Ok(json_ok(&ikrar_audit::consistency_bundle(&app.ledger, q.from, q.to)?))
+pub async fn consistency(
+    State(app): State<AppState>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Response, ApiError> {
+    Ok(json_ok(&ikrar_audit::consistency_bundle(
+        &app.ledger,
+        q.from,
+        q.to,
+    )?))
 }
 
 /// Re-reads and re-hashes the whole ledger; `ok` false names the first bad position.
@@ -343,9 +399,12 @@ pub async fn consistency(State(app): State<AppState>, Query(q): Query<Consistenc
     responses((status = 200, body = ikrar_audit::VerificationReport)))]
 pub async fn verify(State(app): State<AppState>) -> Result<Response, ApiError> {
     let ledger = app.ledger.clone();
-    let report = tokio::task::spawn_blocking(move || ikrar_audit::verification_report(&ledger, &mut |_| {}))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let report =
+        tokio::task::spawn_blocking(move || ikrar_audit::verification_report(&ledger, &mut |_| {}))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })??;
     Ok(json_ok(&report))
 }
 

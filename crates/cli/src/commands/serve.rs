@@ -39,7 +39,11 @@ async fn shutdown_signal() {
     eprintln!("shutting down: finishing requests in flight");
 }
 
-pub(super) async fn serve(path: &Path, listen: SocketAddr, tokens: Option<&Path>) -> Result<(), Failure> {
+pub(super) async fn serve(
+    path: &Path,
+    listen: SocketAddr,
+    tokens: Option<&Path>,
+) -> Result<(), Failure> {
     let mut config = ServerConfig::loopback(listen);
     if let Some(file) = tokens {
         config.tokens = Some(Tokens::load(file).map_err(server_failure)?);
@@ -50,7 +54,11 @@ pub(super) async fn serve(path: &Path, listen: SocketAddr, tokens: Option<&Path>
         "ikrar serving {} on http://{} ({})",
         path.display(),
         listener.local_addr()?,
-        if config.tokens.is_some() { "bearer tokens required" } else { "open access, loopback only" }
+        if config.tokens.is_some() {
+            "bearer tokens required"
+        } else {
+            "open access, loopback only"
+        }
     );
     ikrar_server::serve_on(listener, ledger, config, shutdown_signal())
         .await
@@ -59,8 +67,15 @@ pub(super) async fn serve(path: &Path, listen: SocketAddr, tokens: Option<&Path>
     Ok(())
 }
 
-pub(super) fn token_add(name: &str, role: &str, tokens: &Path, format: Format) -> Result<(), Failure> {
-    let role: Role = role.parse().map_err(|e: String| usage(format!("--role: {e}")))?;
+pub(super) fn token_add(
+    name: &str,
+    role: &str,
+    tokens: &Path,
+    format: Format,
+) -> Result<(), Failure> {
+    let role: Role = role
+        .parse()
+        .map_err(|e: String| usage(format!("--role: {e}")))?;
     let token = Tokens::add(tokens, name, role).map_err(server_failure)?;
     match format {
         Format::Table => {

@@ -1,0 +1,123 @@
+//! `ikrar serve` and `ikrar token add` as a real process: it answers on loopback, refuses a
+//! public address without tokens, and stops cleanly on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::{json, stderr, Env};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A raw HTTP/1.1 GET, so that the test needs no client library.
+fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    Some((code, body))
+}
+
+#[test]
+fn serve_answers_with_tokens_and_stops_cleanly_on_sigterm() {
+    let env = Env::empty();
+    env.run(&["demo"]);
+    let tokens = env.dir.path().join("tokens.json");
+    let out = env.run(&[
+        "--format",
+        "json",
+        "token",
+        "add",
+        "analyst",
+        "--role",
+        "reader",
+        "--tokens",
+        tokens.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let token = json(&out)["token"].as_str().unwrap().to_string();
+    assert!(!std::fs::read_to_string(&tokens).unwrap().contains(&token));
+    assert_eq!(
+        env.run(&[
+            "token",
+            "add",
+            "x",
+            "--role",
+            "admin",
+            "--tokens",
+            tokens.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = env
+        .process()
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--tokens",
+            tokens.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let health = loop {
+        if let Some(answer) = get(port, "/healthz", None) {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(health.0, 200);
+    assert_eq!(get(port, "/v1/summary", None).unwrap().0, 401);
+    let (code, body) = get(port, "/v1/summary", Some(&token)).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("\"total\":11"), "{body}");
+
+    // SIGTERM: a graceful stop with exit 0, and the ledger is whole.
+    let pid = server.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let out = env.run(&["--format", "json", "verify"]);
+    assert_eq!(json(&out)["tree_size"], 13);
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_tokens() {
+    let env = Env::with_ledger();
+    let out = env.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("tokens"), "{}", stderr(&out));
+}
