@@ -1,4 +1,7 @@
-//! Workloads shared by ikrar's benchmarks: realistic events of a given count.
+//! Workloads shared by ikrar's benchmarks (realistic events of a given count) and the
+//! side-by-side `compare` harness of SPEC §9.
+
+pub mod compare;
 
 use chrono::NaiveDate;
 use ikrar_core::{CommitmentMade, EventData, InputEvent};

@@ -1,0 +1,615 @@
+//! The side-by-side comparison of SPEC §9: each workload against raw sled doing the same writes
+//! and reads of the same bytes (the floor) and a plain SQLite event table (WAL,
+//! `synchronous=FULL`, one row per event with the same indexes), in one process, one run.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ikrar_core::proof::{verify_consistency, verify_inclusion};
+use ikrar_core::{Hash, Ledger};
+use ikrar_state::{Projection, ResolvedBasis};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use crate::{commitment_made, history_ledger, history_start, Lcg};
+
+/// How big each workload is.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Concurrent writers in the durable-append workload.
+    pub writers: usize,
+    /// Appends per writer.
+    pub appends_per_writer: usize,
+    /// Batches of 1,000 in the bulk workload.
+    pub bulk_batches: usize,
+    /// Events of the ledger that replay, verify, queries and proofs run on.
+    pub ledger_events: u64,
+    /// Queries sampled for percentiles.
+    pub queries: usize,
+}
+
+impl Sizes {
+    /// Finishes within about a minute on two cores.
+    pub fn quick() -> Sizes {
+        Sizes {
+            writers: 64,
+            appends_per_writer: 20,
+            bulk_batches: 20,
+            ledger_events: 100_000,
+            queries: 2_000,
+        }
+    }
+
+    /// SPEC §9's sizes for the ledger-wide workloads (1,000,000 events).
+    pub fn full() -> Sizes {
+        Sizes {
+            writers: 64,
+            appends_per_writer: 100,
+            bulk_batches: 100,
+            ledger_events: 1_000_000,
+            queries: 10_000,
+        }
+    }
+
+    /// For the smoke test.
+    pub fn tiny() -> Sizes {
+        Sizes {
+            writers: 4,
+            appends_per_writer: 3,
+            bulk_batches: 2,
+            ledger_events: 2_000,
+            queries: 50,
+        }
+    }
+}
+
+/// One row of the comparison (SPEC §9's JSON object).
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    /// What was measured.
+    pub name: String,
+    /// `events/s`, `ms` or `MiB`.
+    pub unit: &'static str,
+    /// ikrar's figure.
+    pub ikrar: f64,
+    /// SQLite's figure, where the workload has a SQLite baseline.
+    pub sqlite: Option<f64>,
+    /// Raw sled's figure, where it has one.
+    pub sled_raw: Option<f64>,
+    /// ikrar ÷ SQLite (for times, SQLite ÷ ikrar: above 1 is always better for ikrar).
+    pub ratio_vs_sqlite: Option<f64>,
+    /// ikrar ÷ raw sled, likewise.
+    pub ratio_vs_sled_raw: Option<f64>,
+    /// The bar, in words.
+    pub bar: &'static str,
+    /// Whether the bar is met in this run.
+    pub bar_met: bool,
+    /// How many events or operations the figure rests on.
+    pub count: u64,
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn throughput(
+    name: &str,
+    count: u64,
+    ikrar: f64,
+    sqlite: Option<f64>,
+    sled_raw: Option<f64>,
+    bar: &'static str,
+    met: impl Fn(Option<f64>, Option<f64>) -> bool,
+) -> Workload {
+    let rs = sqlite.map(|s| ikrar / s);
+    let rr = sled_raw.map(|s| ikrar / s);
+    Workload {
+        name: name.into(),
+        unit: "events/s",
+        ikrar: ikrar.round(),
+        sqlite: sqlite.map(f64::round),
+        sled_raw: sled_raw.map(f64::round),
+        ratio_vs_sqlite: rs.map(round),
+        ratio_vs_sled_raw: rr.map(round),
+        bar,
+        bar_met: met(rs, rr),
+        count,
+    }
+}
+
+fn sqlite_table(path: &std::path::Path) -> Connection {
+    let c = Connection::open(path).expect("sqlite");
+    c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    c.pragma_update(None, "synchronous", "FULL")
+        .expect("synchronous");
+    c.busy_timeout(Duration::from_secs(60))
+        .expect("busy timeout");
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS events (
+             position INTEGER PRIMARY KEY,
+             event_id BLOB NOT NULL UNIQUE,
+             stream TEXT NOT NULL,
+             version INTEGER NOT NULL,
+             record BLOB NOT NULL,
+             UNIQUE (stream, version));",
+    )
+    .expect("schema");
+    c
+}
+
+/// A record's bytes as ikrar would store them, and its index fields, for the baselines.
+fn sample_record(n: u64) -> (Vec<u8>, [u8; 16], String) {
+    let e = commitment_made(n);
+    let bytes = e.to_json().into_bytes();
+    let id = uuid::Uuid::from_u64_pair(0x0bad, n);
+    let stream = e.data.own_stream().expect("made").to_string();
+    (bytes, *id.as_bytes(), stream)
+}
+
+/// Raw sled with ikrar's kind of group commit: one writer thread drains what is pending,
+/// inserts one key per event, flushes once, then answers everyone.
+fn sled_group_commit(dir: &std::path::Path, writers: usize, appends: usize) -> Duration {
+    let db = sled::Config::new()
+        .path(dir)
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree("events").expect("tree");
+    let (tx, rx) = mpsc::channel::<(Vec<u8>, mpsc::Sender<()>)>();
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut next = 0u64;
+            while let Ok(first) = rx.recv() {
+                let mut group = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    group.push(more);
+                }
+                let mut batch = sled::Batch::default();
+                for (value, _) in &group {
+                    batch.insert(&next.to_be_bytes()[..], value.as_slice());
+                    next += 1;
+                }
+                tree.apply_batch(batch).expect("batch");
+                db.flush().expect("flush");
+                for (_, ack) in group {
+                    let _ = ack.send(());
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..appends {
+                    let (bytes, _, _) = sample_record((w * 1_000_000 + i) as u64);
+                    let (ack_tx, ack_rx) = mpsc::channel();
+                    tx.send((bytes, ack_tx)).expect("send");
+                    ack_rx.recv().expect("ack");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("writer");
+    }
+    let elapsed = started.elapsed();
+    drop(tx);
+    writer.join().expect("sled writer");
+    elapsed
+}
+
+fn durable_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
+    let total = (sizes.writers * sizes.appends_per_writer) as u64;
+    // ikrar: one tokio task per writer, one event per append.
+    let ledger = Ledger::create(dir.join("ikrar-concurrent")).expect("ledger");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let started = Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..sizes.writers)
+            .map(|w| {
+                let ledger = ledger.clone();
+                let appends = sizes.appends_per_writer;
+                tokio::spawn(async move {
+                    for i in 0..appends {
+                        ledger
+                            .append(vec![commitment_made((w * 1_000_000 + i) as u64)])
+                            .await
+                            .expect("append");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+    });
+    let ikrar = rate(total, started.elapsed());
+    drop(ledger);
+
+    // SQLite: one connection per writer, one transaction per append.
+    let path = dir.join("concurrent.sqlite");
+    drop(sqlite_table(&path));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..sizes.writers)
+        .map(|w| {
+            let path = path.clone();
+            let appends = sizes.appends_per_writer;
+            std::thread::spawn(move || {
+                let c = sqlite_table(&path);
+                for i in 0..appends {
+                    let (bytes, id, stream) = sample_record((w * 1_000_000 + i) as u64);
+                    let tx = c.unchecked_transaction().expect("begin");
+                    tx.execute(
+                        "INSERT INTO events (event_id, stream, version, record) VALUES (?1, ?2, 0, ?3)",
+                        params![&id[..], stream, bytes],
+                    )
+                    .expect("insert");
+                    tx.commit().expect("commit");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("sqlite writer");
+    }
+    let sqlite = rate(total, started.elapsed());
+
+    let sled_raw = rate(
+        total,
+        sled_group_commit(
+            &dir.join("sled-concurrent"),
+            sizes.writers,
+            sizes.appends_per_writer,
+        ),
+    );
+    throughput(
+        &format!(
+            "durable appends, one event each, {} concurrent writers",
+            sizes.writers
+        ),
+        total,
+        ikrar,
+        Some(sqlite),
+        Some(sled_raw),
+        ">= 5 x SQLite (a transaction per append); >= 0.5 x raw sled with the same group commit",
+        |s, r| s.is_some_and(|s| s >= 5.0) && r.is_some_and(|r| r >= 0.5),
+    )
+}
+
+fn bulk_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
+    const BATCH: usize = 1_000;
+    let total = (sizes.bulk_batches * BATCH) as u64;
+    let ledger = Ledger::create(dir.join("ikrar-bulk")).expect("ledger");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let batches: Vec<Vec<_>> = (0..sizes.bulk_batches)
+        .map(|b| {
+            (0..BATCH)
+                .map(|i| commitment_made((b * BATCH + i) as u64))
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in batches {
+        rt.block_on(ledger.append(batch)).expect("append");
+    }
+    let ikrar = rate(total, started.elapsed());
+    drop(ledger);
+
+    let records: Vec<_> = (0..total).map(sample_record).collect();
+    let c = sqlite_table(&dir.join("bulk.sqlite"));
+    let started = Instant::now();
+    for chunk in records.chunks(BATCH) {
+        let tx = c.unchecked_transaction().expect("begin");
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO events (event_id, stream, version, record) VALUES (?1, ?2, 0, ?3)",
+                )
+                .expect("prepare");
+            for (bytes, id, stream) in chunk {
+                stmt.execute(params![&id[..], stream, bytes])
+                    .expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let sqlite = rate(total, started.elapsed());
+
+    let db = sled::Config::new()
+        .path(dir.join("sled-bulk"))
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree("events").expect("tree");
+    let started = Instant::now();
+    let mut position = 0u64;
+    for chunk in records.chunks(BATCH) {
+        let mut batch = sled::Batch::default();
+        for (bytes, _, _) in chunk {
+            batch.insert(&position.to_be_bytes()[..], bytes.as_slice());
+            position += 1;
+        }
+        tree.apply_batch(batch).expect("batch");
+        db.flush().expect("flush");
+    }
+    let sled_raw = rate(total, started.elapsed());
+    throughput(
+        "bulk append, batches of 1,000, durable at each batch",
+        total,
+        ikrar,
+        Some(sqlite),
+        Some(sled_raw),
+        ">= 1 x SQLite (a transaction per batch); >= 1 x raw sled (one key per event, one flush per batch)",
+        |s, r| s.is_some_and(|s| s >= 1.0) && r.is_some_and(|r| r >= 1.0),
+    )
+}
+
+/// Peak resident memory since the last reset, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn reset_peak_rss() {
+    // Writing 5 to clear_refs resets the peak RSS (Linux ≥ 4.0).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn latency(name: &str, count: u64, ikrar_ms: f64, bar: &'static str, bar_ms: f64) -> Workload {
+    Workload {
+        name: name.into(),
+        unit: "ms",
+        ikrar: round(ikrar_ms),
+        sqlite: None,
+        sled_raw: None,
+        ratio_vs_sqlite: None,
+        ratio_vs_sled_raw: None,
+        bar,
+        bar_met: ikrar_ms <= bar_ms,
+        count,
+    }
+}
+
+fn percentile(mut samples: Vec<Duration>, p: f64) -> Duration {
+    samples.sort_unstable();
+    samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)]
+}
+
+/// Measures the peak resident memory, in MiB, of rebuilding the projections of the ledger at a
+/// path from nothing. The `compare` binary does it in a fresh child process, so that nothing
+/// else of the run counts; [`replay_peak_rss_here`] does it in this process.
+pub type ReplayRssProbe<'a> = &'a dyn Fn(&std::path::Path) -> f64;
+
+/// Rebuilds the projections of the ledger at `path` in this process and returns the peak RSS
+/// (MiB) since just before.
+pub fn replay_peak_rss_here(path: &std::path::Path) -> f64 {
+    let _ = std::fs::remove_dir_all(path.join(ikrar_state::PROJECTION_DIR));
+    reset_peak_rss();
+    let ledger = Ledger::open(path).expect("ledger");
+    let projection = Projection::open(&ledger).expect("projection");
+    std::hint::black_box(projection.reached());
+    peak_rss_mib()
+}
+
+fn ledger_workloads(
+    sizes: &Sizes,
+    dir: &std::path::Path,
+    rss: ReplayRssProbe<'_>,
+    out: &mut Vec<Workload>,
+) {
+    let (ledger_dir, ledger, commitments) = history_ledger(sizes.ledger_events);
+    let n = ledger.head().tree_size;
+
+    // Replay: rebuild the projections from the log, against raw sled iterating the same record
+    // bytes, one key per event.
+    let db = sled::Config::new()
+        .path(dir.join("sled-replay"))
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree("events").expect("tree");
+    let mut batch = sled::Batch::default();
+    for r in ledger.iter_from(0) {
+        let r = r.expect("record");
+        batch.insert(&r.record.position.to_be_bytes()[..], r.bytes);
+    }
+    tree.apply_batch(batch).expect("copy");
+    db.flush().expect("flush");
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for kv in tree.iter() {
+        let (_, v) = kv.expect("read");
+        bytes += v.len();
+    }
+    std::hint::black_box(bytes);
+    let sled_raw = rate(n, started.elapsed());
+    let c = sqlite_table(&dir.join("replay.sqlite"));
+    {
+        let tx = c.unchecked_transaction().expect("begin");
+        {
+            let mut stmt = tx
+                .prepare("INSERT INTO events (position, event_id, stream, version, record) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .expect("prepare");
+            for r in ledger.iter_from(0) {
+                let r = r.expect("record");
+                stmt.execute(params![
+                    r.record.position as i64,
+                    &r.record.event_id.as_bytes()[..],
+                    r.record.stream.as_str(),
+                    r.record.version as i64,
+                    r.bytes
+                ])
+                .expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let started = Instant::now();
+    let mut stmt = c
+        .prepare("SELECT record FROM events ORDER BY position")
+        .expect("select");
+    let mut rows = stmt.query([]).expect("query");
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next().expect("row") {
+        let v: Vec<u8> = row.get(0).expect("blob");
+        bytes += v.len();
+    }
+    std::hint::black_box(bytes);
+    let sqlite = rate(n, started.elapsed());
+    let projection = Projection::open(&ledger).expect("projection");
+    let started = Instant::now();
+    projection.rebuild(&mut |_, _| {}).expect("rebuild");
+    let ikrar = rate(n, started.elapsed());
+    out.push(throughput(
+        &format!("replay: rebuild all projections from {n} events"),
+        n,
+        ikrar,
+        Some(sqlite),
+        Some(sled_raw),
+        ">= 0.4 x raw sled iterating one key per event over the same records",
+        |_, r| r.is_some_and(|r| r >= 0.4),
+    ));
+
+    // verify.
+    let started = Instant::now();
+    ledger.verify().expect("verify");
+    let v = rate(n, started.elapsed());
+    out.push(Workload {
+        name: format!("verify of {n} events"),
+        unit: "events/s",
+        ikrar: v.round(),
+        sqlite: None,
+        sled_raw: None,
+        ratio_vs_sqlite: None,
+        ratio_vs_sled_raw: None,
+        bar: ">= 1,000,000 events/s",
+        bar_met: v >= 1_000_000.0,
+        count: n,
+    });
+
+    // Queries in random bases.
+    let mut rng = Lcg::new(11);
+    let basis = |rng: &mut Lcg| {
+        ResolvedBasis::new(
+            1 + rng.below(n),
+            history_start() + chrono::Duration::days(rng.below(2_000) as i64),
+        )
+    };
+    let samples: Vec<Duration> = (0..sizes.queries)
+        .map(|_| {
+            let id = commitments[rng.below(commitments.len() as u64) as usize];
+            let b = basis(&mut rng);
+            let t = Instant::now();
+            std::hint::black_box(projection.commitment_in(id, &b));
+            t.elapsed()
+        })
+        .collect();
+    out.push(latency(
+        &format!("a commitment's state in a random basis, p99, {n} events"),
+        sizes.queries as u64,
+        ms(percentile(samples, 0.99)),
+        "p99 <= 1 ms",
+        1.0,
+    ));
+    let summaries: Vec<Duration> = (0..20)
+        .map(|_| {
+            let b = basis(&mut rng);
+            let t = Instant::now();
+            std::hint::black_box(projection.summary_in(&b));
+            t.elapsed()
+        })
+        .collect();
+    out.push(latency(
+        &format!(
+            "summary in a random basis, p99 of 20, {} commitments, {n} events",
+            commitments.len()
+        ),
+        20,
+        ms(percentile(summaries, 0.99)),
+        "<= 100 ms",
+        100.0,
+    ));
+
+    // Proofs: generate and verify.
+    let root = ledger.head().root;
+    let inclusion: Vec<Duration> = (0..sizes.queries.min(2_000))
+        .map(|_| {
+            let p = rng.below(n);
+            let leaf = Hash::leaf(&ledger.read(p).expect("record").bytes);
+            let t = Instant::now();
+            let proof = ledger.inclusion_proof(p, n).expect("proof");
+            verify_inclusion(leaf, p, n, &proof, root).expect("valid");
+            t.elapsed()
+        })
+        .collect();
+    out.push(latency(
+        &format!("inclusion proof, generate and verify, p99, {n} events"),
+        inclusion.len() as u64,
+        ms(percentile(inclusion, 0.99)),
+        "<= 1 ms (at 10,000,000 events)",
+        1.0,
+    ));
+    let consistency: Vec<Duration> = (0..sizes.queries.min(2_000))
+        .map(|_| {
+            let m = 1 + rng.below(n - 1);
+            let old = ledger.root_at(m).expect("root");
+            let t = Instant::now();
+            let proof = ledger.consistency_proof(m, n).expect("proof");
+            verify_consistency(m, n, old, root, &proof).expect("valid");
+            t.elapsed()
+        })
+        .collect();
+    out.push(latency(
+        &format!("consistency proof, generate and verify, p99, {n} events"),
+        consistency.len() as u64,
+        ms(percentile(consistency, 0.99)),
+        "<= 1 ms (at 10,000,000 events)",
+        1.0,
+    ));
+
+    // Memory of a replay from nothing, with the ledger closed here.
+    drop(projection);
+    drop(ledger);
+    let rss_peak = rss(&ledger_dir.path().join("ledger"));
+    out.push(Workload {
+        name: format!("peak memory while replaying {n} events"),
+        unit: "MiB",
+        ikrar: round(rss_peak),
+        sqlite: None,
+        sled_raw: None,
+        ratio_vs_sqlite: None,
+        ratio_vs_sled_raw: None,
+        bar: "bounded: peak RSS <= 512 MiB at 10,000,000 events",
+        bar_met: rss_peak <= 512.0,
+        count: n,
+    });
+}
+
+/// Runs every workload and returns the rows.
+pub fn run(sizes: &Sizes, rss: ReplayRssProbe<'_>) -> Vec<Workload> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = vec![
+        durable_appends(sizes, dir.path()),
+        bulk_appends(sizes, dir.path()),
+    ];
+    ledger_workloads(sizes, dir.path(), rss, &mut out);
+    out
+}

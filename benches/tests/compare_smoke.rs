@@ -1,0 +1,34 @@
+//! The compare harness works end to end at a tiny size (the real runs are benchmarks).
+
+use ikrar_benches::compare::{replay_peak_rss_here, run, Sizes};
+
+#[test]
+fn the_compare_harness_evaluates_every_workload() {
+    let workloads = run(&Sizes::tiny(), &replay_peak_rss_here);
+    let json = serde_json::to_value(serde_json::json!({ "workloads": workloads })).unwrap();
+    let rows = json["workloads"].as_array().unwrap();
+    assert_eq!(rows.len(), 9);
+    for row in rows {
+        for key in [
+            "name",
+            "unit",
+            "ikrar",
+            "sqlite",
+            "sled_raw",
+            "ratio_vs_sqlite",
+            "ratio_vs_sled_raw",
+            "bar_met",
+        ] {
+            assert!(row.get(key).is_some(), "{key} missing in {row}");
+        }
+        assert!(row["ikrar"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["bar_met"].is_boolean());
+    }
+    // The throughput workloads have both baselines.
+    for row in &rows[..3] {
+        assert!(
+            row["sqlite"].as_f64().unwrap() > 0.0 && row["sled_raw"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+    }
+}
