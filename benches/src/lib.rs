@@ -98,6 +98,38 @@ pub fn cached_history_ledger(events: u64) -> (ikrar_core::Ledger, Vec<Uuid>) {
     (ledger, ids)
 }
 
+/// A ledger of `events` `commitment_made` events (the cheapest to build), kept between runs
+/// under `target/bench-ledgers/`: for workloads that depend only on the tree's size, like
+/// proofs at 10,000,000 events.
+pub fn cached_bulk_ledger(events: u64) -> ikrar_core::Ledger {
+    let path = bench_ledgers_dir().join(format!("bulk-{events}"));
+    if let Ok(ledger) = ikrar_core::Ledger::open(&path) {
+        if ledger.head().tree_size == events {
+            return ledger;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("bench-ledgers dir");
+    let ledger = ikrar_core::Ledger::create(&path).expect("ledger");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let batch = ikrar_core::EVENTS_PER_APPEND_MAX as u64;
+    let mut next = 0;
+    while next < events {
+        let end = (next + batch).min(events);
+        rt.block_on(ledger.append((next..end).map(commitment_made).collect()))
+            .expect("append");
+        next = end;
+    }
+    ledger
+}
+
+fn bench_ledgers_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("bench-ledgers")
+}
+
 fn commitment_id(n: u64) -> Uuid {
     Uuid::from_u64_pair(0x0194_a1c2_0000_7000, 0x8000_0000_0000_0000 | n)
 }
