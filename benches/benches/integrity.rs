@@ -43,7 +43,10 @@ fn proofs(c: &mut Criterion) {
     // Proof costs depend only on the tree's size: the cheapest ledger of that size will do.
     let started = Instant::now();
     let ledger = cached_bulk_ledger(size("IKRAR_BENCH_PROOF_EVENTS", 10_000_000));
-    eprintln!("proof ledger ready in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "proof ledger ready in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     let n = ledger.head().tree_size;
     let root = ledger.head().root;
     eprintln!("proofs against a tree of {n} events");

@@ -110,6 +110,15 @@ pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs a command with `--format json`, requires exit 0, and parses its output.
+pub(crate) fn ok_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["--format", "json"];
+    full.extend_from_slice(args);
+    let out = env.run(&full);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    json(&out)
+}
+
 pub(crate) fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))

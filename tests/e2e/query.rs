@@ -2,19 +2,11 @@
 
 use serde_json::Value;
 
-use crate::{json, stderr, stdout, Env};
+use crate::{ok_json, stderr, stdout, Env};
 
 const SUMMIT: &str = "01946d3e-0000-7000-8000-000000000109";
 const ANNOUNCEMENT_MEETING: &str = "01946d3e-0000-7000-8000-000000000201";
 const BLINKEN_MEETING: &str = "01946d3e-0000-7000-8000-000000000202";
-
-fn ok_json(env: &Env, args: &[&str]) -> Value {
-    let mut full = vec!["--format", "json"];
-    full.extend_from_slice(args);
-    let out = env.run(&full);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    json(&out)
-}
 
 #[test]
 fn the_demo_records_the_seed_article_and_a_second_run_changes_nothing() {

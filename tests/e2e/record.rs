@@ -1,14 +1,6 @@
 //! The recording commands of SPEC §6, through the real binary.
 
-use crate::{json, stderr, stdout, Env};
-
-fn ok_json(env: &Env, args: &[&str]) -> serde_json::Value {
-    let mut full = vec!["--format", "json"];
-    full.extend_from_slice(args);
-    let out = env.run(&full);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    json(&out)
-}
+use crate::{ok_json, stderr, stdout, Env};
 
 #[test]
 fn every_recording_command_records_and_prints_what_it_made() {

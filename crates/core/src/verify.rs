@@ -281,13 +281,7 @@ fn stored_checkpoints(
             .open(&note)
             .map_err(|e| bad(format!("the checkpoint of size {size}: {e}")))?;
         if checkpoint.tree_size > head.tree_size {
-            return Err(integrity(
-                head.tree_size,
-                format!(
-                    "a checkpoint was signed at size {} but the log holds {} records: records were lost",
-                    checkpoint.tree_size, head.tree_size
-                ),
-            ));
+            return Err(checkpoint_beyond_log(checkpoint.tree_size, head));
         }
         out.push(checkpoint);
     }
@@ -303,22 +297,9 @@ pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), 
     let checkpoint = crate::checkpoint::parse_unverified(note)
         .map_err(|e| integrity(*size, format!("the latest checkpoint is malformed: {e}")))?;
     if checkpoint.tree_size > head.tree_size {
-        return Err(integrity(
-            head.tree_size,
-            format!(
-                "a checkpoint was signed at size {} but the log holds {} records: records were lost",
-                checkpoint.tree_size, head.tree_size
-            ),
-        ));
+        return Err(checkpoint_beyond_log(checkpoint.tree_size, head));
     }
-    let root: Hash = tlog_tiles::tree_hash(checkpoint.tree_size, &StoreHashes(store))
-        .map_err(|e| {
-            integrity(
-                checkpoint.tree_size,
-                format!("stored tree hashes are missing: {e}"),
-            )
-        })?
-        .into();
+    let root = stored_root(store, checkpoint.tree_size)?;
     if root != checkpoint.root {
         return Err(integrity(
             checkpoint.tree_size.saturating_sub(1),
@@ -441,15 +422,7 @@ pub(crate) fn check_tail(store: &Store, head: &Head) -> Result<(), Error> {
             "the last record's hash differs from the stored tree (the record was altered)",
         ));
     }
-    let reader = StoreHashes(store);
-    let root: Hash = tlog_tiles::tree_hash(head.tree_size, &reader)
-        .map_err(|e| {
-            integrity(
-                expected_last,
-                format!("stored tree hashes are missing: {e}"),
-            )
-        })?
-        .into();
+    let root = stored_root(store, head.tree_size)?;
     if root != head.root {
         return Err(integrity(
             expected_last,
@@ -457,6 +430,29 @@ pub(crate) fn check_tail(store: &Store, head: &Head) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// The root of the first `tree_size` records, from the stored tree hashes.
+fn stored_root(store: &Store, tree_size: u64) -> Result<Hash, Error> {
+    tlog_tiles::tree_hash(tree_size, &StoreHashes(store))
+        .map(Hash::from)
+        .map_err(|e| {
+            integrity(
+                tree_size.saturating_sub(1),
+                format!("stored tree hashes are missing: {e}"),
+            )
+        })
+}
+
+/// A checkpoint signed at a size the log no longer reaches.
+fn checkpoint_beyond_log(checkpoint_size: u64, head: &Head) -> Error {
+    integrity(
+        head.tree_size,
+        format!(
+            "a checkpoint was signed at size {checkpoint_size} but the log holds {} records: records were lost",
+            head.tree_size
+        ),
+    )
 }
 
 /// The stored hashes of a ledger, for `tlog_tiles`.
@@ -501,15 +497,7 @@ pub(crate) fn check_against_head_file(
             ),
         ));
     }
-    let reader = StoreHashes(store);
-    let root: Hash = tlog_tiles::tree_hash(acknowledged.tree_size, &reader)
-        .map_err(|e| {
-            integrity(
-                acknowledged.tree_size,
-                format!("stored tree hashes are missing: {e}"),
-            )
-        })?
-        .into();
+    let root = stored_root(store, acknowledged.tree_size)?;
     if root != acknowledged.root {
         return Err(integrity(
             acknowledged.tree_size.saturating_sub(1),

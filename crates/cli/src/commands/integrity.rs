@@ -268,36 +268,24 @@ pub(super) async fn import(
         Ledger::create(path)?
     };
     let bar = progress(total, "importing");
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(EVENTS_PER_APPEND_MAX);
     let mut written = 0u64;
-    let flush = |batch: &mut Vec<Vec<u8>>| {
-        let records = std::mem::take(batch);
-        let ledger = &ledger;
-        async move { ledger.import_records(records).await }
-    };
-    for line in open_lines()?.lines() {
-        batch.push(line?.into_bytes());
-        if batch.len() == EVENTS_PER_APPEND_MAX {
-            written += flush(&mut batch)
-                .await
-                .map_err(|e| {
-                    Failure::from(e).with_context(format!(
-                        "the first {written} records were imported; the ledger stops there"
-                    ))
-                })?
-                .new_events as u64;
-            bar.set_position(written);
+    let mut lines = open_lines()?.lines();
+    loop {
+        let mut batch: Vec<Vec<u8>> = Vec::with_capacity(EVENTS_PER_APPEND_MAX);
+        for line in lines.by_ref().take(EVENTS_PER_APPEND_MAX) {
+            batch.push(line?.into_bytes());
         }
-    }
-    if !batch.is_empty() {
-        written += flush(&mut batch)
-            .await
-            .map_err(|e| {
-                Failure::from(e).with_context(format!(
-                    "the first {written} records were imported; the ledger stops there"
-                ))
-            })?
-            .new_events as u64;
+        if batch.is_empty() {
+            break;
+        }
+        // Each batch is checked and written atomically; a bad one stops the import there.
+        let outcome = ledger.import_records(batch).await.map_err(|e| {
+            Failure::from(e).with_context(format!(
+                "the first {written} records were imported; the ledger stops there"
+            ))
+        })?;
+        written += outcome.new_events as u64;
+        bar.set_position(written);
     }
     bar.finish_and_clear();
     if let Some((_, key, note)) = &checkpoint {
