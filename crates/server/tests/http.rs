@@ -580,3 +580,39 @@ async fn a_shutdown_under_load_loses_no_acknowledged_append() {
         acked.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_than_the_time_limit_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open_or_create(dir.path().join("l")).unwrap();
+    let mut config = ServerConfig::loopback("127.0.0.1:0".parse().unwrap());
+    config.request_timeout_ms = 300;
+    let listener = ikrar_server::bind(&config).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(ikrar_server::serve_on(
+        listener,
+        ledger,
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // A client that announces a body and then stalls: the handler waits for it, the limit fires.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"kind\":\"timeout\""), "{text}");
+    let _ = stop.send(());
+    drop(s);
+    task.await.unwrap().unwrap();
+}
