@@ -104,17 +104,8 @@ fn a_verification_report_names_the_first_bad_position() {
     assert_eq!(report.first_bad_position, Some(1));
 }
 
-/// Opens the ledger's sled database directly; sled's lock can outlive a dropped handle for a
-/// moment, so a busy lock is retried.
+/// Opens the ledger's sled database directly, as a tamperer would (retrying sled's lock, which
+/// a just-dropped ledger may hold for a moment).
 fn open_raw_sled(db_dir: &std::path::Path) -> sled::Db {
-    for _ in 0..250 {
-        match sled::open(db_dir) {
-            Ok(db) => return db,
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("cannot open {}: {e}", db_dir.display()),
-        }
-    }
-    panic!("{} stayed locked", db_dir.display())
+    ikrar_core::open_sled(&sled::Config::new().path(db_dir)).expect("open the sled database")
 }

@@ -54,6 +54,6 @@ pub use merkle::Hash;
 pub use moment::Moment;
 pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
-pub use storage::{Head, CACHE_BYTES_DEFAULT};
+pub use storage::{open_sled, Head, CACHE_BYTES_DEFAULT};
 pub use verify::VerifyReport;
 pub use writer::{GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};

@@ -186,6 +186,28 @@ pub(crate) fn decode_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
+/// Opens a sled database whose directory this process is entitled to (it holds the ledger's
+/// lock). sled's own lock can still be held for a moment by the background threads of a handle
+/// this process just dropped, so a busy lock is retried briefly (up to 5 s) before giving up.
+pub fn open_sled(config: &sled::Config) -> Result<sled::Db, Error> {
+    const LOCK_RETRY_MS: u64 = 20;
+    const LOCK_WAIT_MAX_MS: u64 = 5_000;
+    let mut waited_ms = 0;
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && waited_ms < LOCK_WAIT_MAX_MS =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(LOCK_RETRY_MS));
+                waited_ms += LOCK_RETRY_MS;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The sled side of a ledger: one `Db`, one `log` tree, typed reads.
 #[derive(Clone)]
 pub(crate) struct Store {
@@ -198,31 +220,14 @@ pub(crate) struct Store {
 pub const CACHE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
 
 impl Store {
-    /// Opens the database. The caller holds the ledger's lock file, so no other process has it;
-    /// sled's own lock can still be held for a moment by the background threads of a handle
-    /// this process just dropped, so a busy lock is retried briefly before giving up.
+    /// Opens the database. The caller holds the ledger's lock file, so no other process has it.
     pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<Store, Error> {
-        const LOCK_RETRY_MS: u64 = 20;
-        const LOCK_WAIT_MAX_MS: u64 = 5_000;
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             // Durability comes from the explicit flush of each group commit, not a timer.
             .flush_every_ms(None);
-        let mut waited_ms = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && waited_ms < LOCK_WAIT_MAX_MS =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(LOCK_RETRY_MS));
-                    waited_ms += LOCK_RETRY_MS;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let db = open_sled(&config)?;
         let log = db.open_tree("log")?;
         Ok(Store { db, log })
     }

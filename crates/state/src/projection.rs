@@ -88,10 +88,11 @@ impl Projection {
     ) -> Result<Projection, Error> {
         let dir = Self::dir(ledger);
         std::fs::create_dir_all(&dir).map_err(ikrar_core::Error::Io)?;
-        let db = sled::Config::new()
-            .path(&dir)
-            .cache_capacity(PROJECTION_CACHE_BYTES)
-            .open()?;
+        let db = ikrar_core::open_sled(
+            &sled::Config::new()
+                .path(&dir)
+                .cache_capacity(PROJECTION_CACHE_BYTES),
+        )?;
         let tree = db.open_tree("timelines")?;
         let projection = Projection {
             ledger: ledger.clone(),
