@@ -199,36 +199,26 @@ pub(super) async fn log(
     follow: bool,
 ) -> Result<(), Failure> {
     let ledger = Ledger::open(path)?;
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut printed = 0u64;
     let limit = limit.unwrap_or(u64::MAX);
     if follow {
-        drop(out);
-        let mut feed = Box::pin(ledger.subscribe(from));
-        while printed < limit {
-            let Some(item) = feed.next().await else { break };
-            let record = item?;
+        // One line per event, flushed at once: a follower reads them as they come.
+        let mut feed = Box::pin(ledger.subscribe(from).take(limit as usize));
+        while let Some(item) = feed.next().await {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", record.as_json())?;
+            writeln!(out, "{}", item?.as_json())?;
             out.flush()?;
-            printed += 1;
         }
         return Ok(());
     }
-    for item in ledger.iter_from(from) {
-        if printed >= limit {
-            break;
-        }
-        let record = item?;
-        if let Err(e) = writeln!(out, "{}", record.as_json()) {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for item in ledger.iter_from(from).take(limit as usize) {
+        if let Err(e) = writeln!(out, "{}", item?.as_json()) {
             // A closed pipe (`ikrar log | head`) is not an error.
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(());
             }
             return Err(e.into());
         }
-        printed += 1;
     }
     match out.flush() {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
