@@ -265,11 +265,18 @@ fn a_flipped_byte_in_a_stored_record_is_reported_with_exit_3() {
     let db_file = env.ledger().join("db").join("db");
     let mut bytes = std::fs::read(&db_file).unwrap();
     let needle = b"Commitment 150\"";
-    let at = bytes
+    // sled may hold stale copies of a record besides the live one: alter every copy, so that
+    // the live record is certainly damaged.
+    let copies: Vec<usize> = bytes
         .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("record in the file");
-    bytes[at + 3] ^= 0x20;
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!copies.is_empty(), "the record's text is in the file");
+    for at in copies {
+        bytes[at + 3] ^= 0x20;
+    }
     std::fs::write(&db_file, bytes).unwrap();
     let out = env.run(&["--format", "json", "verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
