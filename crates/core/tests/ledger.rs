@@ -297,18 +297,9 @@ fn verify_finds_a_record_changed_on_disk() {
 
     // Rewrite record 17 underneath ikrar, the way a tamperer with write access to the files
     // would: through sled itself, so that sled's own checksums stay valid.
-    {
-        let db = common::open_raw_sled(&path.join("db"));
-        let log = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&17u64.to_be_bytes());
-        let original = log.get(&key).unwrap().unwrap().to_vec();
-        let altered = String::from_utf8(original)
-            .unwrap()
-            .replace("Commitment 17", "Commitment 71");
-        log.insert(&key, altered.as_bytes()).unwrap();
-        db.flush().unwrap();
-    }
+    common::rewrite_record(&path.join("db"), 17, |r| {
+        r.replace("Commitment 17", "Commitment 71")
+    });
     let ledger = Ledger::open(&path).unwrap();
     match ledger.verify() {
         Err(Error::Integrity { position, what }) => {

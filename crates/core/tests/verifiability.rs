@@ -112,16 +112,9 @@ fn checkpoints_are_stored_signed_consistent_and_checked_by_verify() {
 
     // A rewritten record breaks the tree's agreement with the checkpoints: open or verify fail.
     drop(ledger);
-    {
-        let db = common::open_raw_sled(&dir.path().join("l").join("db"));
-        let log = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&3u64.to_be_bytes());
-        let v = String::from_utf8(log.get(&key).unwrap().unwrap().to_vec()).unwrap();
-        log.insert(&key, v.replace("Commitment 3", "Commitment 8").as_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
+    common::rewrite_record(&dir.path().join("l").join("db"), 3, |r| {
+        r.replace("Commitment 3", "Commitment 8")
+    });
     let outcome = Ledger::open(dir.path().join("l")).and_then(|l| l.verify());
     match outcome {
         Err(Error::Integrity { position, .. }) => assert_eq!(position, 3),

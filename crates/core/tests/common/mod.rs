@@ -7,3 +7,16 @@ use std::path::Path;
 pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
     ikrar_core::open_sled(&sled::Config::new().path(db_dir)).expect("open the sled database")
 }
+
+/// Rewrites the stored record at `position` through sled itself — the way a tamperer with
+/// write access to the files would, keeping sled's own checksums valid.
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub fn rewrite_record(db_dir: &Path, position: u64, edit: impl FnOnce(String) -> String) {
+    let db = open_raw_sled(db_dir);
+    let log = db.open_tree("log").unwrap();
+    let mut key = vec![b'e'];
+    key.extend_from_slice(&position.to_be_bytes());
+    let text = String::from_utf8(log.get(&key).unwrap().expect("the record").to_vec()).unwrap();
+    log.insert(&key, edit(text).as_bytes()).unwrap();
+    db.flush().unwrap();
+}
