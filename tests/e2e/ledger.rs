@@ -105,18 +105,9 @@ fn verify_exits_3_and_names_the_first_bad_position_of_an_altered_record() {
     let text: String = (0..10).map(|n| made_line(n) + "\n").collect();
     let path = env.file("a.jsonl", &text);
     env.append_file(&path);
-    {
-        let db = sled::open(env.ledger().join("db")).unwrap();
-        let log = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&6u64.to_be_bytes());
-        let v = log.get(&key).unwrap().unwrap().to_vec();
-        let altered = String::from_utf8(v)
-            .unwrap()
-            .replace("Commitment 6", "Commitment 9");
-        log.insert(&key, altered.as_bytes()).unwrap();
-        db.flush().unwrap();
-    }
+    crate::rewrite_bundle(&env, 6, |records, i| {
+        records[i] = records[i].replace("Commitment 6", "Commitment 9");
+    });
     let out = env.run(&["--format", "json", "verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let v = json(&out);
@@ -132,15 +123,14 @@ fn a_truncated_database_is_reported_with_exit_3_not_taken_for_a_shorter_ledger()
     let text: String = (0..300).map(|n| made_line(n) + "\n").collect();
     let path = env.file("a.jsonl", &text);
     env.append_file(&path);
-    let db_file = env.ledger().join("db").join("db");
-    let bytes = std::fs::read(&db_file).unwrap();
-    // Cut where records certainly are: just after the first copy of the last record's text.
-    let needle = b"Commitment 299\"";
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the last record is in the file");
-    std::fs::write(&db_file, &bytes[..at + 4]).unwrap();
+    // Cut a file of sled's where a record certainly is: at the first copy of the last record's
+    // text (in the log or in a blob).
+    let (file, at) = crate::find_in_sled_files(&env, b"Commitment 299\"")
+        .into_iter()
+        .next()
+        .expect("the last record is in sled's files");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..at + 4]).unwrap();
     let out = env.run(&["--format", "json", "verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(json(&out)["ok"], false);

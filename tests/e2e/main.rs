@@ -110,6 +110,56 @@ pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Rewrites the records of the bundle that holds `position` through sled itself — the way a
+/// tamperer with write access to the files would, keeping sled's checksums valid. `edit` gets
+/// the bundle's records and the index of `position` among them.
+pub(crate) fn rewrite_bundle(env: &Env, position: u64, edit: impl FnOnce(&mut Vec<String>, usize)) {
+    let db = sled::open(env.ledger().join("db")).unwrap();
+    let log = db.open_tree("log").unwrap();
+    let mut key = vec![b'b'];
+    key.extend_from_slice(&position.to_be_bytes());
+    let (bundle_key, bundle) = log
+        .range(&[b'b'][..]..=&key[..])
+        .next_back()
+        .unwrap()
+        .unwrap();
+    let first = u64::from_be_bytes(bundle_key[1..9].try_into().unwrap());
+    let mut records: Vec<String> = String::from_utf8(bundle.to_vec())
+        .unwrap()
+        .split('\n')
+        .map(str::to_string)
+        .collect();
+    edit(&mut records, (position - first) as usize);
+    log.insert(bundle_key, records.join("\n").as_bytes())
+        .unwrap();
+    db.flush().unwrap();
+}
+
+/// sled's data files of the ledger: its log and the blob files holding large values (bundles
+/// of records are often stored as blobs).
+pub(crate) fn sled_files(env: &Env) -> Vec<PathBuf> {
+    let db = env.ledger().join("db");
+    let mut files = vec![db.join("db")];
+    if let Ok(blobs) = std::fs::read_dir(db.join("blobs")) {
+        files.extend(blobs.map(|e| e.unwrap().path()));
+    }
+    files
+}
+
+/// Every place `needle` occurs in sled's data files, as (file, offset).
+pub(crate) fn find_in_sled_files(env: &Env, needle: &[u8]) -> Vec<(PathBuf, usize)> {
+    let mut found = Vec::new();
+    for file in sled_files(env) {
+        let bytes = std::fs::read(&file).unwrap();
+        for (at, w) in bytes.windows(needle.len()).enumerate() {
+            if w == needle {
+                found.push((file.clone(), at));
+            }
+        }
+    }
+    found
+}
+
 /// Runs a command with `--format json`, requires exit 0, and parses its output.
 pub(crate) fn ok_json(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut full = vec!["--format", "json"];

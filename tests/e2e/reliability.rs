@@ -100,40 +100,47 @@ fn a_flipped_byte_in_each_kind_of_stored_item_is_reported_with_its_position() {
         env.run(&["checkpoint", "--key", signer.to_str().unwrap()]);
         env
     };
-    let event_id = |n: u32| uuid::Uuid::parse_str(&crate::eid(n)).unwrap();
-    let stream = format!("commitment/{}", crate::cid(17));
-    let mut stream_key = key(b's', stream.as_bytes());
-    stream_key.push(0);
-    stream_key.extend_from_slice(&0u64.to_be_bytes());
     let mut tile_key = key(b'h', &[0]);
     tile_key.extend_from_slice(&0u64.to_be_bytes());
     let mut checkpoint_prefix = key(b'c', &40u64.to_be_bytes());
     checkpoint_prefix.extend_from_slice(b"ikrar");
+    // The 40 records of the setup's one append are one bundle, at key b‖0, one record a line.
+    let bundle_key = key(b'b', &0u64.to_be_bytes());
+    fn edit_lines(v: &mut Vec<u8>, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
+        let mut lines: Vec<Vec<u8>> = v.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+        edit(&mut lines);
+        *v = lines.join(&b'\n');
+    }
 
     // (what, key, how to damage it, the position verify must name)
-    let flip_last = |v: &mut Vec<u8>| {
-        let last = v.len() - 1;
-        v[last] ^= 0x01;
-    };
     type Damage = Box<dyn Fn(&mut Vec<u8>)>;
     let cases: Vec<(&str, Vec<u8>, Damage, Option<u64>)> = vec![
         (
-            "a record",
-            key(b'e', &23u64.to_be_bytes()),
-            Box::new(|v: &mut Vec<u8>| v[60] ^= 0x01),
+            "a byte of a record",
+            bundle_key.clone(),
+            Box::new(|v: &mut Vec<u8>| edit_lines(v, |l| l[23][60] ^= 0x01)),
             Some(23),
         ),
         (
-            "a stream index entry",
-            stream_key,
-            Box::new(flip_last),
+            "a record removed from its bundle",
+            bundle_key.clone(),
+            Box::new(|v: &mut Vec<u8>| {
+                edit_lines(v, |l| {
+                    l.remove(17);
+                })
+            }),
             Some(17),
         ),
         (
-            "an event id index entry",
-            key(b'i', event_id(9).as_bytes()),
-            Box::new(flip_last),
-            Some(9),
+            "a record repeated in its bundle",
+            bundle_key,
+            Box::new(|v: &mut Vec<u8>| {
+                edit_lines(v, |l| {
+                    let r = l[17].clone();
+                    l.insert(18, r);
+                })
+            }),
+            Some(18),
         ),
         (
             "a tree hash tile",

@@ -262,22 +262,15 @@ fn export_and_import_round_trip_with_the_same_root_and_a_checked_checkpoint() {
 #[test]
 fn a_flipped_byte_in_a_stored_record_is_reported_with_exit_3() {
     let env = setup(200);
-    let db_file = env.ledger().join("db").join("db");
-    let mut bytes = std::fs::read(&db_file).unwrap();
-    let needle = b"Commitment 150\"";
-    // sled may hold stale copies of a record besides the live one: alter every copy, so that
-    // the live record is certainly damaged.
-    let copies: Vec<usize> = bytes
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(_, w)| *w == needle)
-        .map(|(i, _)| i)
-        .collect();
-    assert!(!copies.is_empty(), "the record's text is in the file");
-    for at in copies {
+    // sled may hold stale copies of a record besides the live one, in its log or in blobs:
+    // alter every copy, so that the live record is certainly damaged.
+    let copies = crate::find_in_sled_files(&env, b"Commitment 150\"");
+    assert!(!copies.is_empty(), "the record's text is in sled's files");
+    for (file, at) in copies {
+        let mut bytes = std::fs::read(&file).unwrap();
         bytes[at + 3] ^= 0x20;
+        std::fs::write(&file, bytes).unwrap();
     }
-    std::fs::write(&db_file, bytes).unwrap();
     let out = env.run(&["--format", "json", "verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let v = json(&out);

@@ -91,8 +91,9 @@ fn a_verification_report_names_the_first_bad_position() {
     {
         let db = open_raw_sled(&dir.path().join("l").join("db"));
         let log = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&1u64.to_be_bytes());
+        // Record 1 is in the first bundle (the first append's three records).
+        let mut key = vec![b'b'];
+        key.extend_from_slice(&0u64.to_be_bytes());
         let v = String::from_utf8(log.get(&key).unwrap().unwrap().to_vec()).unwrap();
         log.insert(&key, v.replace("Talks", "Tulks").as_bytes())
             .unwrap();

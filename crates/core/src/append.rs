@@ -15,7 +15,7 @@ use crate::event::{EventData, ExpectedVersion, InputEvent, StreamId, TITLE_CHARS
 use crate::merkle::Hash;
 use crate::moment::Moment;
 use crate::record::{Record, RECORD_BYTES_MAX, SCHEMA_VERSION};
-use crate::storage::{Store, TAG_ID, TAG_RETRACTED};
+use crate::storage::Store;
 
 /// The most events one append may hold (SPEC §3).
 pub const EVENTS_PER_APPEND_MAX: usize = 10_000;
@@ -124,7 +124,7 @@ impl View<'_> {
                 return Ok(Some(*p));
             }
         }
-        self.store.id_position(TAG_ID, id)
+        self.store.event_position(id)
     }
 
     fn retraction_of(&self, id: Uuid) -> Result<Option<u64>, Error> {
@@ -133,7 +133,7 @@ impl View<'_> {
                 return Ok(Some(*p));
             }
         }
-        self.store.id_position(TAG_RETRACTED, id)
+        self.store.retraction_position(id)
     }
 
     /// `made_on` of a commitment, read from its `commitment_made` (stream version 0).
@@ -143,14 +143,7 @@ impl View<'_> {
                 return Ok(Some(*d));
             }
         }
-        let stream = StreamId::commitment(commitment_id);
-        let Some(position) = self.store.stream_position(&stream, 0)? else {
-            return Ok(None);
-        };
-        Ok(match self.record(position)?.data {
-            EventData::CommitmentMade(made) => Some(made.made_on),
-            _ => None,
-        })
+        Ok(self.store.made_on(commitment_id))
     }
 
     pub(crate) fn hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {

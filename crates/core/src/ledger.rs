@@ -16,11 +16,12 @@ use crate::error::Error;
 use crate::event::{InputEvent, StreamId};
 use crate::merkle::Hash;
 use crate::record::{Record, StoredRecord};
-use crate::storage::{
-    decode_u64, event_key, Head, HeadFile, Store, CACHE_BYTES_DEFAULT, TAG_ID, TAG_RETRACTED,
-};
+use crate::storage::{Head, HeadFile, Store, CACHE_BYTES_DEFAULT};
 use crate::verify::{self, StoreHashes, VerifyReport};
 use crate::writer::{self, AppendRequest, Payload};
+
+/// Records of one bundle with their positions, as `iter_from` unpacks them.
+type PositionedRecords = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), Error>>>;
 
 /// The name of the lock file inside a ledger directory.
 pub const LOCK_FILE_NAME: &str = "ikrar.lock";
@@ -153,7 +154,61 @@ impl Ledger {
         verify::check_tail(&store, &head)?;
         verify::check_against_head_file(&store, &head, HeadFile::read(path)?)?;
         verify::check_latest_checkpoint(&store, &head)?;
+        // The indexes are a projection of the log, kept in memory: build them now.
+        let index = store.build_index(head.tree_size)?;
+        *store.index.write().unwrap_or_else(|p| p.into_inner()) = index;
         Self::start(path, store, lock)
+    }
+
+    /// Verifies the ledger at `path` without opening it for use: none of the checks that
+    /// [`Ledger::open`] runs first can stop it, so a damaged ledger is reported at its *first*
+    /// bad position (the earliest of the head-file check and the full scan), not at whatever
+    /// the tail check happens to meet.
+    pub fn verify_at(
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport, Error> {
+        let path = path.as_ref();
+        let db_path = path.join(DB_DIR_NAME);
+        if !db_path.is_dir() {
+            return Err(Error::NoLedger {
+                path: path.to_path_buf(),
+            });
+        }
+        let _lock = take_lock(path)?;
+        if !db_path.join("conf").is_file() || !db_path.join("db").is_file() {
+            return Err(Error::Integrity {
+                position: 0,
+                what: format!("sled's files are missing from {}", db_path.display()),
+            });
+        }
+        let store = Store::open(&db_path, CACHE_BYTES_DEFAULT)?;
+        store.check_format()?;
+        let head = store.head()?;
+        let mut failures = Vec::new();
+        if let Err(e) = verify::check_against_head_file(&store, &head, HeadFile::read(path)?) {
+            failures.push(e);
+        }
+        match verify::verify(&store, &head, false, progress) {
+            Ok(report) if failures.is_empty() => return Ok(report),
+            Ok(_) => {}
+            Err(e) => failures.push(e),
+        }
+        // Report the earliest integrity failure; anything else (I/O) as it is.
+        failures.sort_by_key(|e| match e {
+            Error::Integrity { position, .. } => *position,
+            _ => 0,
+        });
+        Err(failures.remove(0))
+    }
+
+    /// The tree size of the last acknowledged commit, from the head file, without opening the
+    /// ledger (`None` if the file is missing or unreadable).
+    pub fn acknowledged_tree_size(path: impl AsRef<Path>) -> Option<u64> {
+        HeadFile::read(path.as_ref())
+            .ok()
+            .flatten()
+            .map(|h| h.tree_size)
     }
 
     /// Opens the ledger at `path`, creating it if there is none.
@@ -270,14 +325,33 @@ impl Ledger {
     /// Records from `from` on, in position order, up to the durable head as it is now.
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = Result<StoredRecord, Error>> + '_ {
         let end = self.head().tree_size;
+        let bundles: Box<dyn Iterator<Item = Result<(u64, sled::IVec), Error>> + '_> =
+            if from >= end {
+                Box::new(std::iter::empty())
+            } else {
+                match self.inner.store.bundles_from(from) {
+                    Ok(it) => Box::new(it),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            };
         let mut expected = from;
-        self.inner
-            .store
-            .log
-            .range(event_key(from.min(end))..event_key(end))
-            .map(move |kv| {
-                let (k, v) = kv?;
-                let position = decode_u64(&k[1..]).unwrap_or(u64::MAX);
+        bundles
+            .flat_map(move |bundle| -> PositionedRecords {
+                match bundle {
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                    Ok((first, bytes)) => Box::new(
+                        crate::storage::bundle_records(&bytes)
+                            .enumerate()
+                            .map(|(i, r)| Ok((first + i as u64, r.to_vec())))
+                            .collect::<Vec<_>>()
+                            .into_iter(),
+                    ),
+                }
+            })
+            .skip_while(move |item| matches!(item, Ok((p, _)) if *p < from))
+            .take_while(move |item| !matches!(item, Ok((p, _)) if *p >= end))
+            .map(move |item| {
+                let (position, bytes) = item?;
                 if position != expected {
                     return Err(Error::Integrity {
                         position: expected,
@@ -285,7 +359,7 @@ impl Ledger {
                     });
                 }
                 expected += 1;
-                self.decode_at(position, &v)
+                self.decode_at(position, &bytes)
             })
     }
 
@@ -308,7 +382,7 @@ impl Ledger {
 
     /// The record of an event, by its id.
     pub fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRecord>, Error> {
-        match self.inner.store.id_position(TAG_ID, event_id)? {
+        match self.inner.store.event_position(event_id)? {
             Some(p) if p < self.head().tree_size => self.read(p).map(Some),
             _ => Ok(None),
         }
@@ -319,7 +393,7 @@ impl Ledger {
         Ok(self
             .inner
             .store
-            .id_position(TAG_RETRACTED, event_id)?
+            .retraction_position(event_id)?
             .filter(|p| *p < self.head().tree_size))
     }
 
@@ -510,7 +584,7 @@ impl Ledger {
         &self,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport, Error> {
-        verify::verify(&self.inner.store, &self.head(), progress)
+        verify::verify(&self.inner.store, &self.head(), true, progress)
     }
 
     /// A stream of every record from `from` on: first those already recorded, then each new one

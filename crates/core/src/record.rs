@@ -195,6 +195,8 @@ pub(crate) struct RecordHeader<'a> {
     pub(crate) recorded_at: DateTime<Utc>,
     /// For a retraction, the event it withdraws.
     pub(crate) retracts: Option<Uuid>,
+    /// For `commitment_made`, the commitment and its `made_on`.
+    pub(crate) made: Option<(Uuid, chrono::NaiveDate)>,
 }
 
 #[derive(Deserialize)]
@@ -217,18 +219,46 @@ struct RetractionData {
     event_id: Uuid,
 }
 
+#[derive(Deserialize)]
+struct MadeData {
+    commitment_id: Uuid,
+    #[serde(with = "crate::moment::date_format")]
+    made_on: chrono::NaiveDate,
+}
+
 impl<'a> RecordHeader<'a> {
+    /// The header of a decoded record.
+    pub(crate) fn of(r: &'a Record) -> RecordHeader<'a> {
+        RecordHeader {
+            position: r.position,
+            event_id: r.event_id,
+            stream: std::borrow::Cow::Borrowed(r.stream.as_str()),
+            version: r.version,
+            recorded_at: r.recorded_at,
+            retracts: match &r.data {
+                EventData::EventRetracted(d) => Some(d.event_id),
+                _ => None,
+            },
+            made: match &r.data {
+                EventData::CommitmentMade(d) => Some((d.commitment_id, d.made_on)),
+                _ => None,
+            },
+        }
+    }
+
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<RecordHeader<'a>, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
         let h: HeaderRepr<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let recorded_at = crate::moment::parse_instant(&h.recorded_at)?;
-        let retracts = if h.type_name == "event_retracted" {
+        let (mut retracts, mut made) = (None, None);
+        if h.type_name == "event_retracted" {
             let d: RetractionData =
                 serde_json::from_str(h.data.get()).map_err(|e| e.to_string())?;
-            Some(d.event_id)
-        } else {
-            None
-        };
+            retracts = Some(d.event_id);
+        } else if h.type_name == "commitment_made" {
+            let d: MadeData = serde_json::from_str(h.data.get()).map_err(|e| e.to_string())?;
+            made = Some((d.commitment_id, d.made_on));
+        }
         Ok(RecordHeader {
             position: h.position,
             event_id: h.event_id,
@@ -236,6 +266,7 @@ impl<'a> RecordHeader<'a> {
             version: h.version,
             recorded_at,
             retracts,
+            made,
         })
     }
 }

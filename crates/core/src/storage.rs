@@ -6,22 +6,28 @@
 //!
 //! | tag | key | value |
 //! |---|---|---|
-//! | `e` | position (u64 BE) | record bytes (SPEC §2.3) |
-//! | `s` | stream id ‖ `0x00` ‖ version (u64 BE) | position (u64 BE) |
-//! | `i` | event id (16 bytes) | position (u64 BE) |
-//! | `r` | retracted event id (16 bytes) | position of the retraction (u64 BE) |
+//! | `b` | position of its first record (u64 BE) | a bundle: up to 256 consecutive records (SPEC §2.3), each exactly as hashed, separated by `\n` |
 //! | `h` | level (u8) ‖ tile index (u64 BE) | up to 256 hashes of that level, 32 bytes each |
 //! | `c` | tree size (u64 BE) ‖ key name | signed checkpoint note |
 //! | `k` | key name | verifier key (text form) of the checkpoints signed with that name |
 //! | `m` | `head` | tree size (u64 BE) ‖ root (32) ‖ last recorded_at (i64 µs BE) |
 //! | `m` | `format` | layout version (u32 BE) |
 //!
-//! Hash tiles follow C2SP tlog-tiles in spirit: the stored hashes of one level, 256 to a value,
-//! so the tree costs about one key write per 128 events instead of two per event.
+//! Bundles and hash tiles follow C2SP tlog-tiles in spirit: records and the stored hashes of one
+//! level are packed up to 256 to a value, so an acknowledged batch of N events writes about
+//! N/256 + N/128 keys instead of one or more per event. Records hold no newline (they are compact
+//! JSON), so a bundle splits on `\n`.
+//!
+//! The indexes — a stream's positions, an event id's position, a retraction's position — are not
+//! stored: they are a projection of the log kept in memory ([`Index`]), built by scanning the
+//! bundles when the ledger opens and extended by the writer after each durable commit, before it
+//! acknowledges.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -31,12 +37,11 @@ use crate::merkle::{Hash, HASH_BYTES};
 /// Hashes per tile.
 pub const TILE_WIDTH: u64 = 256;
 /// The layout version written to `m/format`.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
-pub(crate) const TAG_EVENT: u8 = b'e';
-pub(crate) const TAG_STREAM: u8 = b's';
-pub(crate) const TAG_ID: u8 = b'i';
-pub(crate) const TAG_RETRACTED: u8 = b'r';
+pub(crate) const TAG_BUNDLE: u8 = b'b';
+/// Records per bundle at most.
+pub const BUNDLE_RECORDS_MAX: usize = 256;
 pub(crate) const TAG_HASH: u8 = b'h';
 pub(crate) const TAG_CHECKPOINT: u8 = b'c';
 pub(crate) const TAG_VERIFIER_KEY: u8 = b'k';
@@ -139,40 +144,65 @@ impl HeadFile {
     }
 }
 
-pub(crate) fn event_key(position: u64) -> [u8; 9] {
-    let mut k = [TAG_EVENT; 9];
-    k[1..].copy_from_slice(&position.to_be_bytes());
+pub(crate) fn bundle_key(first_position: u64) -> [u8; 9] {
+    let mut k = [TAG_BUNDLE; 9];
+    k[1..].copy_from_slice(&first_position.to_be_bytes());
     k
 }
 
-pub(crate) fn stream_prefix(stream: &StreamId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
-    k.push(TAG_STREAM);
-    k.extend_from_slice(stream.as_str().as_bytes());
-    k.push(0);
-    k
+/// The records of a bundle, in order.
+pub(crate) fn bundle_records(bundle: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bundle.split(|b| *b == b'\n')
 }
 
-pub(crate) fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
-    write_stream_key(&mut k, stream.as_str(), version);
-    k
+/// The index of a ledger: what the stored `s`/`i`/`r` keys used to be, kept in memory.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Index {
+    /// Positions of each stream's events, in version order (version = index).
+    pub(crate) streams: HashMap<StreamId, Vec<u64>>,
+    /// Event id → position.
+    pub(crate) ids: HashMap<Uuid, u64>,
+    /// Retracted event id → position of its retraction.
+    pub(crate) retracted: HashMap<Uuid, u64>,
+    /// `made_on` of each commitment (from its `commitment_made`).
+    pub(crate) made_on: HashMap<Uuid, NaiveDate>,
+    /// The records indexed: positions `0..size`.
+    pub(crate) size: u64,
 }
 
-/// Writes the stream index key of `(stream, version)` into `buf` (cleared first), so that a
-/// scan can reuse one buffer.
-pub(crate) fn write_stream_key(buf: &mut Vec<u8>, stream: &str, version: u64) {
-    buf.clear();
-    buf.push(TAG_STREAM);
-    buf.extend_from_slice(stream.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(&version.to_be_bytes());
-}
-
-pub(crate) fn id_key(tag: u8, id: Uuid) -> [u8; 17] {
-    let mut k = [tag; 17];
-    k[1..].copy_from_slice(id.as_bytes());
-    k
+impl Index {
+    /// Adds the record at the next position. Fails (naming the position) if it does not
+    /// continue the log: a wrong position, version or a repeated id.
+    pub(crate) fn push(&mut self, r: &crate::record::RecordHeader<'_>) -> Result<(), Error> {
+        let position = self.size;
+        let bad = |what: String| Error::Integrity { position, what };
+        if r.position != position {
+            return Err(bad(format!("the record says position {}", r.position)));
+        }
+        let stream = StreamId::parse(&r.stream)
+            .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?;
+        let versions = self.streams.entry(stream).or_default();
+        if r.version != versions.len() as u64 {
+            return Err(bad(format!(
+                "stream {} version {} where {} was expected",
+                r.stream,
+                r.version,
+                versions.len()
+            )));
+        }
+        versions.push(position);
+        if self.ids.insert(r.event_id, position).is_some() {
+            return Err(bad(format!("event id {} appears twice", r.event_id)));
+        }
+        if let Some(target) = r.retracts {
+            self.retracted.insert(target, position);
+        }
+        if let Some((commitment, made_on)) = r.made {
+            self.made_on.insert(commitment, made_on);
+        }
+        self.size += 1;
+        Ok(())
+    }
 }
 
 pub(crate) fn tile_key(level: u8, tile: u64) -> [u8; 10] {
@@ -208,11 +238,12 @@ pub fn open_sled(config: &sled::Config) -> Result<sled::Db, Error> {
     }
 }
 
-/// The sled side of a ledger: one `Db`, one `log` tree, typed reads.
+/// The sled side of a ledger: one `Db`, one `log` tree, the in-memory index, typed reads.
 #[derive(Clone)]
 pub(crate) struct Store {
     pub(crate) db: sled::Db,
     pub(crate) log: sled::Tree,
+    pub(crate) index: Arc<RwLock<Index>>,
 }
 
 /// sled's page cache, in bytes. sled's default is 1 GiB; a ledger should not need more than
@@ -229,7 +260,11 @@ impl Store {
             .flush_every_ms(None);
         let db = open_sled(&config)?;
         let log = db.open_tree("log")?;
-        Ok(Store { db, log })
+        Ok(Store {
+            db,
+            log,
+            index: Arc::new(RwLock::new(Index::default())),
+        })
     }
 
     pub(crate) fn init_format(&self) -> Result<(), Error> {
@@ -270,68 +305,136 @@ impl Store {
         batch.insert(META_HEAD, &head.encode()[..]);
     }
 
-    pub(crate) fn record_bytes(&self, position: u64) -> Result<Option<sled::IVec>, Error> {
-        Ok(self.log.get(event_key(position))?)
+    /// The bundle holding `position`, with its first position.
+    pub(crate) fn bundle_at(&self, position: u64) -> Result<Option<(u64, sled::IVec)>, Error> {
+        let Some(kv) = self
+            .log
+            .range(bundle_key(0)..=bundle_key(position))
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let (k, v) = kv?;
+        let first = decode_u64(&k[1..]).ok_or_else(|| Error::Integrity {
+            position,
+            what: "malformed bundle key".into(),
+        })?;
+        Ok(Some((first, v)))
+    }
+
+    /// The stored bytes of the record at `position`.
+    pub(crate) fn record_bytes(&self, position: u64) -> Result<Option<Vec<u8>>, Error> {
+        let Some((first, bundle)) = self.bundle_at(position)? else {
+            return Ok(None);
+        };
+        let record = bundle_records(&bundle)
+            .nth((position - first) as usize)
+            .map(<[u8]>::to_vec);
+        Ok(record)
+    }
+
+    /// Bundles from the one holding `position` on, with their first positions.
+    pub(crate) fn bundles_from(
+        &self,
+        position: u64,
+    ) -> Result<impl Iterator<Item = Result<(u64, sled::IVec), Error>> + '_, Error> {
+        let start = match self.bundle_at(position)? {
+            Some((first, _)) => first,
+            None => 0,
+        };
+        Ok(self
+            .log
+            .range(bundle_key(start)..)
+            .take_while(|kv| {
+                kv.as_ref()
+                    .map_or(true, |(k, _)| k.first() == Some(&TAG_BUNDLE))
+            })
+            .map(|kv| {
+                let (k, v) = kv?;
+                let first = decode_u64(&k[1..]).ok_or_else(|| Error::Integrity {
+                    position: 0,
+                    what: "malformed bundle key".into(),
+                })?;
+                Ok((first, v))
+            }))
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        // The index is only written whole, record by record, by the writer; a panic there
+        // poisons the lock but leaves a consistent prefix.
+        self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The last version and its position, if the stream exists.
     pub(crate) fn stream_head(&self, stream: &StreamId) -> Result<Option<(u64, u64)>, Error> {
-        let prefix = stream_prefix(stream);
-        match self.log.scan_prefix(&prefix).next_back() {
-            None => Ok(None),
-            Some(kv) => {
-                let (k, v) = kv?;
-                let version = decode_u64(&k[prefix.len()..]);
-                let position = decode_u64(&v);
-                match (version, position) {
-                    (Some(ver), Some(pos)) => Ok(Some((ver, pos))),
-                    _ => Err(Error::Integrity {
-                        position: position.unwrap_or(0),
-                        what: format!("malformed index entry for stream {stream}"),
-                    }),
-                }
-            }
-        }
-    }
-
-    /// The position of one version of a stream.
-    pub(crate) fn stream_position(
-        &self,
-        stream: &StreamId,
-        version: u64,
-    ) -> Result<Option<u64>, Error> {
-        match self.log.get(stream_key(stream, version))? {
-            None => Ok(None),
-            Some(v) => decode_u64(&v).map(Some).ok_or_else(|| Error::Integrity {
-                position: 0,
-                what: format!("malformed index entry for stream {stream}"),
-            }),
-        }
+        Ok(self
+            .read_index()
+            .streams
+            .get(stream)
+            .and_then(|v| v.last().map(|p| (v.len() as u64 - 1, *p))))
     }
 
     /// The positions of a stream's events, in version order.
     pub(crate) fn stream_positions(&self, stream: &StreamId) -> Result<Vec<u64>, Error> {
-        let prefix = stream_prefix(stream);
-        self.log
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode_u64(&v).ok_or_else(|| Error::Integrity {
-                    position: 0,
-                    what: format!("malformed index entry for stream {stream}"),
-                })
-            })
-            .collect()
+        Ok(self
+            .read_index()
+            .streams
+            .get(stream)
+            .cloned()
+            .unwrap_or_default())
     }
 
-    pub(crate) fn id_position(&self, tag: u8, id: Uuid) -> Result<Option<u64>, Error> {
-        match self.log.get(id_key(tag, id))? {
-            None => Ok(None),
-            Some(v) => decode_u64(&v).map(Some).ok_or_else(|| Error::Integrity {
-                position: 0,
-                what: format!("malformed index entry for event {id}"),
-            }),
+    /// The position of an event.
+    pub(crate) fn event_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        Ok(self.read_index().ids.get(&id).copied())
+    }
+
+    /// The position of the retraction of an event.
+    pub(crate) fn retraction_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        Ok(self.read_index().retracted.get(&id).copied())
+    }
+
+    /// `made_on` of a commitment.
+    pub(crate) fn made_on(&self, commitment: Uuid) -> Option<NaiveDate> {
+        self.read_index().made_on.get(&commitment).copied()
+    }
+
+    /// Builds the index by scanning every bundle up to `tree_size` (at open).
+    pub(crate) fn build_index(&self, tree_size: u64) -> Result<Index, Error> {
+        let mut index = Index::default();
+        for bundle in self.bundles_from(0)? {
+            let (first, bytes) = bundle?;
+            if first != index.size {
+                return Err(Error::Integrity {
+                    position: index.size,
+                    what: "records are missing (the log has a gap)".into(),
+                });
+            }
+            for record in bundle_records(&bytes) {
+                if index.size >= tree_size {
+                    return Err(Error::Integrity {
+                        position: index.size,
+                        what: format!("a record lies beyond the head (tree size {tree_size})"),
+                    });
+                }
+                let header =
+                    crate::record::RecordHeader::decode(record).map_err(|e| Error::Integrity {
+                        position: index.size,
+                        what: format!("the record does not decode: {e}"),
+                    })?;
+                index.push(&header)?;
+            }
         }
+        if index.size != tree_size {
+            return Err(Error::Integrity {
+                position: index.size,
+                what: format!(
+                    "the log ends at {} records but its head says {tree_size}: records are missing",
+                    index.size
+                ),
+            });
+        }
+        Ok(index)
     }
 
     pub(crate) fn tile(&self, level: u8, tile: u64) -> Result<Option<sled::IVec>, Error> {

@@ -1,18 +1,12 @@
 //! Integrity checks: the full `verify` (SPEC §5) and the cheaper tail check run at open.
 
-use std::collections::HashMap;
-use std::hash::{Hash as _, Hasher};
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::event::EventData;
 use crate::merkle::{Hash, TreeBuilder, HASH_BYTES};
 use crate::record::{Record, RecordHeader};
-use crate::storage::{
-    decode_u64, Head, Store, TAG_EVENT, TAG_ID, TAG_RETRACTED, TAG_STREAM, TILE_WIDTH,
-};
+use crate::storage::{bundle_records, decode_u64, Head, Index, Store, TAG_BUNDLE, TILE_WIDTH};
 
 /// What a successful `verify` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,43 +58,20 @@ impl<'a> TileCursor<'a> {
     }
 }
 
-/// An order-independent digest of a set of index entries, so that the stored indexes can be
-/// compared with the ones the records imply in one sequential pass over each.
-#[derive(Default, PartialEq, Eq, Debug)]
-struct SetDigest {
-    count: u64,
-    sum: u128,
-}
-
-impl SetDigest {
-    fn add(&mut self, key: &[u8], position: u64) {
-        let mut a = std::hash::DefaultHasher::new();
-        key.hash(&mut a);
-        position.hash(&mut a);
-        let lo = a.finish();
-        let mut b = std::hash::DefaultHasher::new();
-        (position, key).hash(&mut b);
-        let hi = b.finish();
-        self.count += 1;
-        self.sum = self.sum.wrapping_add(((hi as u128) << 64) | lo as u128);
-    }
-}
-
 /// Re-reads every record, re-hashes it, and checks positions, stream versions, `recorded_at`
-/// order, the indexes, every stored tree hash and the root. `progress` is called with the
-/// number of records checked so far, every few thousand.
+/// order, the index, every stored tree hash, every stored checkpoint and the root. `progress`
+/// is called with the number of records checked so far, every few thousand.
 pub(crate) fn verify(
     store: &Store,
     head: &Head,
+    compare_live_index: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, Error> {
     let mut builder = TreeBuilder::new();
     let mut tiles = TileCursor::new(store);
-    let mut next_version: HashMap<String, u64> = HashMap::new();
-    let mut index_key: Vec<u8> = Vec::with_capacity(64);
+    // The index the records imply, rebuilt from scratch and compared with the live one.
+    let mut index = Index::default();
     let mut last_recorded_at: DateTime<Utc> = DateTime::UNIX_EPOCH;
-    let mut expected_index = SetDigest::default();
-    let mut position = 0u64;
     // Every stored checkpoint: its root must be the recomputed root at its size.
     let checkpoints = stored_checkpoints(store, head)?;
     let mut roots_to_check: std::collections::BTreeMap<u64, Vec<(Hash, String)>> =
@@ -130,89 +101,62 @@ pub(crate) fn verify(
     };
     check_roots(&builder)?;
 
-    for kv in store.log.scan_prefix([TAG_EVENT]) {
-        let (key, bytes) = kv?;
-        let at =
-            decode_u64(&key[1..]).ok_or_else(|| integrity(position, "malformed record key"))?;
-        if at >= head.tree_size {
+    for bundle in store.bundles_from(0)? {
+        let (first, bytes) = bundle?;
+        if first != index.size {
             return Err(integrity(
-                at,
-                format!(
-                    "a record lies beyond the head (tree size {})",
-                    head.tree_size
-                ),
-            ));
-        }
-        if at != position {
-            return Err(integrity(
-                position,
+                index.size,
                 "the record is missing (the log has a gap)",
             ));
         }
-        let record = RecordHeader::decode(&bytes)
-            .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
-        if record.position != position {
-            return Err(integrity(
-                position,
-                format!("the record says position {}", record.position),
-            ));
-        }
-        // Look up by &str first: allocate the stream's name only when it is new.
-        let expected_version = match next_version.get_mut(record.stream.as_ref()) {
-            Some(v) => v,
-            None => next_version.entry(record.stream.to_string()).or_insert(0),
-        };
-        if record.version != *expected_version {
-            return Err(integrity(
-                position,
-                format!(
-                    "stream {} version {} where {} was expected",
-                    record.stream, record.version, expected_version
-                ),
-            ));
-        }
-        *expected_version += 1;
-        if record.recorded_at < last_recorded_at {
-            return Err(integrity(position, "recorded_at goes backwards"));
-        }
-        last_recorded_at = record.recorded_at;
+        for record in bundle_records(&bytes) {
+            let position = index.size;
+            if position >= head.tree_size {
+                return Err(integrity(
+                    position,
+                    format!(
+                        "a record lies beyond the head (tree size {})",
+                        head.tree_size
+                    ),
+                ));
+            }
+            let header = RecordHeader::decode(record)
+                .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
+            if header.recorded_at < last_recorded_at {
+                return Err(integrity(position, "recorded_at goes backwards"));
+            }
+            last_recorded_at = header.recorded_at;
+            // Position, stream version, unique id.
+            index.push(&header)?;
 
-        crate::storage::write_stream_key(&mut index_key, &record.stream, record.version);
-        expected_index.add(&index_key, position);
-        expected_index.add(&crate::storage::id_key(TAG_ID, record.event_id), position);
-        if let Some(target) = record.retracts {
-            expected_index.add(&crate::storage::id_key(TAG_RETRACTED, target), position);
-        }
-
-        for (level, index, hash) in builder.push(Hash::leaf(&bytes)) {
-            match tiles.hash(level, index)? {
-                Some(stored) if stored == hash => {}
-                Some(_) if level == 0 => {
-                    return Err(integrity(
+            for (level, i, hash) in builder.push(Hash::leaf(record)) {
+                match tiles.hash(level, i)? {
+                    Some(stored) if stored == hash => {}
+                    Some(_) if level == 0 => return Err(integrity(
                         position,
                         "the record's hash differs from the stored tree (the record was altered)",
-                    ))
-                }
-                Some(_) => {
-                    return Err(integrity(
-                        position,
-                        format!("stored tree hash ({level}, {index}) is wrong"),
-                    ))
-                }
-                None => {
-                    return Err(integrity(
-                        position,
-                        format!("stored tree hash ({level}, {index}) is missing"),
-                    ))
+                    )),
+                    Some(_) => {
+                        return Err(integrity(
+                            position,
+                            format!("stored tree hash ({level}, {i}) is wrong"),
+                        ))
+                    }
+                    None => {
+                        return Err(integrity(
+                            position,
+                            format!("stored tree hash ({level}, {i}) is missing"),
+                        ))
+                    }
                 }
             }
-        }
-        position += 1;
-        check_roots(&builder)?;
-        if position.is_multiple_of(4096) {
-            progress(position);
+            check_roots(&builder)?;
+            if index.size.is_multiple_of(4096) {
+                progress(index.size);
+            }
         }
     }
+    let position = index.size;
     progress(position);
     if position != head.tree_size {
         return Err(integrity(
@@ -236,18 +180,13 @@ pub(crate) fn verify(
             "the root recomputed from the records differs from the stored root",
         ));
     }
-
-    // The indexes: exactly the entries the records imply, no more, no fewer.
-    let mut stored_index = SetDigest::default();
-    for tag in [TAG_STREAM, TAG_ID, TAG_RETRACTED] {
-        for kv in store.log.scan_prefix([tag]) {
-            let (key, value) = kv?;
-            let p = decode_u64(&value).ok_or_else(|| integrity(0, "malformed index entry"))?;
-            stored_index.add(&key, p);
-        }
-    }
-    if stored_index != expected_index {
-        return Err(find_bad_index(store, head)?);
+    // The live index must be exactly what the records imply.
+    let live = store.index.read().unwrap_or_else(|p| p.into_inner());
+    if compare_live_index && *live != index {
+        return Err(integrity(
+            position,
+            "the in-memory index differs from the records; reopen the ledger to rebuild it",
+        ));
     }
     Ok(VerifyReport {
         tree_size: head.tree_size,
@@ -312,61 +251,26 @@ pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), 
     Ok(())
 }
 
-/// The slow path once the index digests differ: point-check every record's entries to name the
-/// first bad position.
-fn find_bad_index(store: &Store, head: &Head) -> Result<Error, Error> {
-    for position in 0..head.tree_size {
-        let bytes = store
-            .record_bytes(position)?
-            .ok_or_else(|| integrity(position, "the record is missing"))?;
-        let record = Record::decode(&bytes)
-            .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
-        let check = |what: &str, p: Option<u64>| -> Option<Error> {
-            (p != Some(position)).then(|| {
-                integrity(
-                    position,
-                    format!(
-                        "the {what} index entry is {}",
-                        p.map_or("missing".into(), |p| format!("at position {p}"))
-                    ),
-                )
-            })
-        };
-        if let Some(e) = check(
-            "stream",
-            store.stream_position(&record.stream, record.version)?,
-        ) {
-            return Ok(e);
-        }
-        if let Some(e) = check("event id", store.id_position(TAG_ID, record.event_id)?) {
-            return Ok(e);
-        }
-        if let EventData::EventRetracted(d) = &record.data {
-            if let Some(e) = check("retraction", store.id_position(TAG_RETRACTED, d.event_id)?) {
-                return Ok(e);
-            }
-        }
-    }
-    Ok(integrity(
-        head.tree_size,
-        "the indexes hold entries that no record implies",
-    ))
-}
-
 /// The check run at open: the head, the last record and the root agree, and nothing lies
 /// beyond the head. O(log n), so every open can afford it.
 pub(crate) fn check_tail(store: &Store, head: &Head) -> Result<(), Error> {
-    let last_key = store
+    // The last record is the last line of the last bundle.
+    let last = match store
         .log
-        .scan_prefix([TAG_EVENT])
-        .keys()
+        .scan_prefix([TAG_BUNDLE])
         .next_back()
-        .transpose()?;
-    let last = last_key.as_ref().and_then(|k| decode_u64(&k[1..]));
+        .transpose()?
+    {
+        None => None,
+        Some((k, v)) => {
+            let first = decode_u64(&k[1..]).ok_or_else(|| integrity(0, "malformed bundle key"))?;
+            Some(first + bundle_records(&v).count() as u64 - 1)
+        }
+    };
     if head.tree_size == 0 {
         return match last {
             None => Ok(()),
-            Some(p) => Err(integrity(p, "a record lies beyond the head (tree size 0)")),
+            Some(_) => Err(integrity(0, "a record lies beyond the head (tree size 0)")),
         };
     }
     let expected_last = head.tree_size - 1;

@@ -13,13 +13,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::append::{stage, stage_records, AppendOutcome, Layer, View};
 use crate::error::Error;
-use crate::event::{EventData, InputEvent};
+use crate::event::InputEvent;
 use crate::merkle::{Hash, HASH_BYTES};
 use crate::moment::truncate_to_micros;
-use crate::storage::{
-    event_key, id_key, stream_key, tile_key, Head, HeadFile, Store, TAG_ID, TAG_RETRACTED,
-    TILE_WIDTH,
-};
+use crate::storage::{bundle_key, tile_key, Head, HeadFile, Store, BUNDLE_RECORDS_MAX, TILE_WIDTH};
 
 /// Events gathered into one group commit at most (beyond the first append, which may hold up
 /// to 10,000 on its own). sled keeps a batch in memory, so the group is bounded.
@@ -167,17 +164,22 @@ fn check_limits(request: &AppendRequest) -> Result<(), Error> {
 /// Writes a group in one atomic batch, flushes, and returns the new head.
 fn commit(store: &Store, group: &Layer, head: &Head) -> Result<Head, Error> {
     let mut batch = sled::Batch::default();
-    for staged in &group.records {
-        let r = &staged.record;
-        let position = r.position.to_be_bytes();
-        // Invariant: the events tree is append-only; a key below the head is never written.
-        debug_assert!(r.position >= head.tree_size);
-        batch.insert(&event_key(r.position)[..], staged.bytes.as_slice());
-        batch.insert(stream_key(&r.stream, r.version), &position[..]);
-        batch.insert(&id_key(TAG_ID, r.event_id)[..], &position[..]);
-        if let EventData::EventRetracted(d) = &r.data {
-            batch.insert(&id_key(TAG_RETRACTED, d.event_id)[..], &position[..]);
+    // Records go into new bundles of up to BUNDLE_RECORDS_MAX; a bundle is never rewritten.
+    // Invariant: the records are written only at positions at or above the head.
+    debug_assert!(group
+        .records
+        .first()
+        .is_none_or(|s| s.record.position == head.tree_size));
+    for chunk in group.records.chunks(BUNDLE_RECORDS_MAX) {
+        let first = chunk[0].record.position;
+        let mut value = Vec::with_capacity(chunk.iter().map(|s| s.bytes.len() + 1).sum());
+        for (i, staged) in chunk.iter().enumerate() {
+            if i > 0 {
+                value.push(b'\n');
+            }
+            value.extend_from_slice(&staged.bytes);
         }
+        batch.insert(&bundle_key(first)[..], value);
     }
 
     // Extend the hash tiles. Hashes of one level only ever grow at the end.
@@ -230,5 +232,10 @@ fn commit(store: &Store, group: &Layer, head: &Head) -> Result<Head, Error> {
     Store::put_head(&mut batch, &new_head);
     store.log.apply_batch(batch)?;
     store.db.flush()?;
+    // Durable: now the in-memory index learns the records, before anyone is answered.
+    let mut index = store.index.write().unwrap_or_else(|p| p.into_inner());
+    for staged in &group.records {
+        index.push(&crate::record::RecordHeader::of(&staged.record))?;
+    }
     Ok(new_head)
 }

@@ -272,20 +272,11 @@ pub(super) fn verify(path: &Path, format: Format) -> Result<(), Failure> {
         }
         f
     };
-    let ledger = match Ledger::open(path) {
-        Ok(l) => l,
-        Err(e @ Error::Integrity { .. }) => {
-            let at = match &e {
-                Error::Integrity { position, .. } => *position,
-                _ => 0,
-            };
-            return Err(failed(at, e));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let head = ledger.head();
-    let bar = progress(head.tree_size, "verifying");
-    let result = ledger.verify_with_progress(&mut |n| bar.set_position(n));
+    // Verify without opening for use, so that the first bad position is named even when the
+    // checks at open would stop at a later one.
+    let tree_size = Ledger::acknowledged_tree_size(path).unwrap_or(0);
+    let bar = progress(tree_size, "verifying");
+    let result = Ledger::verify_at(path, &mut |n| bar.set_position(n));
     bar.finish_and_clear();
     match result {
         Ok(report) => {
@@ -300,6 +291,6 @@ pub(super) fn verify(path: &Path, format: Format) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Err(e) => Err(failed(head.tree_size, e)),
+        Err(e) => Err(failed(tree_size, e)),
     }
 }

@@ -8,15 +8,25 @@ pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
     ikrar_core::open_sled(&sled::Config::new().path(db_dir)).expect("open the sled database")
 }
 
-/// Rewrites the stored record at `position` through sled itself — the way a tamperer with
-/// write access to the files would, keeping sled's own checksums valid.
+/// Rewrites the stored record at `position` (inside its bundle) through sled itself — the way a
+/// tamperer with write access to the files would, keeping sled's own checksums valid.
 #[allow(dead_code)] // Not every test binary that includes this module uses it.
 pub fn rewrite_record(db_dir: &Path, position: u64, edit: impl FnOnce(String) -> String) {
     let db = open_raw_sled(db_dir);
     let log = db.open_tree("log").unwrap();
-    let mut key = vec![b'e'];
+    let mut key = vec![b'b'];
     key.extend_from_slice(&position.to_be_bytes());
-    let text = String::from_utf8(log.get(&key).unwrap().expect("the record").to_vec()).unwrap();
-    log.insert(&key, edit(text).as_bytes()).unwrap();
+    let (bundle_key, bundle) = log
+        .range(&[b'b'][..]..=&key[..])
+        .next_back()
+        .expect("the record's bundle")
+        .unwrap();
+    let first = u64::from_be_bytes(bundle_key[1..9].try_into().unwrap());
+    let text = String::from_utf8(bundle.to_vec()).unwrap();
+    let mut records: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let i = (position - first) as usize;
+    records[i] = edit(std::mem::take(&mut records[i]));
+    log.insert(bundle_key, records.join("\n").as_bytes())
+        .unwrap();
     db.flush().unwrap();
 }
