@@ -101,10 +101,17 @@ impl FromStr for Moment {
     }
 }
 
+/// Writes `YYYY-MM-DD` directly (chrono's `format` parses its pattern on every call, which
+/// shows in the append profile).
+fn write_date(f: &mut impl fmt::Write, d: NaiveDate) -> fmt::Result {
+    use chrono::Datelike;
+    write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+}
+
 impl fmt::Display for Moment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Moment::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Moment::Date(d) => write_date(f, *d),
             Moment::Instant(t) => f.write_str(&format_instant(t)),
         }
     }
@@ -130,7 +137,7 @@ pub mod date_format {
 
     /// Serialises a date as `YYYY-MM-DD`.
     pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&d.format("%Y-%m-%d"))
+        s.collect_str(&super::Moment::Date(*d))
     }
 
     /// Parses a strict `YYYY-MM-DD` date.
