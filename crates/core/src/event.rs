@@ -55,6 +55,13 @@ impl StreamId {
     }
 }
 
+// StreamId hashes and compares as its text, so maps keyed by it can be searched with a `&str`.
+impl std::borrow::Borrow<str> for StreamId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -189,7 +189,19 @@ impl Ledger {
         if let Err(e) = verify::check_against_head_file(&store, &head, HeadFile::read(path)?) {
             failures.push(e);
         }
-        match verify::verify(&store, &head, false, progress) {
+        // Build the index as an open would; if that fails, the scan still runs (without index
+        // checks) to find the earliest bad position.
+        let indexed = match store.build_index(head.tree_size) {
+            Ok(index) => {
+                *store.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+                true
+            }
+            Err(e) => {
+                failures.push(e);
+                false
+            }
+        };
+        match verify::verify(&store, &head, indexed, progress) {
             Ok(report) if failures.is_empty() => return Ok(report),
             Ok(_) => {}
             Err(e) => failures.push(e),

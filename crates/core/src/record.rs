@@ -246,7 +246,95 @@ impl<'a> RecordHeader<'a> {
         }
     }
 
+    /// Decodes the header, by a fast scan of the canonical field order where it can (every record
+    /// ikrar writes), else by serde.
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<RecordHeader<'a>, String> {
+        match Self::scan_canonical(bytes) {
+            Some(h) => Ok(h),
+            None => Self::decode_with_serde(bytes),
+        }
+    }
+
+    /// Reads `{"position":N,"event_id":"…","stream":"…","version":N,"recorded_at":"…Z",
+    /// "schema":1,"type":"…",` without a JSON parser. Gives up (`None`) on anything else, and on
+    /// the two types whose data the index needs (`commitment_made`, `event_retracted`), which
+    /// take the serde path.
+    fn scan_canonical(bytes: &'a [u8]) -> Option<RecordHeader<'a>> {
+        fn field(rest: &mut &[u8], name: &[u8]) -> Option<()> {
+            *rest = rest.strip_prefix(name)?;
+            Some(())
+        }
+        fn number(rest: &mut &[u8]) -> Option<u64> {
+            let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            if len == 0 || len > 19 || (len > 1 && rest[0] == b'0') {
+                return None;
+            }
+            let n = std::str::from_utf8(&rest[..len]).ok()?.parse().ok()?;
+            *rest = &rest[len..];
+            Some(n)
+        }
+        fn string<'b>(rest: &mut &'b [u8]) -> Option<&'b str> {
+            *rest = rest.strip_prefix(b"\"")?;
+            let len = rest.iter().position(|b| *b == b'"')?;
+            let s = &rest[..len];
+            if s.contains(&b'\\') {
+                return None;
+            }
+            *rest = &rest[len + 1..];
+            std::str::from_utf8(s).ok()
+        }
+        let mut rest = bytes;
+        field(&mut rest, b"{\"position\":")?;
+        let position = number(&mut rest)?;
+        field(&mut rest, b",\"event_id\":")?;
+        let event_id = Uuid::parse_str(string(&mut rest)?).ok()?;
+        field(&mut rest, b",\"stream\":")?;
+        let stream = string(&mut rest)?;
+        field(&mut rest, b",\"version\":")?;
+        let version = number(&mut rest)?;
+        field(&mut rest, b",\"recorded_at\":")?;
+        let recorded_at = string(&mut rest)?;
+        field(&mut rest, b",\"schema\":1,\"type\":")?;
+        let type_name = string(&mut rest)?;
+        if type_name == "commitment_made" || type_name == "event_retracted" {
+            return None;
+        }
+        // The recorded form always writes `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+        let t = recorded_at.as_bytes();
+        if t.len() != 27
+            || t[26] != b'Z'
+            || [
+                (4, b'-'),
+                (7, b'-'),
+                (10, b'T'),
+                (13, b':'),
+                (16, b':'),
+                (19, b'.'),
+            ]
+            .iter()
+            .any(|(i, c)| t[*i] != *c)
+        {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            std::str::from_utf8(&t[r]).ok()?.parse().ok()
+        };
+        let recorded_at =
+            chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?
+                .and_hms_micro_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?)?
+                .and_utc();
+        Some(RecordHeader {
+            position,
+            event_id,
+            stream: std::borrow::Cow::Borrowed(stream),
+            version,
+            recorded_at,
+            retracts: None,
+            made: None,
+        })
+    }
+
+    fn decode_with_serde(bytes: &'a [u8]) -> Result<RecordHeader<'a>, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
         let h: HeaderRepr<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let recorded_at = crate::moment::parse_instant(&h.recorded_at)?;
@@ -268,5 +356,87 @@ impl<'a> RecordHeader<'a> {
             retracts,
             made,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CommitmentMade, CommitmentStatusChanged, EventRetracted, Status};
+
+    fn record(position: u64, data: EventData) -> Record {
+        Record {
+            position,
+            event_id: Uuid::from_u128(0xabc0 + position as u128),
+            stream: data
+                .own_stream()
+                .unwrap_or_else(|| StreamId::commitment(Uuid::from_u128(1))),
+            version: position,
+            recorded_at: crate::moment::parse_instant("2026-11-26T19:43:36.479996Z").unwrap(),
+            schema: SCHEMA_VERSION,
+            effective: Moment::Instant(
+                crate::moment::parse_instant("2025-03-01T10:00:00Z").unwrap(),
+            ),
+            actor: "kim \"the \\ auditor\"".into(),
+            reason: Some("a reason with \"quotes\"".into()),
+            source: None,
+            data,
+        }
+    }
+
+    /// The fast header scan and the serde path must agree on every record ikrar writes.
+    #[test]
+    fn the_header_scan_agrees_with_serde() {
+        let c = Uuid::from_u128(1);
+        let records = [
+            record(
+                0,
+                EventData::CommitmentMade(CommitmentMade {
+                    commitment_id: c,
+                    title: "t".into(),
+                    summary: None,
+                    owner: None,
+                    parties: vec![],
+                    themes: vec![],
+                    made_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
+                    due: None,
+                }),
+            ),
+            record(
+                1,
+                EventData::CommitmentStatusChanged(CommitmentStatusChanged {
+                    commitment_id: c,
+                    status: Status::AtRisk,
+                    label: Some("Underway – with challenges".into()),
+                }),
+            ),
+            record(
+                12345678901,
+                EventData::EventRetracted(EventRetracted {
+                    event_id: Uuid::from_u128(9),
+                }),
+            ),
+        ];
+        for r in &records {
+            let bytes = r.encode();
+            let serde = RecordHeader::decode_with_serde(&bytes).unwrap();
+            let fast = RecordHeader::decode(&bytes).unwrap();
+            assert_eq!(fast.position, serde.position);
+            assert_eq!(fast.event_id, serde.event_id);
+            assert_eq!(fast.stream, serde.stream);
+            assert_eq!(fast.version, serde.version);
+            assert_eq!(fast.recorded_at, serde.recorded_at);
+            assert_eq!(fast.retracts, serde.retracts);
+            assert_eq!(fast.made, serde.made);
+        }
+        // The status change takes the fast path; a reordered record falls back to serde.
+        let bytes = records[1].encode();
+        assert!(RecordHeader::scan_canonical(&bytes).is_some());
+        let reordered = String::from_utf8(bytes).unwrap().replacen(
+            "{\"position\":1,",
+            "{\"schema\":1,\"position\":1,",
+            1,
+        );
+        assert!(RecordHeader::scan_canonical(reordered.as_bytes()).is_none());
     }
 }
