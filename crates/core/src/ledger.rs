@@ -201,7 +201,7 @@ impl Ledger {
                 false
             }
         };
-        match verify::verify(&store, &head, indexed, progress) {
+        match verify::verify(&store, &head, indexed, false, progress) {
             Ok(report) if failures.is_empty() => return Ok(report),
             Ok(_) => {}
             Err(e) => failures.push(e),
@@ -596,7 +596,7 @@ impl Ledger {
         &self,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport, Error> {
-        verify::verify(&self.inner.store, &self.head(), true, progress)
+        verify::verify(&self.inner.store, &self.head(), true, true, progress)
     }
 
     /// A stream of every record from `from` on: first those already recorded, then each new one

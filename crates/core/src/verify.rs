@@ -61,17 +61,23 @@ impl<'a> TileCursor<'a> {
 /// Re-reads every record, re-hashes it, and checks positions, stream versions, `recorded_at`
 /// order, the index, every stored tree hash, every stored checkpoint and the root. `progress`
 /// is called with the number of records checked so far, every few thousand.
+/// `live`: the ledger is open and may grow during the scan, which then stops at `head` (records
+/// after it are later commits). Otherwise a record beyond `head` is an integrity failure.
 pub(crate) fn verify(
     store: &Store,
     head: &Head,
     check_index: bool,
+    live: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, Error> {
     let mut builder = TreeBuilder::new();
     let mut tiles = TileCursor::new(store);
     // Each record's entries are looked up in the live index (lookups, not a rebuild: no
-    // allocation per record); the counts at the end rule out entries no record implies.
-    let live = store.index.read().unwrap_or_else(|p| p.into_inner());
+    // allocation per record); the counts at the end rule out entries no record implies. The
+    // index is read-locked one bundle at a time, never for the whole scan: the writer updates
+    // it after every flush, and appends must not wait for a verify. Entries for positions below
+    // the head never change, so the lookups need no snapshot.
+    let read_index = || store.index.read().unwrap_or_else(|p| p.into_inner());
     let mut size = 0u64;
     let mut retractions = 0usize;
     let mut made = 0usize;
@@ -107,9 +113,14 @@ pub(crate) fn verify(
 
     for bundle in store.bundles_from(0)? {
         let (first, bytes) = bundle?;
+        // A commit's records are whole bundles, so the head is always a bundle boundary.
+        if live && first >= head.tree_size {
+            break;
+        }
         if first != size {
             return Err(integrity(size, "the record is missing (the log has a gap)"));
         }
+        let live = read_index();
         for record in bundle_records(&bytes) {
             let position = size;
             if position >= head.tree_size {
@@ -211,15 +222,29 @@ pub(crate) fn verify(
             "the root recomputed from the records differs from the stored root",
         ));
     }
-    // Every record's entries were found; equal counts mean the index holds nothing else.
-    let stream_entries: usize = live.streams.values().map(Vec::len).sum();
-    if check_index
-        && (live.size != size
-            || live.ids.len() as u64 != size
-            || stream_entries as u64 != size
-            || live.retracted.len() != retractions
-            || live.made_on.len() != made)
-    {
+    // Every record's entries were found; equal counts mean the index holds nothing else. The
+    // ledger may have grown during the scan: count only entries below the verified size then
+    // (`made_on` has no position, so it is counted only when nothing was appended).
+    let live = read_index();
+    let below = |p: &u64| *p < size;
+    let counts_agree = if live.size == size {
+        let stream_entries: usize = live.streams.values().map(Vec::len).sum();
+        live.ids.len() as u64 == size
+            && stream_entries as u64 == size
+            && live.retracted.len() == retractions
+            && live.made_on.len() == made
+    } else {
+        let stream_entries: usize = live
+            .streams
+            .values()
+            .map(|v| v.iter().filter(|p| below(p)).count())
+            .sum();
+        live.size > size
+            && live.ids.values().filter(|p| below(p)).count() as u64 == size
+            && stream_entries as u64 == size
+            && live.retracted.values().filter(|p| below(p)).count() == retractions
+    };
+    if check_index && !counts_agree {
         return Err(integrity(
             position,
             "the in-memory index holds entries no record implies; reopen the ledger to rebuild it",
