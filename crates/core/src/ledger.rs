@@ -1,7 +1,6 @@
 //! [`Ledger`]: open, append, read, subscribe, verify.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -16,17 +15,15 @@ use crate::error::Error;
 use crate::event::{InputEvent, StreamId};
 use crate::merkle::Hash;
 use crate::record::{Record, StoredRecord};
-use crate::storage::{Head, HeadFile, Store, CACHE_BYTES_DEFAULT};
+#[cfg(feature = "postgres")]
+use crate::storage::on_postgres::PostgresBackend;
+use crate::storage::on_sled::{HeadFile, SledBackend};
+use crate::storage::{Head, Store, CACHE_BYTES_DEFAULT};
 use crate::verify::{self, StoreHashes, VerifyReport};
 use crate::writer::{self, AppendRequest, Payload};
 
-/// Records of one bundle with their positions, as `iter_from` unpacks them.
+/// Records of one chunk with their positions, as `iter_from` unpacks them.
 type PositionedRecords = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), Error>>>;
-
-/// The name of the lock file inside a ledger directory.
-pub const LOCK_FILE_NAME: &str = "ikrar.lock";
-/// The name of the sled database directory inside a ledger directory.
-pub const DB_DIR_NAME: &str = "db";
 
 /// How to open a ledger.
 #[derive(Debug, Clone)]
@@ -65,66 +62,109 @@ pub struct Ledger {
     inner: Arc<Inner>,
 }
 
+/// Where a ledger lives: a directory on this machine (sled), or a PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A ledger directory holding a sled database.
+    Directory(PathBuf),
+    /// A PostgreSQL connection string, `postgres://user@host:port/database` (libpq's URL form;
+    /// `?options=-csearch_path%3Dname` puts the ledger in its own schema).
+    Postgres(String),
+}
+
+impl Location {
+    /// The location a `--ledger` value names: a `postgres://` or `postgresql://` URL is a
+    /// PostgreSQL ledger, anything else a directory.
+    ///
+    /// ```
+    /// use ikrar_core::Location;
+    /// assert!(matches!(Location::of("postgres://ikrar@db/ledger"), Location::Postgres(_)));
+    /// assert!(matches!(Location::of("ikrar-ledger"), Location::Directory(_)));
+    /// ```
+    pub fn of(value: impl AsRef<Path>) -> Location {
+        let path = value.as_ref();
+        match path.to_str() {
+            Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                Location::Postgres(s.to_string())
+            }
+            _ => Location::Directory(path.to_path_buf()),
+        }
+    }
+
+    /// How to name the location to a person: the path, or the URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Directory(p) => p.display().to_string(),
+            Location::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 struct Inner {
-    path: PathBuf,
+    location: Location,
     store: Store,
     tx: Option<mpsc::Sender<AppendRequest>>,
     head_rx: watch::Receiver<Head>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Serialises checkpoint signing, so that "consistent with the last" holds between two.
     checkpoint_lock: Mutex<()>,
-    _lock: File,
+    /// Stops the follower of other processes' commits (shared backends) when the ledger closes.
+    follower: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(stop) = self.follower.take() {
+            stop();
+        }
         // Closing the channel stops the writer after its current group; wait for it so that
-        // sled is flushed and unlocked when the ledger is gone.
+        // the backend is flushed (and, on sled, unlocked) when the ledger is gone.
         self.tx.take();
         if let Some(handle) = self.writer.lock().ok().and_then(|mut h| h.take()) {
             let _ = handle.join();
         }
-        let _ = self.store.db.flush();
-    }
-}
-
-fn take_lock(path: &Path) -> Result<File, Error> {
-    let lock_path = path.join(LOCK_FILE_NAME);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: path.to_path_buf(),
-            lock: lock_path,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+        self.store.backend.close();
     }
 }
 
 impl Ledger {
-    /// Creates a new, empty ledger at `path`. Refuses a path that exists and is not empty.
+    /// Creates a new, empty ledger at `path` (a directory, or a `postgres://` URL: see
+    /// [`Location::of`]). Refuses a directory that exists and is not empty, and a database that
+    /// already holds a ledger.
     pub fn create(path: impl AsRef<Path>) -> Result<Ledger, Error> {
         Self::create_with(path, LedgerOptions::default())
     }
 
     /// [`Ledger::create`] with options.
     pub fn create_with(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger, Error> {
-        let path = path.as_ref();
-        if path.exists() && std::fs::read_dir(path)?.next().is_some() {
-            return Err(Error::AlreadyExists {
-                path: path.to_path_buf(),
-            });
+        match Location::of(path) {
+            Location::Directory(dir) => {
+                let backend = SledBackend::create(&dir, options.cache_bytes)?;
+                Self::start(Location::Directory(dir), Store::new(Arc::new(backend)))
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => {
+                let backend = PostgresBackend::create(&url)?;
+                Self::start_shared(Location::Postgres(url), backend)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_) => Err(no_postgres()),
         }
-        std::fs::create_dir_all(path)?;
-        let lock = take_lock(path)?;
-        let store = Store::open(&path.join(DB_DIR_NAME), options.cache_bytes)?;
-        store.init_format()?;
-        HeadFile::create(path)?.write(&Head::empty())?;
-        Self::start(path, store, lock)
     }
 
     /// Opens an existing ledger, checking its tail (see [`Ledger::verify`] for the full check).
@@ -134,30 +174,28 @@ impl Ledger {
 
     /// [`Ledger::open`] with options.
     pub fn open_with(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger, Error> {
-        let path = path.as_ref();
-        let db_path = path.join(DB_DIR_NAME);
-        if !db_path.is_dir() {
-            return Err(Error::NoLedger {
-                path: path.to_path_buf(),
-            });
+        match Location::of(path) {
+            Location::Directory(dir) => {
+                let backend = SledBackend::open(&dir, options.cache_bytes)?;
+                let acknowledged = backend.acknowledged_head()?;
+                let store = Store::new(Arc::new(backend));
+                let head = store.head()?;
+                verify::check_tail(&store, &head)?;
+                verify::check_against_head_file(&store, &head, acknowledged)?;
+                verify::check_latest_checkpoint(&store, &head)?;
+                // The indexes are a projection of the log, kept in memory: build them now.
+                let index = store.build_index(head.tree_size)?;
+                *store.write_index() = index;
+                Self::start(Location::Directory(dir), store)
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => {
+                let backend = PostgresBackend::open(&url)?;
+                Self::start_shared(Location::Postgres(url), backend)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_) => Err(no_postgres()),
         }
-        let lock = take_lock(path)?;
-        if !db_path.join("conf").is_file() || !db_path.join("db").is_file() {
-            return Err(Error::Integrity {
-                position: 0,
-                what: format!("sled's files are missing from {}", db_path.display()),
-            });
-        }
-        let store = Store::open(&db_path, options.cache_bytes)?;
-        store.check_format()?;
-        let head = store.head()?;
-        verify::check_tail(&store, &head)?;
-        verify::check_against_head_file(&store, &head, HeadFile::read(path)?)?;
-        verify::check_latest_checkpoint(&store, &head)?;
-        // The indexes are a projection of the log, kept in memory: build them now.
-        let index = store.build_index(head.tree_size)?;
-        *store.index.write().unwrap_or_else(|p| p.into_inner()) = index;
-        Self::start(path, store, lock)
     }
 
     /// Verifies the ledger at `path` without opening it for use: none of the checks that
@@ -168,32 +206,24 @@ impl Ledger {
         path: impl AsRef<Path>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport, Error> {
-        let path = path.as_ref();
-        let db_path = path.join(DB_DIR_NAME);
-        if !db_path.is_dir() {
-            return Err(Error::NoLedger {
-                path: path.to_path_buf(),
-            });
-        }
-        let _lock = take_lock(path)?;
-        if !db_path.join("conf").is_file() || !db_path.join("db").is_file() {
-            return Err(Error::Integrity {
-                position: 0,
-                what: format!("sled's files are missing from {}", db_path.display()),
-            });
-        }
-        let store = Store::open(&db_path, CACHE_BYTES_DEFAULT)?;
-        store.check_format()?;
+        let dir = match Location::of(path) {
+            Location::Directory(dir) => dir,
+            // A database ledger has no files of its own to check first: open and verify.
+            Location::Postgres(url) => return Self::open(url)?.verify_with_progress(progress),
+        };
+        let backend = SledBackend::open(&dir, CACHE_BYTES_DEFAULT)?;
+        let acknowledged = backend.acknowledged_head()?;
+        let store = Store::new(Arc::new(backend));
         let head = store.head()?;
         let mut failures = Vec::new();
-        if let Err(e) = verify::check_against_head_file(&store, &head, HeadFile::read(path)?) {
+        if let Err(e) = verify::check_against_head_file(&store, &head, acknowledged) {
             failures.push(e);
         }
         // Build the index as an open would; if that fails, the scan still runs (without index
         // checks) to find the earliest bad position.
         let indexed = match store.build_index(head.tree_size) {
             Ok(index) => {
-                *store.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+                *store.write_index() = index;
                 true
             }
             Err(e) => {
@@ -214,46 +244,92 @@ impl Ledger {
         Err(failures.remove(0))
     }
 
-    /// The tree size of the last acknowledged commit, from the head file, without opening the
-    /// ledger (`None` if the file is missing or unreadable).
+    /// The tree size of the last acknowledged commit, from the head file of a ledger
+    /// directory, without opening the ledger (`None` if the file is missing or unreadable, and
+    /// for a database ledger).
     pub fn acknowledged_tree_size(path: impl AsRef<Path>) -> Option<u64> {
-        HeadFile::read(path.as_ref())
-            .ok()
-            .flatten()
-            .map(|h| h.tree_size)
+        match Location::of(path) {
+            Location::Directory(dir) => HeadFile::read(&dir).ok().flatten().map(|h| h.tree_size),
+            Location::Postgres(_) => None,
+        }
     }
 
     /// Opens the ledger at `path`, creating it if there is none.
     pub fn open_or_create(path: impl AsRef<Path>) -> Result<Ledger, Error> {
-        let path = path.as_ref();
-        if path.join(DB_DIR_NAME).is_dir() {
-            Self::open(path)
-        } else {
-            Self::create(path)
+        match Location::of(path.as_ref()) {
+            Location::Directory(dir) if !SledBackend::exists(&dir) => Self::create(path),
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) if !PostgresBackend::exists(&url)? => {
+                match Self::create(path.as_ref()) {
+                    // Another process created it in between.
+                    Err(Error::AlreadyExists { .. }) => Self::open(path),
+                    other => other,
+                }
+            }
+            _ => Self::open(path),
         }
     }
 
-    fn start(path: &Path, store: Store, lock: File) -> Result<Ledger, Error> {
+    fn start(location: Location, store: Store) -> Result<Ledger, Error> {
         let head = store.head()?;
         let (head_tx, head_rx) = watch::channel(head);
-        let head_file = HeadFile::create(path)?;
-        let (tx, handle) = writer::spawn(store.clone(), head_file, head, head_tx)?;
+        let (tx, handle) = writer::spawn(store.clone(), Arc::new(head_tx))?;
         Ok(Ledger {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                location,
                 store,
                 tx: Some(tx),
                 head_rx,
                 writer: Mutex::new(Some(handle)),
                 checkpoint_lock: Mutex::new(()),
-                _lock: lock,
+                follower: None,
             }),
         })
     }
 
-    /// The ledger's directory.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Starts a ledger on a backend other processes may write too: the index is built under
+    /// the head as it is now, and a follower keeps index and head up to date with commits
+    /// made elsewhere.
+    #[cfg(feature = "postgres")]
+    fn start_shared(location: Location, backend: PostgresBackend) -> Result<Ledger, Error> {
+        let backend = Arc::new(backend);
+        let store = Store::new(backend.clone());
+        let head = store.head()?;
+        verify::check_tail(&store, &head)?;
+        verify::check_latest_checkpoint(&store, &head)?;
+        let index = store.build_index(head.tree_size)?;
+        *store.write_index() = index;
+        let (head_tx, head_rx) = watch::channel(head);
+        let head_tx = Arc::new(head_tx);
+        let stop = backend.follow(store.clone(), {
+            let head_tx = head_tx.clone();
+            move |head| writer::publish(&head_tx, head)
+        })?;
+        let (tx, handle) = writer::spawn(store.clone(), head_tx)?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                location,
+                store,
+                tx: Some(tx),
+                head_rx,
+                writer: Mutex::new(Some(handle)),
+                checkpoint_lock: Mutex::new(()),
+                follower: Some(stop),
+            }),
+        })
+    }
+
+    /// Where the ledger lives.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// The ledger's directory, for a ledger on sled (`None` for a database ledger).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.location {
+            Location::Directory(dir) => Some(dir),
+            Location::Postgres(_) => None,
+        }
     }
 
     /// The durable head: tree size, root and last `recorded_at`.
@@ -337,24 +413,24 @@ impl Ledger {
     /// Records from `from` on, in position order, up to the durable head as it is now.
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = Result<StoredRecord, Error>> + '_ {
         let end = self.head().tree_size;
-        let bundles: Box<dyn Iterator<Item = Result<(u64, sled::IVec), Error>> + '_> =
-            if from >= end {
-                Box::new(std::iter::empty())
-            } else {
-                match self.inner.store.bundles_from(from) {
-                    Ok(it) => Box::new(it),
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                }
-            };
+        let chunks: crate::storage::Chunks<'_> = if from >= end {
+            Box::new(std::iter::empty())
+        } else {
+            match self.inner.store.chunks_from(from) {
+                Ok(it) => it,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        };
         let mut expected = from;
-        bundles
-            .flat_map(move |bundle| -> PositionedRecords {
-                match bundle {
+        chunks
+            .flat_map(move |chunk| -> PositionedRecords {
+                match chunk {
                     Err(e) => Box::new(std::iter::once(Err(e))),
-                    Ok((first, bytes)) => Box::new(
-                        crate::storage::bundle_records(&bytes)
+                    Ok(chunk) => Box::new(
+                        chunk
+                            .records()
                             .enumerate()
-                            .map(|(i, r)| Ok((first + i as u64, r.to_vec())))
+                            .map(|(i, r)| Ok((chunk.first + i as u64, r.to_vec())))
                             .collect::<Vec<_>>()
                             .into_iter(),
                     ),

@@ -49,11 +49,12 @@ pub use event::{
     ExpectedVersion, InputError, InputEvent, MeetingHeld, MeetingLinked, Participant, Source,
     Status, StreamId,
 };
-pub use ledger::{Ledger, LedgerOptions, DB_DIR_NAME, LOCK_FILE_NAME};
+pub use ledger::{Ledger, LedgerOptions, Location};
 pub use merkle::Hash;
 pub use moment::Moment;
 pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
+pub use storage::on_sled::{DB_DIR_NAME, LOCK_FILE_NAME};
 pub use storage::{open_sled, Head, CACHE_BYTES_DEFAULT};
 pub use verify::VerifyReport;
 pub use writer::{GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};

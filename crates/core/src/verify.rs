@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::merkle::{Hash, TreeBuilder, HASH_BYTES};
 use crate::record::{Record, RecordHeader};
-use crate::storage::{bundle_records, decode_u64, Head, Store, TAG_BUNDLE, TILE_WIDTH};
+use crate::storage::{Bytes, Head, Store, TILE_WIDTH};
 
 /// What a successful `verify` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,7 +27,7 @@ fn integrity(position: u64, what: impl Into<String>) -> Error {
 /// Reads stored hashes level by level in order, one tile in memory per level.
 struct TileCursor<'a> {
     store: &'a Store,
-    tiles: Vec<Option<(u64, sled::IVec)>>,
+    tiles: Vec<Option<(u64, Bytes)>>,
 }
 
 impl<'a> TileCursor<'a> {
@@ -77,7 +77,7 @@ pub(crate) fn verify(
     // index is read-locked one bundle at a time, never for the whole scan: the writer updates
     // it after every flush, and appends must not wait for a verify. Entries for positions below
     // the head never change, so the lookups need no snapshot.
-    let read_index = || store.index.read().unwrap_or_else(|p| p.into_inner());
+    let read_index = || store.read_index();
     let mut size = 0u64;
     let mut retractions = 0usize;
     let mut made = 0usize;
@@ -111,19 +111,22 @@ pub(crate) fn verify(
     };
     check_roots(&builder)?;
 
-    for bundle in store.bundles_from(0)? {
-        let (first, bytes) = bundle?;
-        // A commit's records are whole bundles, so the head is always a bundle boundary.
-        if live && first >= head.tree_size {
+    'chunks: for chunk in store.chunks_from(0)? {
+        let chunk = chunk?;
+        if live && chunk.first >= head.tree_size {
             break;
         }
-        if first != size {
+        if chunk.first != size {
             return Err(integrity(size, "the record is missing (the log has a gap)"));
         }
-        let live = read_index();
-        for record in bundle_records(&bytes) {
+        let index = read_index();
+        for record in chunk.records() {
             let position = size;
             if position >= head.tree_size {
+                // Later commits, when the ledger is open; otherwise records nobody acknowledged.
+                if live {
+                    break 'chunks;
+                }
                 return Err(integrity(
                     position,
                     format!(
@@ -145,18 +148,18 @@ pub(crate) fn verify(
                 ));
             }
             if check_index {
-                let in_stream = live
+                let in_stream = index
                     .streams
                     .get(header.stream.as_ref())
                     .and_then(|v| v.get(header.version as usize));
                 let indexed = in_stream == Some(&position)
-                    && live.ids.get(&header.event_id) == Some(&position)
+                    && index.ids.get(&header.event_id) == Some(&position)
                     && header
                         .retracts
-                        .is_none_or(|t| live.retracted.get(&t) == Some(&position))
+                        .is_none_or(|t| index.retracted.get(&t) == Some(&position))
                     && header
                         .made
-                        .is_none_or(|(c, d)| live.made_on.get(&c) == Some(&d));
+                        .is_none_or(|(c, d)| index.made_on.get(&c) == Some(&d));
                 if !indexed {
                     return Err(integrity(
                         position,
@@ -316,19 +319,7 @@ pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), 
 /// The check run at open: the head, the last record and the root agree, and nothing lies
 /// beyond the head. O(log n), so every open can afford it.
 pub(crate) fn check_tail(store: &Store, head: &Head) -> Result<(), Error> {
-    // The last record is the last line of the last bundle.
-    let last = match store
-        .log
-        .scan_prefix([TAG_BUNDLE])
-        .next_back()
-        .transpose()?
-    {
-        None => None,
-        Some((k, v)) => {
-            let first = decode_u64(&k[1..]).ok_or_else(|| integrity(0, "malformed bundle key"))?;
-            Some(first + bundle_records(&v).count() as u64 - 1)
-        }
-    };
+    let last = store.backend.last_position()?;
     if head.tree_size == 0 {
         return match last {
             None => Ok(()),

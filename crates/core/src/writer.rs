@@ -1,12 +1,15 @@
 //! The single writer: group commit of concurrent appends.
 //!
-//! One OS thread owns every write to the log. It takes the first pending append, drains
-//! whatever else is already waiting (up to [`GROUP_EVENTS_MAX`] events), validates and stages
-//! each append on top of the ones before it (a failing append fails alone), writes the survivors
-//! in one atomic `apply_batch`, calls `flush` once, and only then answers every appender. Many
-//! appends thus share one flush — the cost that dominates a durable append.
+//! One OS thread per open ledger owns its writes. It takes the first pending append, drains
+//! whatever else is already waiting (up to [`GROUP_EVENTS_MAX`] events), takes the backend's
+//! write lock (trivial on sled; the head row's lock on PostgreSQL, which serialises writers of
+//! several processes), validates and stages each append on top of the ones before it (a failing
+//! append fails alone), writes the survivors in one atomic, durable commit, and only then
+//! answers every appender. Many appends thus share one flush — the cost that dominates a
+//! durable append.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -16,7 +19,7 @@ use crate::error::Error;
 use crate::event::InputEvent;
 use crate::merkle::{Hash, HASH_BYTES};
 use crate::moment::truncate_to_micros;
-use crate::storage::{bundle_key, tile_key, Head, HeadFile, Store, BUNDLE_RECORDS_MAX, TILE_WIDTH};
+use crate::storage::{CommitBatch, CommitLock, CommitRecord, Head, Store, TILE_WIDTH};
 
 /// Events gathered into one group commit at most (beyond the first append, which may hold up
 /// to 10,000 on its own). sled keeps a batch in memory, so the group is bounded.
@@ -48,26 +51,31 @@ pub(crate) struct AppendRequest {
 
 pub(crate) fn spawn(
     store: Store,
-    head_file: HeadFile,
-    head: Head,
-    head_tx: watch::Sender<Head>,
+    head_tx: Arc<watch::Sender<Head>>,
 ) -> std::io::Result<(mpsc::Sender<AppendRequest>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_APPENDS_MAX);
     let handle = std::thread::Builder::new()
         .name("ikrar-writer".into())
-        .spawn(move || run(store, head_file, head, head_tx, rx))?;
+        .spawn(move || run(store, head_tx, rx))?;
     Ok((tx, handle))
 }
 
-fn run(
-    store: Store,
-    head_file: HeadFile,
-    mut head: Head,
-    head_tx: watch::Sender<Head>,
-    mut rx: mpsc::Receiver<AppendRequest>,
-) {
-    // Set after a failed write: the durable state is then unknown, so every later append is
-    // refused until the ledger is reopened (and its tail checked).
+/// Publishes a head to readers and subscribers, unless they already have a later one (another
+/// process's commit may have been seen first).
+pub(crate) fn publish(head_tx: &watch::Sender<Head>, head: Head) {
+    head_tx.send_if_modified(|current| {
+        if head.tree_size > current.tree_size {
+            *current = head;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<AppendRequest>) {
+    // Set after a failed write on a backend that cannot tell what was written: every later
+    // append is then refused until the ledger is reopened (and its tail checked).
     let mut broken: Option<String> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut events_in_group = first.payload.len();
@@ -90,6 +98,27 @@ fn run(
             continue;
         }
 
+        // The write lock first: on a shared backend another process may have committed since
+        // this one last looked, and the index must know those records before validating.
+        let lock = store.backend.lock_for_commit().and_then(|lock| {
+            store.catch_up_index(lock.head().tree_size)?;
+            Ok(lock)
+        });
+        let lock = match lock {
+            Ok(lock) => lock,
+            Err(e) => {
+                let message = e.to_string();
+                for r in requests {
+                    let _ = r.reply.send(Err(Error::Storage(format!(
+                        "the append could not take the ledger's write lock: {message}"
+                    ))));
+                }
+                continue;
+            }
+        };
+        let head = lock.head();
+        publish(&head_tx, head);
+
         let mut group = Layer::new(head.tree_size, head.last_recorded_at);
         let mut answers = Vec::with_capacity(requests.len());
         for request in requests {
@@ -110,21 +139,30 @@ fn run(
             answers.push((request, result));
         }
 
-        if !group.records.is_empty() {
-            match commit(&store, &group, &head).and_then(|new_head| {
-                head_file.write(&new_head)?;
-                Ok(new_head)
-            }) {
+        let mut tree_size = head.tree_size;
+        if group.records.is_empty() {
+            drop(lock);
+        } else {
+            match commit(&store, lock, &group, &head) {
                 Ok(new_head) => {
-                    head = new_head;
-                    head_tx.send_replace(head);
+                    tree_size = new_head.tree_size;
+                    publish(&head_tx, new_head);
                 }
                 Err(e) => {
-                    let reason = format!("a group commit failed ({e}); reopen the ledger");
-                    broken = Some(reason.clone());
+                    let reason = format!("a group commit failed ({e})");
+                    let error = if store.backend.commit_failure_is_fatal() {
+                        let reason = format!("{reason}; reopen the ledger");
+                        broken = Some(reason.clone());
+                        Error::Closed { reason }
+                    } else {
+                        Error::Storage(reason)
+                    };
                     for (request, _) in answers {
-                        let _ = request.reply.send(Err(Error::Closed {
-                            reason: reason.clone(),
+                        let _ = request.reply.send(Err(match &error {
+                            Error::Closed { reason } => Error::Closed {
+                                reason: reason.clone(),
+                            },
+                            other => Error::Storage(other.to_string()),
                         }));
                     }
                     continue;
@@ -134,9 +172,9 @@ fn run(
         for (request, result) in answers {
             let result = result.map(|mut outcome| {
                 outcome.tree_size = if request.dry_run {
-                    head.tree_size + outcome.new_events as u64
+                    tree_size + outcome.new_events as u64
                 } else {
-                    head.tree_size
+                    tree_size
                 };
                 outcome
             });
@@ -161,26 +199,30 @@ fn check_limits(request: &AppendRequest) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes a group in one atomic batch, flushes, and returns the new head.
-fn commit(store: &Store, group: &Layer, head: &Head) -> Result<Head, Error> {
-    let mut batch = sled::Batch::default();
-    // Records go into new bundles of up to BUNDLE_RECORDS_MAX; a bundle is never rewritten.
+/// Writes a group in one atomic, durable commit under `lock`, then teaches the index its
+/// records, and returns the new head.
+fn commit(
+    store: &Store,
+    lock: Box<dyn CommitLock + '_>,
+    group: &Layer,
+    head: &Head,
+) -> Result<Head, Error> {
     // Invariant: the records are written only at positions at or above the head.
     debug_assert!(group
         .records
         .first()
         .is_none_or(|s| s.record.position == head.tree_size));
-    for chunk in group.records.chunks(BUNDLE_RECORDS_MAX) {
-        let first = chunk[0].record.position;
-        let mut value = Vec::with_capacity(chunk.iter().map(|s| s.bytes.len() + 1).sum());
-        for (i, staged) in chunk.iter().enumerate() {
-            if i > 0 {
-                value.push(b'\n');
-            }
-            value.extend_from_slice(&staged.bytes);
-        }
-        batch.insert(&bundle_key(first)[..], value);
-    }
+    let records = group
+        .records
+        .iter()
+        .map(|staged| CommitRecord {
+            position: staged.record.position,
+            stream: staged.record.stream.as_str(),
+            version: staged.record.version,
+            event_id: staged.record.event_id,
+            bytes: &staged.bytes,
+        })
+        .collect();
 
     // Extend the hash tiles. Hashes of one level only ever grow at the end.
     let mut by_tile: BTreeMap<(u8, u64), Vec<(u64, Hash)>> = BTreeMap::new();
@@ -190,6 +232,7 @@ fn commit(store: &Store, group: &Layer, head: &Head) -> Result<Head, Error> {
             .or_default()
             .push((index, hash));
     }
+    let mut tiles = Vec::with_capacity(by_tile.len());
     for ((level, tile), mut hashes) in by_tile {
         hashes.sort_unstable_by_key(|(i, _)| *i);
         let mut value = store
@@ -209,7 +252,7 @@ fn commit(store: &Store, group: &Layer, head: &Head) -> Result<Head, Error> {
             }
             value.extend_from_slice(&hash.0);
         }
-        batch.insert(&tile_key(level, tile)[..], value);
+        tiles.push((level, tile, value));
     }
 
     let tree_size = group.next_position();
@@ -229,13 +272,18 @@ fn commit(store: &Store, group: &Layer, head: &Head) -> Result<Head, Error> {
         root,
         last_recorded_at: group.last_recorded_at,
     };
-    Store::put_head(&mut batch, &new_head);
-    store.log.apply_batch(batch)?;
-    store.db.flush()?;
-    // Durable: now the in-memory index learns the records, before anyone is answered.
-    let mut index = store.index.write().unwrap_or_else(|p| p.into_inner());
+    lock.commit(CommitBatch {
+        records,
+        tiles,
+        head: new_head,
+    })?;
+    // Durable: now the in-memory index learns the records, before anyone is answered. (On a
+    // shared backend a reader of another process's commits may have taught it some already.)
+    let mut index = store.write_index();
     for staged in &group.records {
-        index.push(&crate::record::RecordHeader::of(&staged.record))?;
+        if staged.record.position >= index.size {
+            index.push(&crate::record::RecordHeader::of(&staged.record))?;
+        }
     }
     Ok(new_head)
 }

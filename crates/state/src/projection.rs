@@ -1,5 +1,7 @@
-//! The fast path: timelines per commitment and meeting, kept in memory and persisted in a sled
-//! database of their own under the ledger directory (`projections/state`).
+//! The fast path: timelines per commitment and meeting, kept in memory and, for a ledger
+//! directory, persisted in a sled database of their own under it (`projections/state`). A
+//! database ledger (PostgreSQL) has no directory: its projection lives in memory only and is
+//! folded from the log when opened.
 //!
 //! The persisted projection records the position it has reached; opening it catches up from
 //! there, and it can be deleted or rebuilt at any time without changing an answer (SPEC §4.3).
@@ -70,9 +72,14 @@ struct Timelines {
 /// ```
 pub struct Projection {
     ledger: Ledger,
+    /// The persisted copy (`None`: memory only).
+    persisted: Option<Persisted>,
+    timelines: Mutex<Timelines>,
+}
+
+struct Persisted {
     db: sled::Db,
     tree: sled::Tree,
-    timelines: Mutex<Timelines>,
 }
 
 impl Projection {
@@ -86,41 +93,53 @@ impl Projection {
         ledger: &Ledger,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Projection, Error> {
-        let dir = Self::dir(ledger);
-        std::fs::create_dir_all(&dir).map_err(ikrar_core::Error::Io)?;
-        let db = ikrar_core::open_sled(
-            &sled::Config::new()
-                .path(&dir)
-                .cache_capacity(PROJECTION_CACHE_BYTES),
-        )?;
-        let tree = db.open_tree("timelines")?;
+        let persisted = match Self::dir(ledger) {
+            None => None,
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(ikrar_core::Error::Io)?;
+                let db = ikrar_core::open_sled(
+                    &sled::Config::new()
+                        .path(&dir)
+                        .cache_capacity(PROJECTION_CACHE_BYTES),
+                )?;
+                let tree = db.open_tree("timelines")?;
+                Some(Persisted { db, tree })
+            }
+        };
         let projection = Projection {
             ledger: ledger.clone(),
-            db,
-            tree,
+            persisted,
             timelines: Mutex::new(Timelines::default()),
         };
-        let format_ok = projection
-            .tree
-            .get(KEY_FORMAT)?
-            .is_some_and(|v| v.as_ref() == PROJECTION_FORMAT.to_be_bytes());
-        let reached = projection
-            .tree
-            .get(KEY_REACHED)?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
-        match (format_ok, reached) {
-            // A projection ahead of the log belongs to another ledger (or a damaged one): never
-            // trust it.
-            (true, Some(reached)) if reached <= ledger.head().tree_size => projection.load()?,
-            _ => projection.clear()?,
+        match &projection.persisted {
+            None => {}
+            Some(persisted) => {
+                let format_ok = persisted
+                    .tree
+                    .get(KEY_FORMAT)?
+                    .is_some_and(|v| v.as_ref() == PROJECTION_FORMAT.to_be_bytes());
+                let reached = persisted
+                    .tree
+                    .get(KEY_REACHED)?
+                    .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
+                match (format_ok, reached) {
+                    // A projection ahead of the log belongs to another ledger (or a damaged
+                    // one): never trust it.
+                    (true, Some(reached)) if reached <= ledger.head().tree_size => {
+                        projection.load(&persisted.tree)?
+                    }
+                    _ => projection.clear()?,
+                }
+            }
         }
         projection.catch_up_with_progress(progress)?;
         Ok(projection)
     }
 
-    /// The directory of a ledger's state projection.
-    pub fn dir(ledger: &Ledger) -> PathBuf {
-        ledger.path().join(PROJECTION_DIR)
+    /// The directory of a ledger's persisted state projection (`None` for a database ledger,
+    /// whose projection is kept in memory only).
+    pub fn dir(ledger: &Ledger) -> Option<PathBuf> {
+        ledger.path().map(|p| p.join(PROJECTION_DIR))
     }
 
     /// Throws the projection away and builds it again from the whole log.
@@ -148,17 +167,18 @@ impl Projection {
     }
 
     fn clear(&self) -> Result<(), Error> {
-        self.tree.clear()?;
-        self.tree
-            .insert(KEY_FORMAT, &PROJECTION_FORMAT.to_be_bytes())?;
-        self.tree.insert(KEY_REACHED, &0u64.to_be_bytes())?;
+        if let Some(Persisted { tree, .. }) = &self.persisted {
+            tree.clear()?;
+            tree.insert(KEY_FORMAT, &PROJECTION_FORMAT.to_be_bytes())?;
+            tree.insert(KEY_REACHED, &0u64.to_be_bytes())?;
+        }
         *self.lock() = Timelines::default();
         Ok(())
     }
 
-    fn load(&self) -> Result<(), Error> {
+    fn load(&self, tree: &sled::Tree) -> Result<(), Error> {
         let mut t = Timelines::default();
-        for kv in self.tree.iter() {
+        for kv in tree.iter() {
             let (k, v) = kv?;
             if k.as_ref() == KEY_REACHED {
                 t.reached = u64::from_be_bytes(
@@ -230,6 +250,10 @@ impl Projection {
     }
 
     fn persist(&self, t: &Timelines, dirty: &mut HashSet<(u8, Uuid)>) -> Result<(), Error> {
+        let Some(persisted) = &self.persisted else {
+            dirty.clear();
+            return Ok(());
+        };
         let mut batch = sled::Batch::default();
         for (tag, id) in dirty.drain() {
             let timeline = match tag {
@@ -244,13 +268,15 @@ impl Projection {
         }
         batch.insert(KEY_REACHED, &t.reached.to_be_bytes()[..]);
         // One batch: the timelines and the position they reflect change together.
-        self.tree.apply_batch(batch)?;
+        persisted.tree.apply_batch(batch)?;
         Ok(())
     }
 
     /// Flushes the persisted projection (it is a cache: this only saves work at the next open).
     pub fn flush(&self) -> Result<(), Error> {
-        self.db.flush()?;
+        if let Some(persisted) = &self.persisted {
+            persisted.db.flush()?;
+        }
         Ok(())
     }
 
