@@ -459,13 +459,25 @@ impl Ledger {
     /// Every event of one stream, in version order.
     pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<StoredRecord>, Error> {
         let end = self.head().tree_size;
-        let mut out = Vec::new();
-        for position in self.inner.store.stream_positions(stream)? {
-            if position < end {
-                out.push(self.read(position)?);
-            }
-        }
-        Ok(out)
+        let positions: Vec<u64> = self
+            .inner
+            .store
+            .stream_positions(stream)?
+            .into_iter()
+            .filter(|p| *p < end)
+            .collect();
+        let records = self.inner.store.records_at(&positions)?;
+        positions
+            .into_iter()
+            .zip(records)
+            .map(|(position, bytes)| {
+                let bytes = bytes.ok_or_else(|| Error::Integrity {
+                    position,
+                    what: "the record is missing".into(),
+                })?;
+                self.decode_at(position, &bytes)
+            })
+            .collect()
     }
 
     /// The record of an event, by its id.

@@ -1,4 +1,5 @@
-//! The durable log end to end: appends, rules, durability, integrity, concurrency.
+//! The durable log end to end: appends, rules, durability, integrity, concurrency. The tests
+//! named in `on_both_backends!` form the conformance suite: each runs on sled and on PostgreSQL.
 
 mod common;
 
@@ -10,6 +11,7 @@ use ikrar_core::{
     CommitmentMade, CommitmentStatusChanged, Error, EventData, EventRetracted, ExpectedVersion,
     Hash, InputEvent, Ledger, Status, StreamId,
 };
+use ikrar_testkit::{on_both_backends, Place};
 use uuid::Uuid;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -59,11 +61,9 @@ fn leaves(ledger: &Ledger) -> Vec<Hash> {
         .collect()
 }
 
-#[test]
-fn stored_root_matches_a_from_scratch_computation_at_every_size() {
+fn stored_root_matches_a_from_scratch_computation_at_every_size(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     // Batches of varying size, so that group boundaries fall everywhere in the tiles.
     let mut n = 0u128;
     for batch in [1usize, 2, 3, 7, 64, 1, 200, 255, 256, 257, 13] {
@@ -88,12 +88,10 @@ fn stored_root_matches_a_from_scratch_computation_at_every_size() {
     assert_eq!(ledger.verify().unwrap().tree_size, leaves.len() as u64);
 }
 
-#[test]
-fn an_acknowledged_append_survives_closing_and_reopening() {
+fn an_acknowledged_append_survives_closing_and_reopening(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("l");
-    let ledger = Ledger::create(&path).unwrap();
+    let path = place.path();
+    let ledger = Ledger::create(path).unwrap();
     let outcome = rt
         .block_on(ledger.append(vec![
             made(1),
@@ -105,7 +103,7 @@ fn an_acknowledged_append_survives_closing_and_reopening() {
     let first = ledger.read(0).unwrap();
     drop(ledger);
 
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = Ledger::open(path).unwrap();
     assert_eq!(ledger.head(), head);
     assert_eq!(ledger.read(0).unwrap(), first);
     let stream = ledger.read_stream(&StreamId::commitment(cid(1))).unwrap();
@@ -134,23 +132,19 @@ fn a_second_opener_gets_a_locked_error_that_names_the_lock() {
     }
 }
 
-#[test]
-fn create_refuses_to_overwrite_and_open_refuses_a_missing_ledger() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("l");
-    assert!(matches!(Ledger::open(&path), Err(Error::NoLedger { .. })));
-    drop(Ledger::create(&path).unwrap());
+fn create_refuses_to_overwrite_and_open_refuses_a_missing_ledger(place: &Place) {
+    let path = place.path();
+    assert!(matches!(Ledger::open(path), Err(Error::NoLedger { .. })));
+    drop(Ledger::create(path).unwrap());
     assert!(matches!(
-        Ledger::create(&path),
+        Ledger::create(path),
         Err(Error::AlreadyExists { .. })
     ));
 }
 
-#[test]
-fn an_append_is_all_or_nothing() {
+fn an_append_is_all_or_nothing(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     // The third event refers to a commitment that does not exist.
     let err = rt
         .block_on(ledger.append(vec![made(1), made(2), status(3, Status::Broken, None)]))
@@ -173,11 +167,9 @@ fn an_append_is_all_or_nothing() {
     assert_eq!(ok.positions, vec![0, 1]);
 }
 
-#[test]
-fn idempotent_event_ids_and_conflicts() {
+fn idempotent_event_ids_and_conflicts(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     let mut e = made(1);
     e.event_id = Some(Uuid::from_u128(77));
     let first = rt.block_on(ledger.append(vec![e.clone()])).unwrap();
@@ -224,11 +216,9 @@ fn idempotent_event_ids_and_conflicts() {
     }
 }
 
-#[test]
-fn retraction_rules() {
+fn retraction_rules(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     let out = rt
         .block_on(ledger.append(vec![made(1), status(1, Status::Fulfilled, None)]))
         .unwrap();
@@ -264,11 +254,9 @@ fn retraction_rules() {
     ledger.verify().unwrap();
 }
 
-#[test]
-fn recorded_at_never_decreases_and_effective_may_not_be_in_the_future() {
+fn recorded_at_never_decreases_and_effective_may_not_be_in_the_future(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     for n in 0..20 {
         rt.block_on(ledger.append(vec![made(n)])).unwrap();
     }
@@ -373,13 +361,11 @@ fn a_deleted_head_file_or_sled_file_is_reported() {
     assert!(matches!(Ledger::open(&path), Err(Error::Integrity { .. })));
 }
 
-#[test]
-fn concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing() {
+fn concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing(place: &Place) {
     const TASKS: u128 = 16;
     const APPENDS_PER_TASK: usize = 25;
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     // Commitment 0 is shared by all tasks; commitment 1+t is task t's own.
     rt.block_on(ledger.append((0..=TASKS).map(made).collect()))
         .unwrap();
@@ -465,12 +451,10 @@ fn concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing
     ledger.verify().unwrap();
 }
 
-#[test]
-fn subscription_catches_up_then_follows() {
+fn subscription_catches_up_then_follows(place: &Place) {
     use futures::StreamExt;
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     rt.block_on(async {
         ledger.append((0..3).map(made).collect()).await.unwrap();
         let mut feed = Box::pin(ledger.subscribe(1));
@@ -490,12 +474,10 @@ fn subscription_catches_up_then_follows() {
     });
 }
 
-#[test]
-fn os_threads_without_a_shared_runtime_append_safely_too() {
+fn os_threads_without_a_shared_runtime_append_safely_too(place: &Place) {
     const THREADS: u128 = 8;
     const APPENDS: usize = 20;
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     runtime().block_on(ledger.append(vec![made(0)])).unwrap();
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -557,11 +539,9 @@ fn os_threads_without_a_shared_runtime_append_safely_too() {
     ledger.verify().unwrap();
 }
 
-#[test]
-fn verify_passes_while_appends_go_on() {
+fn verify_passes_while_appends_go_on(place: &Place) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let ledger = Ledger::create(place.path()).unwrap();
     rt.block_on(ledger.append((0..3_000).map(made).collect()))
         .unwrap();
     // Appends run while verify scans: verify checks the tree size it started with and must
@@ -581,3 +561,17 @@ fn verify_passes_while_appends_go_on() {
     rt.block_on(writer).unwrap();
     assert_eq!(ledger.verify().unwrap().tree_size, 3_200);
 }
+
+on_both_backends!(
+    stored_root_matches_a_from_scratch_computation_at_every_size,
+    an_acknowledged_append_survives_closing_and_reopening,
+    create_refuses_to_overwrite_and_open_refuses_a_missing_ledger,
+    an_append_is_all_or_nothing,
+    idempotent_event_ids_and_conflicts,
+    retraction_rules,
+    recorded_at_never_decreases_and_effective_may_not_be_in_the_future,
+    concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing,
+    subscription_catches_up_then_follows,
+    os_threads_without_a_shared_runtime_append_safely_too,
+    verify_passes_while_appends_go_on,
+);

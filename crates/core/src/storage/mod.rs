@@ -16,7 +16,7 @@ pub(crate) mod on_postgres;
 pub(crate) mod on_sled;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
@@ -160,6 +160,11 @@ pub(crate) trait Backend: Send + Sync {
     fn last_position(&self) -> Result<Option<u64>, Error>;
     /// The stored bytes of the record at `position`.
     fn record_bytes(&self, position: u64) -> Result<Option<Vec<u8>>, Error>;
+    /// The stored bytes of the records at `positions`, in the same order (one round trip on a
+    /// database).
+    fn records_at(&self, positions: &[u64]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        positions.iter().map(|&p| self.record_bytes(p)).collect()
+    }
     /// A stored hash tile: up to [`TILE_WIDTH`] hashes of one level, 32 bytes each.
     fn tile(&self, level: u8, tile: u64) -> Result<Option<Bytes>, Error>;
     /// Every stored checkpoint note, by tree size (then key name).
@@ -271,13 +276,21 @@ impl Index {
 pub(crate) struct Store {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) index: Arc<RwLock<Index>>,
+    /// Recently read hash tiles. A stored hash never changes once written (tiles only grow at
+    /// the end), so a cached tile answers any hash it holds; a hash beyond its end is read
+    /// again. Saves the many small reads of proofs and roots (one query each on a database).
+    tiles: Arc<Mutex<HashMap<(u8, u64), Bytes>>>,
 }
+
+/// Hash tiles cached at most (8 KiB each): 8 MiB.
+const TILE_CACHE_MAX: usize = 1024;
 
 impl Store {
     pub(crate) fn new(backend: Arc<dyn Backend>) -> Store {
         Store {
             backend,
             index: Arc::new(RwLock::new(Index::default())),
+            tiles: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -291,6 +304,10 @@ impl Store {
 
     pub(crate) fn record_bytes(&self, position: u64) -> Result<Option<Vec<u8>>, Error> {
         self.backend.record_bytes(position)
+    }
+
+    pub(crate) fn records_at(&self, positions: &[u64]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        self.backend.records_at(positions)
     }
 
     pub(crate) fn tile(&self, level: u8, tile: u64) -> Result<Option<Bytes>, Error> {
@@ -408,12 +425,30 @@ impl Store {
 
     /// One stored hash, `(level, index)`.
     pub(crate) fn hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
-        let Some(tile) = self.tile(level, index / TILE_WIDTH)? else {
+        let key = (level, index / TILE_WIDTH);
+        let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
+        let slice = |tile: &[u8]| {
+            tile.get(at..at + HASH_BYTES)
+                .map(|b| Hash(b.try_into().expect("slice of 32")))
+        };
+        let cached = self.tile_cache().get(&key).and_then(|t| slice(t));
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let Some(tile) = self.tile(key.0, key.1)? else {
             return Ok(None);
         };
-        let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
-        Ok(tile
-            .get(at..at + HASH_BYTES)
-            .map(|b| Hash(b.try_into().expect("slice of 32"))))
+        let hash = slice(&tile);
+        let mut cache = self.tile_cache();
+        if cache.len() >= TILE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, tile);
+        Ok(hash)
+    }
+
+    fn tile_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(u8, u64), Bytes>> {
+        // A cache: whatever a panic left in it is still true.
+        self.tiles.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -195,9 +195,16 @@ impl PostgresBackend {
         T: Send + 'static,
         F: Future<Output = Result<T, Error>> + Send + 'static,
     {
-        let task = self.handle.spawn(work(self.pool.clone()));
-        futures::executor::block_on(task)
-            .map_err(|e| Error::Storage(format!("a PostgreSQL task failed: {e}")))?
+        // A plain channel, not `block_on(JoinHandle)`: the caller may itself be a tokio worker,
+        // whose cooperative budget would then starve a nested poll of the join handle.
+        let (answer_tx, answer_rx) = std::sync::mpsc::sync_channel(1);
+        let future = work(self.pool.clone());
+        self.handle.spawn(async move {
+            let _ = answer_tx.send(future.await);
+        });
+        answer_rx.recv().map_err(|_| {
+            Error::Storage("a PostgreSQL task ended without an answer (the runtime stopped)".into())
+        })?
     }
 
     fn location(&self) -> PathBuf {
@@ -520,6 +527,25 @@ impl Backend for PostgresBackend {
                 .await?;
             Ok(row.map(|r| r.get(0)))
         })
+    }
+
+    fn records_at(&self, positions: &[u64]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let wanted: Vec<i64> = positions.iter().map(|&p| to_i64(p)).collect();
+        let rows: Vec<(i64, Vec<u8>)> = self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT position, record FROM ikrar_records WHERE position = ANY($1)",
+                    &[&wanted],
+                )
+                .await?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })?;
+        let mut found: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();
+        Ok(positions
+            .iter()
+            .map(|&p| found.remove(&to_i64(p)))
+            .collect())
     }
 
     fn tile(&self, level: u8, tile: u64) -> Result<Option<Bytes>, Error> {
