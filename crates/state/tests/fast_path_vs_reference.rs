@@ -11,6 +11,7 @@ use ikrar_core::{
 };
 use ikrar_state::reference;
 use ikrar_state::{Basis, KnownAt, ListFilter, Projection, ResolvedBasis};
+use ikrar_testkit::Place;
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -235,63 +236,99 @@ fn same_answers(
     Ok(())
 }
 
+/// Records `ops` in a new ledger at `place` and compares the fast path with the reference fold
+/// in every basis, then after a reopen and a rebuild.
+fn fast_path_agrees(
+    place: &Place,
+    ops: &[Op],
+    bases: &[(proptest::sample::Index, u8)],
+) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = place.path();
+    let ledger = Ledger::create(path).unwrap();
+    // Open the projection early, so that part of the history arrives by catching up.
+    let projection = Projection::open(&ledger).unwrap();
+    let mut ctx = Context::default();
+    for (i, op) in ops.iter().enumerate() {
+        // Rejected events (e.g. a retraction of a retraction) are simply not recorded.
+        let id = event_id(i as u8);
+        if rt
+            .block_on(ledger.append(vec![input(op, id, &ctx)]))
+            .is_ok()
+        {
+            ctx.recorded.push(id);
+            if let Op::Make { c, made, .. } = op {
+                ctx.made.insert(*c, *made);
+            }
+        }
+        if i == ops.len() / 2 {
+            projection.catch_up().unwrap();
+        }
+    }
+    projection.catch_up().unwrap();
+    let all = records(&ledger);
+    let size = all.len() as u64;
+    let mut resolved = Vec::new();
+    for (index, as_of_day) in bases {
+        let tree_size = index.index(all.len() + 1) as u64;
+        // Days 0..30 are the history's; later ones ask about the present.
+        let as_of = Moment::Date(day(*as_of_day)).end();
+        resolved.push(ResolvedBasis::new(tree_size, as_of));
+    }
+    resolved.push(ResolvedBasis::new(size, chrono::Utc::now()));
+    for basis in &resolved {
+        same_answers(&projection, &all, basis)?;
+    }
+
+    // The persisted projection answers the same after a reopen, and after a rebuild.
+    drop(projection);
+    drop(ledger);
+    let ledger = Ledger::open(path).unwrap();
+    let reopened = Projection::open(&ledger).unwrap();
+    prop_assert_eq!(reopened.reached(), size);
+    for basis in &resolved {
+        same_answers(&reopened, &all, basis)?;
+    }
+    drop(reopened);
+    // A ledger directory keeps its projection on disk: delete it. (A database ledger's
+    // projection lives in memory only, so the reopen above already rebuilt it.)
+    if let Some(dir) = Projection::dir(&ledger) {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    let rebuilt = Projection::open(&ledger).unwrap();
+    for basis in &resolved {
+        same_answers(&rebuilt, &all, basis)?;
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
     #[test]
-    fn the_fast_path_answers_as_the_reference_fold(
+    fn the_fast_path_answers_as_the_reference_fold_on_sled(
         ops in proptest::collection::vec(op(), 1..64),
         bases in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..34), 6),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l");
-        let ledger = Ledger::create(&path).unwrap();
-        // Open the projection early, so that part of the history arrives by catching up.
-        let projection = Projection::open(&ledger).unwrap();
-        let mut ctx = Context::default();
-        for (i, op) in ops.iter().enumerate() {
-            // Rejected events (e.g. a retraction of a retraction) are simply not recorded.
-            let id = event_id(i as u8);
-            if rt.block_on(ledger.append(vec![input(op, id, &ctx)])).is_ok() {
-                ctx.recorded.push(id);
-                if let Op::Make { c, made, .. } = op {
-                    ctx.made.insert(*c, *made);
-                }
-            }
-            if i == ops.len() / 2 {
-                projection.catch_up().unwrap();
-            }
-        }
-        projection.catch_up().unwrap();
-        let all = records(&ledger);
-        let size = all.len() as u64;
-        let mut resolved = Vec::new();
-        for (index, as_of_day) in &bases {
-            let tree_size = index.index(all.len() + 1) as u64;
-            // Days 0..30 are the history's; later ones ask about the present.
-            let as_of = Moment::Date(day(*as_of_day)).end();
-            resolved.push(ResolvedBasis::new(tree_size, as_of));
-        }
-        resolved.push(ResolvedBasis::new(size, chrono::Utc::now()));
-        for basis in &resolved {
-            same_answers(&projection, &all, basis)?;
-        }
+        fast_path_agrees(&Place::sled(), &ops, &bases)?;
+    }
+}
 
-        // The persisted projection answers the same after a reopen, and after a rebuild.
-        drop(projection);
-        drop(ledger);
-        let ledger = Ledger::open(&path).unwrap();
-        let reopened = Projection::open(&ledger).unwrap();
-        prop_assert_eq!(reopened.reached(), size);
-        for basis in &resolved {
-            same_answers(&reopened, &all, basis)?;
-        }
-        drop(reopened);
-        std::fs::remove_dir_all(path.join(ikrar_state::PROJECTION_DIR)).unwrap();
-        let rebuilt = Projection::open(&ledger).unwrap();
-        for basis in &resolved {
-            same_answers(&rebuilt, &all, basis)?;
+proptest! {
+    // Fewer cases: each is a new schema and a few hundred round trips.
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_answers_as_the_reference_fold_on_postgres(
+        ops in proptest::collection::vec(op(), 1..64),
+        bases in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..34), 6),
+    ) {
+        match Place::postgres() {
+            Some(place) => fast_path_agrees(&place, &ops, &bases)?,
+            None => eprintln!("PostgreSQL half not run ({} is not set)", ikrar_testkit::POSTGRES_ENV),
         }
     }
 }
