@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::{json as stdout_json, stderr, Env};
 
-fn data_file() -> PathBuf {
+pub(crate) fn data_file() -> PathBuf {
     // The workspace sits beside `shared/`, in development and in CI alike.
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/canada-mandate-letter-tracker-2017/mlt_clean_2017-11.json")
@@ -41,7 +41,7 @@ fn mapping(key: &str) -> (&'static str, &'static str) {
 
 /// The tracker as ikrar input: per commitment, `commitment_made` and the status it had.
 /// The data has no dates (it is one snapshot), so both are placed at the snapshot's month.
-fn tracker_as_input(items: &[Value]) -> String {
+pub(crate) fn tracker_as_input(items: &[Value]) -> String {
     let mut lines = String::new();
     for (i, item) in items.iter().enumerate() {
         let id = format!("0194a1c2-7f00-7000-8000-{:012x}", 0x2017_0000 + i);

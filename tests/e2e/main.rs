@@ -10,11 +10,13 @@
 //! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts;
 //! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3);
 //! - `reliability`: an append killed mid-way and rerun, damage to every kind of stored item;
-//! - `serve`: the HTTP server as a process (tokens, loopback rule, SIGTERM).
+//! - `serve`: the HTTP server as a process (tokens, loopback rule, SIGTERM);
+//! - `postgres`: a ledger moved between sled and PostgreSQL, two servers on one database ledger.
 
 mod append;
 mod canada;
 mod ledger;
+mod postgres;
 mod query;
 mod record;
 mod reliability;

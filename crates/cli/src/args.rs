@@ -35,7 +35,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The ledger directory.
+    /// The ledger: a directory (sled, the embedded default), or a PostgreSQL URL
+    /// (`postgres://user@host/database`) for a ledger several processes share.
     #[arg(
         long,
         global = true,

@@ -250,23 +250,18 @@ pub(super) async fn import(
     }
 
     // Pass 2: write into an empty ledger.
-    let ledger = if path.join(ikrar_core::DB_DIR_NAME).is_dir() {
-        let l = Ledger::open(path)?;
-        if l.head().tree_size != 0 {
-            return Err(Failure::new(
-                "already_exists",
-                exit::OPERATIONAL,
-                format!(
-                    "{} already holds {} records; import restores into an empty ledger",
-                    path.display(),
-                    l.head().tree_size
-                ),
-            ));
-        }
-        l
-    } else {
-        Ledger::create(path)?
-    };
+    let ledger = Ledger::open_or_create(path)?;
+    if ledger.head().tree_size != 0 {
+        return Err(Failure::new(
+            "already_exists",
+            exit::OPERATIONAL,
+            format!(
+                "{} already holds {} records; import restores into an empty ledger",
+                ledger.location().display(),
+                ledger.head().tree_size
+            ),
+        ));
+    }
     let bar = progress(total, "importing");
     let mut written = 0u64;
     let mut lines = open_lines()?.lines();

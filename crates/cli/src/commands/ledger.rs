@@ -16,9 +16,9 @@ pub(super) fn init(path: &Path, format: Format) -> Result<(), Failure> {
     let ledger = Ledger::create(path)?;
     let head = ledger.head();
     match format {
-        Format::Table => println!("created an empty ledger at {}", path.display()),
+        Format::Table => println!("created an empty ledger at {}", ledger.location().display()),
         _ => {
-            print_json(&json!({"ledger": path.display().to_string(), "tree_size": head.tree_size}))
+            print_json(&json!({"ledger": ledger.location().display(), "tree_size": head.tree_size}))
         }
     }
     Ok(())

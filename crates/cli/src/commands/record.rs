@@ -325,7 +325,7 @@ pub(super) async fn demo(path: &Path, format: Format) -> Result<(), Failure> {
             "{} of {} demo events recorded in {} (tree size {})\n",
             outcome.new_events,
             outcome.positions.len(),
-            path.display(),
+            ledger.location().display(),
             outcome.tree_size
         );
     }

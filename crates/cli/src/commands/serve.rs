@@ -52,7 +52,7 @@ pub(super) async fn serve(
     let ledger = Ledger::open(path)?;
     eprintln!(
         "ikrar serving {} on http://{} ({})",
-        path.display(),
+        ledger.location().display(),
         listener.local_addr()?,
         if config.tokens.is_some() {
             "bearer tokens required"
