@@ -56,7 +56,7 @@ const PAGE_RECORDS: i64 = 4096;
 /// How often the follower looks at the head even without a notification.
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
 /// Serialises schema changes between processes opening the same database at once.
-const MIGRATION_LOCK_KEY: i64 = 0x696b_7261_72; // "ikrar"
+const MIGRATION_LOCK_KEY: i64 = 0x0069_6b72_6172; // "ikrar" in ASCII
 
 /// The migrations, in order; migration `n` takes the schema from version `n - 1` to `n`.
 const MIGRATIONS: &[&str] = &["
