@@ -1,6 +1,9 @@
 //! The side-by-side comparison of SPEC §9: each workload against raw sled doing the same writes
 //! and reads of the same bytes (the floor) and a plain SQLite event table (WAL,
 //! `synchronous=FULL`, one row per event with the same indexes), in one process, one run.
+//!
+//! Given a PostgreSQL server, the appends, the replay and `verify` also run on a PostgreSQL
+//! ledger (a fresh schema each), in the `postgres` column: the same ikrar, the other backend.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -76,10 +79,14 @@ pub struct Workload {
     pub sqlite: Option<f64>,
     /// Raw sled's figure, where it has one.
     pub sled_raw: Option<f64>,
+    /// ikrar's figure on a PostgreSQL ledger, where the workload and a server were given.
+    pub postgres: Option<f64>,
     /// ikrar ÷ SQLite (for times, SQLite ÷ ikrar: above 1 is always better for ikrar).
     pub ratio_vs_sqlite: Option<f64>,
     /// ikrar ÷ raw sled, likewise.
     pub ratio_vs_sled_raw: Option<f64>,
+    /// ikrar on PostgreSQL ÷ SQLite, likewise.
+    pub ratio_postgres_vs_sqlite: Option<f64>,
     /// The bar, in words.
     pub bar: &'static str,
     /// Whether the bar is met in this run.
@@ -96,12 +103,14 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+#[allow(clippy::too_many_arguments)]
 fn throughput(
     name: &str,
     count: u64,
     ikrar: f64,
     sqlite: Option<f64>,
     sled_raw: Option<f64>,
+    postgres: Option<f64>,
     bar: &'static str,
     met: impl Fn(Option<f64>, Option<f64>) -> bool,
 ) -> Workload {
@@ -113,8 +122,10 @@ fn throughput(
         ikrar: ikrar.round(),
         sqlite: sqlite.map(f64::round),
         sled_raw: sled_raw.map(f64::round),
+        postgres: postgres.map(f64::round),
         ratio_vs_sqlite: rs.map(round),
         ratio_vs_sled_raw: rr.map(round),
+        ratio_postgres_vs_sqlite: postgres.zip(sqlite).map(|(p, s)| round(p / s)),
         bar,
         bar_met: met(rs, rr),
         count,
@@ -205,10 +216,18 @@ fn sled_group_commit(dir: &std::path::Path, writers: usize, appends: usize) -> D
     elapsed
 }
 
-fn durable_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
+/// A fresh PostgreSQL ledger location (a new schema) on the server at `url`.
+fn postgres_location(url: &str, name: &str) -> std::path::PathBuf {
+    let schema = format!("ikrar_bench_{name}_{}", uuid::Uuid::now_v7().simple());
+    ikrar_testkit::run_sql(url, &format!("CREATE SCHEMA {schema}"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-csearch_path%3D{schema}").into()
+}
+
+/// ikrar: one tokio task per writer, one event per append, on a new ledger at `location`.
+fn concurrent_appends_rate(sizes: &Sizes, location: &std::path::Path) -> f64 {
     let total = (sizes.writers * sizes.appends_per_writer) as u64;
-    // ikrar: one tokio task per writer, one event per append.
-    let ledger = Ledger::create(dir.join("ikrar-concurrent")).expect("ledger");
+    let ledger = Ledger::create(location).expect("ledger");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let started = Instant::now();
     rt.block_on(async {
@@ -230,8 +249,14 @@ fn durable_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
             t.await.expect("task");
         }
     });
-    let ikrar = rate(total, started.elapsed());
-    drop(ledger);
+    rate(total, started.elapsed())
+}
+
+fn durable_appends(sizes: &Sizes, dir: &std::path::Path, postgres: Option<&str>) -> Workload {
+    let total = (sizes.writers * sizes.appends_per_writer) as u64;
+    let ikrar = concurrent_appends_rate(sizes, &dir.join("ikrar-concurrent"));
+    let on_postgres =
+        postgres.map(|url| concurrent_appends_rate(sizes, &postgres_location(url, "concurrent")));
 
     // SQLite: one connection per writer, one transaction per append.
     let path = dir.join("concurrent.sqlite");
@@ -278,15 +303,17 @@ fn durable_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
         ikrar,
         Some(sqlite),
         Some(sled_raw),
+        on_postgres,
         ">= 5 x SQLite (a transaction per append); >= 0.5 x raw sled with the same group commit",
         |s, r| s.is_some_and(|s| s >= 5.0) && r.is_some_and(|r| r >= 0.5),
     )
 }
 
-fn bulk_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
+/// ikrar: batches of 1,000 events, one append each, on a new ledger at `location`.
+fn bulk_appends_rate(sizes: &Sizes, location: &std::path::Path) -> f64 {
     const BATCH: usize = 1_000;
     let total = (sizes.bulk_batches * BATCH) as u64;
-    let ledger = Ledger::create(dir.join("ikrar-bulk")).expect("ledger");
+    let ledger = Ledger::create(location).expect("ledger");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let batches: Vec<Vec<_>> = (0..sizes.bulk_batches)
         .map(|b| {
@@ -299,8 +326,14 @@ fn bulk_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
     for batch in batches {
         rt.block_on(ledger.append(batch)).expect("append");
     }
-    let ikrar = rate(total, started.elapsed());
-    drop(ledger);
+    rate(total, started.elapsed())
+}
+
+fn bulk_appends(sizes: &Sizes, dir: &std::path::Path, postgres: Option<&str>) -> Workload {
+    const BATCH: usize = 1_000;
+    let total = (sizes.bulk_batches * BATCH) as u64;
+    let ikrar = bulk_appends_rate(sizes, &dir.join("ikrar-bulk"));
+    let on_postgres = postgres.map(|url| bulk_appends_rate(sizes, &postgres_location(url, "bulk")));
 
     let records: Vec<_> = (0..total).map(sample_record).collect();
     let c = sqlite_table(&dir.join("bulk.sqlite"));
@@ -346,6 +379,7 @@ fn bulk_appends(sizes: &Sizes, dir: &std::path::Path) -> Workload {
         ikrar,
         Some(sqlite),
         Some(sled_raw),
+        on_postgres,
         ">= 1 x SQLite (a transaction per batch); >= 1 x raw sled (one key per event, one flush per batch)",
         |s, r| s.is_some_and(|s| s >= 1.0) && r.is_some_and(|r| r >= 1.0),
     )
@@ -380,8 +414,10 @@ fn latency(name: &str, count: u64, ikrar_ms: f64, bar: &'static str, bar_ms: f64
         ikrar: round(ikrar_ms),
         sqlite: None,
         sled_raw: None,
+        postgres: None,
         ratio_vs_sqlite: None,
         ratio_vs_sled_raw: None,
+        ratio_postgres_vs_sqlite: None,
         bar,
         bar_met: ikrar_ms <= bar_ms,
         count,
@@ -409,14 +445,32 @@ pub fn replay_peak_rss_here(path: &std::path::Path) -> f64 {
     peak_rss_mib()
 }
 
+/// The history ledger copied into a new PostgreSQL ledger, record for record.
+fn postgres_copy(ledger: &Ledger, url: &str) -> Ledger {
+    let copy = Ledger::create(postgres_location(url, "history")).expect("postgres ledger");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let records: Vec<Vec<u8>> = ledger
+        .iter_from(0)
+        .map(|r| r.expect("record").bytes)
+        .collect();
+    for chunk in records.chunks(ikrar_core::EVENTS_PER_APPEND_MAX) {
+        rt.block_on(copy.import_records(chunk.to_vec()))
+            .expect("import");
+    }
+    assert_eq!(copy.head(), ledger.head(), "the copy has the same root");
+    copy
+}
+
 fn ledger_workloads(
     sizes: &Sizes,
     dir: &std::path::Path,
     rss: ReplayRssProbe<'_>,
+    postgres: Option<&str>,
     out: &mut Vec<Workload>,
 ) {
     let (ledger_dir, ledger, commitments) = history_ledger(sizes.ledger_events);
     let n = ledger.head().tree_size;
+    let on_postgres = postgres.map(|url| postgres_copy(&ledger, url));
 
     // Replay: rebuild the projections from the log, against raw sled iterating the same record
     // bytes, one key per event.
@@ -478,12 +532,19 @@ fn ledger_workloads(
     let started = Instant::now();
     projection.rebuild(&mut |_, _| {}).expect("rebuild");
     let ikrar = rate(n, started.elapsed());
+    let replay_on_postgres = on_postgres.as_ref().map(|copy| {
+        let projection = Projection::open(copy).expect("projection");
+        let started = Instant::now();
+        projection.rebuild(&mut |_, _| {}).expect("rebuild");
+        rate(n, started.elapsed())
+    });
     out.push(throughput(
         &format!("replay: rebuild all projections from {n} events"),
         n,
         ikrar,
         Some(sqlite),
         Some(sled_raw),
+        replay_on_postgres,
         ">= 0.4 x raw sled iterating one key per event over the same records",
         |_, r| r.is_some_and(|r| r >= 0.4),
     ));
@@ -492,14 +553,21 @@ fn ledger_workloads(
     let started = Instant::now();
     ledger.verify().expect("verify");
     let v = rate(n, started.elapsed());
+    let verify_on_postgres = on_postgres.as_ref().map(|copy| {
+        let started = Instant::now();
+        copy.verify().expect("verify on postgres");
+        rate(n, started.elapsed()).round()
+    });
     out.push(Workload {
         name: format!("verify of {n} events"),
         unit: "events/s",
         ikrar: v.round(),
         sqlite: None,
         sled_raw: None,
+        postgres: verify_on_postgres,
         ratio_vs_sqlite: None,
         ratio_vs_sled_raw: None,
+        ratio_postgres_vs_sqlite: None,
         bar: ">= 1,000,000 events/s",
         bar_met: v >= 1_000_000.0,
         count: n,
@@ -595,8 +663,10 @@ fn ledger_workloads(
         ikrar: round(rss_peak),
         sqlite: None,
         sled_raw: None,
+        postgres: None,
         ratio_vs_sqlite: None,
         ratio_vs_sled_raw: None,
+        ratio_postgres_vs_sqlite: None,
         bar: "bounded: peak RSS <= 512 MiB at 10,000,000 events",
         bar_met: rss_peak <= 512.0,
         count: n,
@@ -604,12 +674,13 @@ fn ledger_workloads(
 }
 
 /// Runs every workload and returns the rows.
-pub fn run(sizes: &Sizes, rss: ReplayRssProbe<'_>) -> Vec<Workload> {
+/// `postgres`: a PostgreSQL server URL for the `postgres` column (`None`: no column).
+pub fn run(sizes: &Sizes, rss: ReplayRssProbe<'_>, postgres: Option<&str>) -> Vec<Workload> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut out = vec![
-        durable_appends(sizes, dir.path()),
-        bulk_appends(sizes, dir.path()),
+        durable_appends(sizes, dir.path(), postgres),
+        bulk_appends(sizes, dir.path(), postgres),
     ];
-    ledger_workloads(sizes, dir.path(), rss, &mut out);
+    ledger_workloads(sizes, dir.path(), rss, postgres, &mut out);
     out
 }

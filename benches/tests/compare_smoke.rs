@@ -4,7 +4,9 @@ use ikrar_benches::compare::{replay_peak_rss_here, run, Sizes};
 
 #[test]
 fn the_compare_harness_evaluates_every_workload() {
-    let workloads = run(&Sizes::tiny(), &replay_peak_rss_here);
+    // With a PostgreSQL server configured (as in CI), the postgres column is exercised too.
+    let postgres = ikrar_testkit::postgres_url();
+    let workloads = run(&Sizes::tiny(), &replay_peak_rss_here, postgres.as_deref());
     let json = serde_json::to_value(serde_json::json!({ "workloads": workloads })).unwrap();
     let rows = json["workloads"].as_array().unwrap();
     assert_eq!(rows.len(), 9);
@@ -24,11 +26,19 @@ fn the_compare_harness_evaluates_every_workload() {
         assert!(row["ikrar"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["bar_met"].is_boolean());
     }
-    // The throughput workloads have both baselines.
+    // The throughput workloads have both baselines, and the PostgreSQL figure when a server
+    // is given (verify too).
     for row in &rows[..3] {
         assert!(
             row["sqlite"].as_f64().unwrap() > 0.0 && row["sled_raw"].as_f64().unwrap() > 0.0,
             "{row}"
         );
+        assert_eq!(row["postgres"].is_number(), postgres.is_some(), "{row}");
     }
+    assert_eq!(
+        rows[3]["postgres"].is_number(),
+        postgres.is_some(),
+        "{}",
+        rows[3]
+    );
 }

@@ -1,8 +1,11 @@
 //! `compare`: every workload of SPEC §9 against raw sled and SQLite, side by side, in one run.
 //!
 //! ```sh
-//! cargo run --release -p ikrar-benches --bin compare -- [--quick] [--json]
+//! cargo run --release -p ikrar-benches --bin compare -- [--quick] [--json] [--postgres URL]
 //! ```
+//!
+//! `--postgres URL` (or `IKRAR_BENCH_POSTGRES`) adds the `postgres` column: the appends, the
+//! replay and `verify` on a PostgreSQL ledger in a new schema of that database.
 
 use ikrar_benches::compare::{replay_peak_rss_here, run, Sizes};
 
@@ -27,16 +30,24 @@ fn main() {
         println!("{}", replay_peak_rss_here(&path));
         return;
     }
-    for a in &args {
-        if a != "--quick" && a != "--json" {
-            eprintln!("usage: compare [--quick] [--json]");
-            std::process::exit(2);
+    let mut postgres = std::env::var("IKRAR_BENCH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--quick" | "--json" => {}
+            "--postgres" => postgres = rest.next().cloned(),
+            _ => {
+                eprintln!("usage: compare [--quick] [--json] [--postgres URL]");
+                std::process::exit(2);
+            }
         }
     }
     let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let started = std::time::Instant::now();
-    let workloads = run(&sizes, &replay_peak_rss_in_child);
+    let workloads = run(&sizes, &replay_peak_rss_in_child, postgres.as_deref());
     if args.iter().any(|a| a == "--json") {
         let body = serde_json::json!({ "workloads": workloads });
         println!("{body}");
@@ -44,12 +55,20 @@ fn main() {
     }
     let fmt = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |v| format!("{v}"));
     println!(
-        "{:<72} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9}  bar",
-        "workload", "unit", "ikrar", "sqlite", "sled_raw", "÷sqlite", "÷sled"
+        "{:<72} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9} {:>12} {:>9}  bar",
+        "workload",
+        "unit",
+        "ikrar",
+        "sqlite",
+        "sled_raw",
+        "÷sqlite",
+        "÷sled",
+        "postgres",
+        "pg÷sqlite"
     );
     for w in &workloads {
         println!(
-            "{:<72} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9}  {} {}",
+            "{:<72} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9} {:>12} {:>9}  {} {}",
             w.name,
             w.unit,
             w.ikrar,
@@ -57,6 +76,8 @@ fn main() {
             fmt(w.sled_raw),
             fmt(w.ratio_vs_sqlite),
             fmt(w.ratio_vs_sled_raw),
+            fmt(w.postgres),
+            fmt(w.ratio_postgres_vs_sqlite),
             if w.bar_met { "met:" } else { "NOT met:" },
             w.bar
         );
