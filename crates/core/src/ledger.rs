@@ -180,7 +180,7 @@ impl Ledger {
                 let acknowledged = backend.acknowledged_head()?;
                 let store = Store::new(Arc::new(backend));
                 let head = store.head()?;
-                verify::check_tail(&store, &head)?;
+                verify::check_tail(&store, &head, false)?;
                 verify::check_against_head_file(&store, &head, acknowledged)?;
                 verify::check_latest_checkpoint(&store, &head)?;
                 // The indexes are a projection of the log, kept in memory: build them now.
@@ -295,9 +295,11 @@ impl Ledger {
         let backend = Arc::new(backend);
         let store = Store::new(backend.clone());
         let head = store.head()?;
-        verify::check_tail(&store, &head)?;
+        verify::check_tail(&store, &head, true)?;
         verify::check_latest_checkpoint(&store, &head)?;
-        let index = store.build_index(head.tree_size)?;
+        // Other processes may commit meanwhile: index up to this head; the follower and the
+        // writer's lock bring the rest.
+        let index = store.build_index_to(head.tree_size)?;
         *store.write_index() = index;
         let (head_tx, head_rx) = watch::channel(head);
         let head_tx = Arc::new(head_tx);

@@ -279,3 +279,38 @@ fn a_schema_from_a_newer_build_is_refused_not_misread() {
         Ok(_) => panic!("a ledger with an unknown schema was opened"),
     }
 }
+
+#[test]
+fn opening_and_verifying_while_another_writer_appends() {
+    let Some(place) = postgres_place("opening_while_another_writer_appends") else {
+        return;
+    };
+    let rt = runtime();
+    let writer = Ledger::create(place.path()).unwrap();
+    rt.block_on(writer.append(vec![made(0)])).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let appending = {
+        let (writer, stop) = (writer.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let rt = runtime();
+            let mut version = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                rt.block_on(writer.append(vec![status(0, ExpectedVersion::Exact(version))]))
+                    .unwrap();
+                version += 1;
+            }
+            version
+        })
+    };
+    // Each open reads the head, then the records, while commits land in between: later
+    // records are not damage, and a verify of the open ledger checks the head it started from.
+    for _ in 0..8 {
+        let reader = Ledger::open(place.path()).unwrap();
+        let report = reader.verify().unwrap();
+        assert!(report.tree_size >= 1);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let appended = appending.join().unwrap();
+    assert!(appended > 0);
+    assert_eq!(writer.verify().unwrap().tree_size, 1 + appended);
+}

@@ -399,6 +399,23 @@ impl Store {
         Ok(index)
     }
 
+    /// Builds the index of the records up to `tree_size` on a backend other processes may be
+    /// appending to (records beyond it are later commits, not an error).
+    pub(crate) fn build_index_to(&self, tree_size: u64) -> Result<Index, Error> {
+        let mut index = Index::default();
+        index.extend(self.chunks_from(0)?, tree_size)?;
+        if index.size != tree_size {
+            return Err(Error::Integrity {
+                position: index.size,
+                what: format!(
+                    "the log ends at {} records but its head says {tree_size}: records are missing",
+                    index.size
+                ),
+            });
+        }
+        Ok(index)
+    }
+
     /// Extends the index with records other processes committed, up to `tree_size` (a
     /// backend shared by several writers; a no-op when the index is already there).
     pub(crate) fn catch_up_index(&self, tree_size: u64) -> Result<(), Error> {
