@@ -2,6 +2,11 @@
 //! clients (default 32) each append `IKRAR_BENCH_HTTP_APPENDS` events (default 300), one event
 //! per request, each to its own commitment; reports appends/s and latency percentiles. Client
 //! and server share this machine's two cores.
+//!
+//! With `IKRAR_BENCH_POSTGRES=postgres://…` it instead starts `IKRAR_BENCH_HTTP_SERVERS`
+//! (default 2) `ikrar serve` processes (the binary at `IKRAR_BIN`, default
+//! `target/release/ikrar`) on one new PostgreSQL ledger, spreads the clients over them, and
+//! checks at the end that every server reports every append, verified.
 
 use std::time::{Duration, Instant};
 
@@ -16,30 +21,14 @@ fn env(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let clients = env("IKRAR_BENCH_HTTP_CLIENTS", 32);
-    let appends = env("IKRAR_BENCH_HTTP_APPENDS", 300);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::create(dir.path().join("l")).expect("ledger");
-    let config = ServerConfig::loopback("127.0.0.1:0".parse().expect("address"));
-    let listener = ikrar_server::bind(&config).await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ikrar_server::serve_on(
-        listener,
-        ledger,
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+/// Appends from `clients` tasks spread over `bases`; answers the latencies and the elapsed time.
+async fn load(bases: &[String], clients: usize, appends: usize) -> (Vec<Duration>, Duration) {
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
         let http = http.clone();
-        let url = format!("{base}/v1/events");
+        let url = format!("{}/v1/events", bases[c % bases.len()]);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(appends);
             for i in 0..appends {
@@ -57,17 +46,139 @@ async fn main() {
     for t in tasks {
         latencies.extend(t.await.expect("client"));
     }
-    let elapsed = started.elapsed();
+    (latencies, started.elapsed())
+}
+
+fn report(what: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "http load: {clients} clients x {appends} appends = {} durable appends in {:.2} s = {:.0} appends/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "{what}: {} durable appends in {:.2} s = {:.0} appends/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().expect("some").as_secs_f64() * 1e3,
+    );
+}
+
+/// Several `ikrar serve` processes on one PostgreSQL ledger.
+async fn servers_on_postgres(url: &str, clients: usize, appends: usize) {
+    let servers = env("IKRAR_BENCH_HTTP_SERVERS", 2);
+    let bin = std::env::var("IKRAR_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/ikrar").to_string()
+    });
+    let schema = format!("ikrar_bench_http_{}", uuid::Uuid::now_v7().simple());
+    ikrar_testkit::run_sql(url, &format!("CREATE SCHEMA {schema}"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let ledger = format!("{url}{separator}options=-csearch_path%3D{schema}");
+    let init = std::process::Command::new(&bin)
+        .args(["--ledger", &ledger, "init"])
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e} (build it: cargo build --release -p ikrar-cli)"));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut children = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..servers {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        children.push(
+            std::process::Command::new(&bin)
+                .args(["--ledger", &ledger, "serve", "--listen"])
+                .arg(format!("127.0.0.1:{port}"))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("ikrar serve"),
+        );
+        bases.push(format!("http://127.0.0.1:{port}"));
+    }
+    let http = reqwest::Client::new();
+    for base in &bases {
+        let started = Instant::now();
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no server at {base}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (latencies, elapsed) = load(&bases, clients, appends).await;
+    let total = latencies.len() as u64;
+    report(
+        &format!("http load, {servers} ikrar serve processes on one PostgreSQL ledger, {clients} clients x {appends} appends"),
+        latencies,
+        elapsed,
+    );
+    // Every server sees every append (its own and the others'), and the ledger verifies.
+    for base in &bases {
+        let started = Instant::now();
+        loop {
+            let report: serde_json::Value = http
+                .get(format!("{base}/v1/verify"))
+                .send()
+                .await
+                .expect("verify")
+                .json()
+                .await
+                .expect("json");
+            if report["tree_size"] == total {
+                assert_eq!(report["ok"], true, "{report}");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{base}: {report}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!("every server reports {total} events, verified: none lost, none duplicated");
+    for mut child in children {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let clients = env("IKRAR_BENCH_HTTP_CLIENTS", 32);
+    let appends = env("IKRAR_BENCH_HTTP_APPENDS", 300);
+    if let Some(url) = std::env::var("IKRAR_BENCH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        servers_on_postgres(&url, clients, appends).await;
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::create(dir.path().join("l")).expect("ledger");
+    let config = ServerConfig::loopback("127.0.0.1:0".parse().expect("address"));
+    let listener = ikrar_server::bind(&config).await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ikrar_server::serve_on(
+        listener,
+        ledger,
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let (latencies, elapsed) = load(&[base], clients, appends).await;
+    report(
+        &format!("http load: {clients} clients x {appends} appends"),
+        latencies,
+        elapsed,
     );
     let _ = stop.send(());
     server.await.expect("server task").expect("server");
