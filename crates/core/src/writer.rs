@@ -102,6 +102,7 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
         // this one last looked, and the index must know those records before validating.
         let lock = store.backend.lock_for_commit().and_then(|lock| {
             store.catch_up_index(lock.head().tree_size)?;
+            store.refresh_frontier(lock.head().tree_size)?;
             Ok(lock)
         });
         let lock = match lock {
@@ -236,7 +237,7 @@ fn commit(
     for ((level, tile), mut hashes) in by_tile {
         hashes.sort_unstable_by_key(|(i, _)| *i);
         let mut value = store
-            .tile(level, tile)?
+            .tile_at_size(level, tile, head.tree_size)?
             .map(|v| v.to_vec())
             .unwrap_or_default();
         for (index, hash) in hashes {
@@ -272,11 +273,13 @@ fn commit(
         root,
         last_recorded_at: group.last_recorded_at,
     };
+    let written: Vec<(u8, u64, Vec<u8>)> = tiles.clone();
     lock.commit(CommitBatch {
         records,
         tiles,
         head: new_head,
     })?;
+    store.remember_tiles(written);
     // Durable: now the in-memory index learns the records, before anyone is answered. (On a
     // shared backend a reader of another process's commits may have taught it some already.)
     let mut index = store.write_index();

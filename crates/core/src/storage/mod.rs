@@ -167,6 +167,12 @@ pub(crate) trait Backend: Send + Sync {
     }
     /// A stored hash tile: up to [`TILE_WIDTH`] hashes of one level, 32 bytes each.
     fn tile(&self, level: u8, tile: u64) -> Result<Option<Bytes>, Error>;
+    /// Several stored tiles at once, in the order asked (one round trip on a database).
+    fn tiles(&self, keys: &[(u8, u64)]) -> Result<Vec<Option<Bytes>>, Error> {
+        keys.iter()
+            .map(|&(level, tile)| self.tile(level, tile))
+            .collect()
+    }
     /// Every stored checkpoint note, by tree size (then key name).
     fn checkpoint_notes(&self) -> Result<Vec<(u64, String)>, Error>;
     /// Stores a checkpoint note and the verifier key of its signer, durably.
@@ -462,6 +468,82 @@ impl Store {
         }
         cache.insert(key, tile);
         Ok(hash)
+    }
+
+    /// A stored tile as it is in the tree of `tree_size` records, for the writer to extend: the
+    /// cached copy when it holds exactly the hashes that size implies (level `L` has
+    /// `tree_size >> L` stored hashes), else a fresh read. Saves a read per level and group
+    /// commit, a round trip each on a database, taken under the write lock.
+    pub(crate) fn tile_at_size(
+        &self,
+        level: u8,
+        tile: u64,
+        tree_size: u64,
+    ) -> Result<Option<Bytes>, Error> {
+        let expected_bytes = Self::tile_bytes_at_size(level, tile, tree_size);
+        if let Some(cached) = self.tile_cache().get(&(level, tile)) {
+            if cached.len() == expected_bytes {
+                return Ok(Some(cached.clone()));
+            }
+        }
+        self.tile(level, tile)
+    }
+
+    /// Brings the cached copies of the tiles a group commit on top of `tree_size` records reads
+    /// and extends (the last tile of each level, and the one before it) up to that size, in one
+    /// read of the backend for all that are stale. Another process's commit makes them stale.
+    pub(crate) fn refresh_frontier(&self, tree_size: u64) -> Result<(), Error> {
+        let mut stale = Vec::new();
+        {
+            let cache = self.tile_cache();
+            let mut level = 0u8;
+            while level < 64 && tree_size >> level > 0 {
+                let last_tile = (tree_size >> level) / TILE_WIDTH;
+                for tile in last_tile.saturating_sub(1)..=last_tile {
+                    let expected = Self::tile_bytes_at_size(level, tile, tree_size);
+                    let fresh = cache.get(&(level, tile)).map(|t| t.len()) == Some(expected);
+                    if expected > 0 && !fresh {
+                        stale.push((level, tile));
+                    }
+                }
+                level += 1;
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let fetched = self.backend.tiles(&stale)?;
+        let mut cache = self.tile_cache();
+        if cache.len() + stale.len() > TILE_CACHE_MAX {
+            cache.clear();
+        }
+        for (key, tile) in stale.into_iter().zip(fetched) {
+            if let Some(tile) = tile {
+                cache.insert(key, tile);
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of tile `(level, tile)` in the tree of `tree_size` records: level `L` holds
+    /// `tree_size >> L` stored hashes.
+    fn tile_bytes_at_size(level: u8, tile: u64, tree_size: u64) -> usize {
+        let hashes_in_level = tree_size >> level;
+        hashes_in_level
+            .saturating_sub(tile * TILE_WIDTH)
+            .min(TILE_WIDTH) as usize
+            * HASH_BYTES
+    }
+
+    /// Puts tiles just committed into the cache.
+    pub(crate) fn remember_tiles(&self, tiles: Vec<(u8, u64, Vec<u8>)>) {
+        let mut cache = self.tile_cache();
+        if cache.len() + tiles.len() > TILE_CACHE_MAX {
+            cache.clear();
+        }
+        for (level, tile, hashes) in tiles {
+            cache.insert((level, tile), Bytes::Owned(hashes));
+        }
     }
 
     fn tile_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(u8, u64), Bytes>> {

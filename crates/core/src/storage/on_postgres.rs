@@ -562,6 +562,38 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn tiles(&self, keys: &[(u8, u64)]) -> Result<Vec<Option<Bytes>>, Error> {
+        let levels: Vec<i16> = keys.iter().map(|k| i16::from(k.0)).collect();
+        let tiles: Vec<i64> = keys.iter().map(|k| to_i64(k.1)).collect();
+        let rows: Vec<(i16, i64, Vec<u8>)> = self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT t.level, t.tile, t.hashes FROM ikrar_tiles t \
+                     JOIN unnest($1::smallint[], $2::bigint[]) AS k(level, tile) \
+                     ON t.level = k.level AND t.tile = k.tile",
+                    &[&levels, &tiles],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })?;
+        let mut found: std::collections::HashMap<(i16, i64), Vec<u8>> = rows
+            .into_iter()
+            .map(|(level, tile, hashes)| ((level, tile), hashes))
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|&(level, tile)| {
+                found
+                    .remove(&(i16::from(level), to_i64(tile)))
+                    .map(Bytes::Owned)
+            })
+            .collect())
+    }
+
     fn checkpoint_notes(&self) -> Result<Vec<(u64, String)>, Error> {
         let rows: Vec<(i64, String)> = self.run(|pool| async move {
             let client = pool.get().await?;
@@ -628,12 +660,14 @@ impl Backend for PostgresBackend {
     fn lock_for_commit(&self) -> Result<Box<dyn CommitLock + '_>, Error> {
         let (client, head) = self.run(|pool| async move {
             let client = pool.get().await?;
-            client.batch_execute("BEGIN").await?;
-            // Waits for any other writer's transaction, then sees its commit.
-            match client
-                .query_one(&format!("{SELECT_HEAD} FOR UPDATE"), &[])
-                .await
-            {
+            // BEGIN and the locking read are pipelined: one round trip. The read waits for any
+            // other writer's transaction, then sees its commit.
+            let select = format!("{SELECT_HEAD} FOR UPDATE");
+            let (begun, row) = futures::join!(
+                client.batch_execute("BEGIN"),
+                client.query_one(&select, &[])
+            );
+            match begun.and(row) {
                 Ok(row) => {
                     let head = head_of(&row)?;
                     Ok((client, head))
@@ -695,37 +729,45 @@ impl CommitLock for PostgresCommit<'_> {
         let hashes: Vec<Vec<u8>> = batch.tiles.into_iter().map(|t| t.2).collect();
         let head = batch.head;
         self.backend.run(move |_| async move {
+            let head_size = to_i64(head.tree_size);
+            let head_root = head.root.0.to_vec();
+            let head_micros = head.last_recorded_at.timestamp_micros();
+            type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+            let record_params: [Param<'_>; 5] = [&positions, &streams, &versions, &ids, &records];
+            let tile_params: [Param<'_>; 3] = [&levels, &tiles, &hashes];
+            let head_params: [Param<'_>; 3] = [&head_size, &head_root, &head_micros];
             let result = async {
-                client
-                    .execute(
+                // The four statements are pipelined (sent together, one round trip), then
+                // COMMIT. Any failure aborts the transaction, and the others with it.
+                let (inserted, upserted, moved, notified) = futures::join!(
+                    client.execute(
                         "INSERT INTO ikrar_records (position, stream, version, event_id, record) \
                          SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], \
                          $4::uuid[], $5::bytea[])",
-                        &[&positions, &streams, &versions, &ids, &records],
-                    )
-                    .await?;
-                client
-                    .execute(
+                        &record_params,
+                    ),
+                    client.execute(
                         "INSERT INTO ikrar_tiles (level, tile, hashes) \
                          SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) \
                          ON CONFLICT (level, tile) DO UPDATE SET hashes = EXCLUDED.hashes",
-                        &[&levels, &tiles, &hashes],
-                    )
-                    .await?;
-                client
-                    .execute(
+                        &tile_params,
+                    ),
+                    client.execute(
                         "UPDATE ikrar_head SET tree_size = $1, root = $2, last_recorded_at_us = $3",
-                        &[
-                            &to_i64(head.tree_size),
-                            &&head.root.0[..],
-                            &head.last_recorded_at.timestamp_micros(),
-                        ],
-                    )
-                    .await?;
-                // Delivered at COMMIT, to the followers of this schema's ledger.
-                client
-                    .execute("SELECT pg_notify('ikrar_head', current_schema())", &[])
-                    .await?;
+                        &head_params,
+                    ),
+                    // Delivered at COMMIT, to the followers of this schema's ledger.
+                    client.execute("SELECT pg_notify('ikrar_head', current_schema())", &[]),
+                );
+                inserted?;
+                upserted?;
+                if moved? != 1 {
+                    return Err(Error::Integrity {
+                        position: head.tree_size,
+                        what: "the ledger's head row is missing".into(),
+                    });
+                }
+                notified?;
                 client.batch_execute("COMMIT").await?;
                 Ok::<(), Error>(())
             }
