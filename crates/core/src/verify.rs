@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::merkle::{Hash, TreeBuilder, HASH_BYTES};
 use crate::record::{Record, RecordHeader};
-use crate::storage::{Bytes, Head, Store, TILE_WIDTH};
+use crate::storage::{Bytes, Chunk, Head, Store, TILE_WIDTH};
 
 /// What a successful `verify` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,11 +58,31 @@ impl<'a> TileCursor<'a> {
     }
 }
 
+/// Chunks in flight between the reading stage and the tree stage at most.
+const CHUNKS_IN_FLIGHT: usize = 64;
+
+/// A chunk checked by the reading stage, with how many of its records belong to the scan.
+type Checked = Result<(Chunk, usize), Error>;
+
+/// What the reading stage of `verify` found, beyond the leaves it sent.
+struct Scanned {
+    size: u64,
+    retractions: usize,
+    made: usize,
+    last_recorded_at: DateTime<Utc>,
+}
+
 /// Re-reads every record, re-hashes it, and checks positions, stream versions, `recorded_at`
 /// order, the index, every stored tree hash, every stored checkpoint and the root. `progress`
 /// is called with the number of records checked so far, every few thousand.
 /// `live`: the ledger is open and may grow during the scan, which then stops at `head` (records
 /// after it are later commits). Otherwise a record beyond `head` is an integrity failure.
+///
+/// Two stages on two threads, since the work per record is what bounds it: one reads the
+/// records and checks each alone and against the index; this one hashes them, builds the tree
+/// and compares every stored hash and checkpoint root. The tree stage takes positions in order
+/// and the reading stage reports a failure only after the records before it, so the failure
+/// reported is still the earliest.
 pub(crate) fn verify(
     store: &Store,
     head: &Head,
@@ -70,18 +90,6 @@ pub(crate) fn verify(
     live: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, Error> {
-    let mut builder = TreeBuilder::new();
-    let mut tiles = TileCursor::new(store);
-    // Each record's entries are looked up in the live index (lookups, not a rebuild: no
-    // allocation per record); the counts at the end rule out entries no record implies. The
-    // index is read-locked one bundle at a time, never for the whole scan: the writer updates
-    // it after every flush, and appends must not wait for a verify. Entries for positions below
-    // the head never change, so the lookups need no snapshot.
-    let read_index = || store.read_index();
-    let mut size = 0u64;
-    let mut retractions = 0usize;
-    let mut made = 0usize;
-    let mut last_recorded_at: DateTime<Utc> = DateTime::UNIX_EPOCH;
     // Every stored checkpoint: its root must be the recomputed root at its size.
     let checkpoints = stored_checkpoints(store, head)?;
     let mut roots_to_check: std::collections::BTreeMap<u64, Vec<(Hash, String)>> =
@@ -92,6 +100,217 @@ pub(crate) fn verify(
             .or_default()
             .push((c.root, c.origin.clone()));
     }
+    let (tree, scanned) = std::thread::scope(|scope| {
+        let (leaves_tx, leaves_rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let reader = std::thread::Builder::new()
+            .name("ikrar-verify-read".into())
+            .spawn_scoped(scope, move || {
+                scan_records(store, head, check_index, live, &leaves_tx)
+            });
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => return (Err(Error::Io(e)), None),
+        };
+        let tree = build_tree(store, &roots_to_check, leaves_rx, progress);
+        let scanned = reader.join().ok();
+        (tree, scanned)
+    });
+    let (builder, size) = tree?;
+    let scanned = match scanned {
+        Some(Ok(scanned)) => scanned,
+        Some(Err(e)) => return Err(e),
+        None => return Err(Error::Storage("the verify reader panicked".into())),
+    };
+    debug_assert_eq!(scanned.size, size);
+    let position = size;
+    progress(position);
+    if position != head.tree_size {
+        return Err(integrity(
+            position,
+            format!(
+                "the log ends at {position} records but its head says {}: records are missing",
+                head.tree_size
+            ),
+        ));
+    }
+    if head.tree_size > 0 && scanned.last_recorded_at != head.last_recorded_at {
+        return Err(integrity(
+            position.saturating_sub(1),
+            "the last recorded_at differs from the head",
+        ));
+    }
+    let root = builder.root();
+    if root != head.root {
+        return Err(integrity(
+            position.saturating_sub(1),
+            "the root recomputed from the records differs from the stored root",
+        ));
+    }
+    // Every record's entries were found; equal counts mean the index holds nothing else. The
+    // ledger may have grown during the scan: count only entries below the verified size then
+    // (`made_on` has no position, so it is counted only when nothing was appended).
+    let live = store.read_index();
+    let below = |p: &u64| *p < size;
+    let counts_agree = if live.size == size {
+        let stream_entries: usize = live.streams.values().map(Vec::len).sum();
+        live.ids.len() as u64 == size
+            && stream_entries as u64 == size
+            && live.retracted.len() == scanned.retractions
+            && live.made_on.len() == scanned.made
+    } else {
+        let stream_entries: usize = live
+            .streams
+            .values()
+            .map(|v| v.iter().filter(|p| below(p)).count())
+            .sum();
+        live.size > size
+            && live.ids.values().filter(|p| below(p)).count() as u64 == size
+            && stream_entries as u64 == size
+            && live.retracted.values().filter(|p| below(p)).count() == scanned.retractions
+    };
+    if check_index && !counts_agree {
+        return Err(integrity(
+            position,
+            "the in-memory index holds entries no record implies; reopen the ledger to rebuild it",
+        ));
+    }
+    Ok(VerifyReport {
+        tree_size: head.tree_size,
+        root,
+    })
+}
+
+/// The reading stage: every record in order, checked alone and against the index; sends each
+/// chunk on once checked, then a failure if there is one, and returns what it counted.
+fn scan_records(
+    store: &Store,
+    head: &Head,
+    check_index: bool,
+    live: bool,
+    checked: &std::sync::mpsc::SyncSender<Checked>,
+) -> Result<Scanned, Error> {
+    let mut scanned = Scanned {
+        size: 0,
+        retractions: 0,
+        made: 0,
+        last_recorded_at: DateTime::UNIX_EPOCH,
+    };
+    if let Err(e) = scan_into(store, head, check_index, live, &mut scanned, checked) {
+        // After the records before it, so that the tree stage can still find an earlier
+        // failure; a closed channel means the tree stage failed first.
+        let _ = checked.send(Err(e));
+        return Err(integrity(scanned.size, "reported by the tree stage"));
+    }
+    Ok(scanned)
+}
+
+fn scan_into(
+    store: &Store,
+    head: &Head,
+    check_index: bool,
+    live: bool,
+    scanned: &mut Scanned,
+    checked: &std::sync::mpsc::SyncSender<Checked>,
+) -> Result<(), Error> {
+    // Each record's entries are looked up in the live index (lookups, not a rebuild: no
+    // allocation per record); the counts at the end rule out entries no record implies. The
+    // index is read-locked one chunk at a time, never for the whole scan: the writer updates
+    // it after every commit, and appends must not wait for a verify. Entries for positions
+    // below the head never change, so the lookups need no snapshot.
+    for chunk in store.chunks_from(0)? {
+        let chunk = chunk?;
+        if live && chunk.first >= head.tree_size {
+            break;
+        }
+        if chunk.first != scanned.size {
+            return Err(integrity(
+                scanned.size,
+                "the record is missing (the log has a gap)",
+            ));
+        }
+        let mut taken = 0usize;
+        let mut beyond_head = false;
+        {
+            let index = store.read_index();
+            for record in chunk.records() {
+                let position = scanned.size;
+                if position >= head.tree_size {
+                    // Later commits, when the ledger is open; otherwise records nobody
+                    // acknowledged.
+                    if live {
+                        beyond_head = true;
+                        break;
+                    }
+                    return Err(integrity(
+                        position,
+                        format!(
+                            "a record lies beyond the head (tree size {})",
+                            head.tree_size
+                        ),
+                    ));
+                }
+                let header = RecordHeader::decode(record)
+                    .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
+                if header.recorded_at < scanned.last_recorded_at {
+                    return Err(integrity(position, "recorded_at goes backwards"));
+                }
+                scanned.last_recorded_at = header.recorded_at;
+                if header.position != position {
+                    return Err(integrity(
+                        position,
+                        format!("the record says position {}", header.position),
+                    ));
+                }
+                if check_index {
+                    let in_stream = index
+                        .streams
+                        .get(header.stream.as_ref())
+                        .and_then(|v| v.get(header.version as usize));
+                    let indexed = in_stream == Some(&position)
+                        && index.ids.get(&header.event_id) == Some(&position)
+                        && header
+                            .retracts
+                            .is_none_or(|t| index.retracted.get(&t) == Some(&position))
+                        && header
+                            .made
+                            .is_none_or(|(c, d)| index.made_on.get(&c) == Some(&d));
+                    if !indexed {
+                        return Err(integrity(
+                            position,
+                            format!(
+                                "the record (stream {} version {}) disagrees with the index",
+                                header.stream, header.version
+                            ),
+                        ));
+                    }
+                }
+                scanned.retractions += usize::from(header.retracts.is_some());
+                scanned.made += usize::from(header.made.is_some());
+                scanned.size += 1;
+                taken += 1;
+            }
+        }
+        if checked.send(Ok((chunk, taken))).is_err() {
+            // The tree stage stopped at an earlier failure.
+            return Ok(());
+        }
+        if beyond_head {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The tree stage: builds the tree from the leaves in order, comparing every stored hash and
+/// checkpoint root; answers the builder and the number of leaves.
+fn build_tree(
+    store: &Store,
+    roots_to_check: &std::collections::BTreeMap<u64, Vec<(Hash, String)>>,
+    checked: std::sync::mpsc::Receiver<Checked>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(TreeBuilder, u64), Error> {
+    let mut builder = TreeBuilder::new();
+    let mut tiles = TileCursor::new(store);
     let check_roots = |builder: &TreeBuilder| -> Result<(), Error> {
         if let Some(expected) = roots_to_check.get(&builder.size()) {
             let root = builder.root();
@@ -110,69 +329,11 @@ pub(crate) fn verify(
         Ok(())
     };
     check_roots(&builder)?;
-
-    'chunks: for chunk in store.chunks_from(0)? {
-        let chunk = chunk?;
-        if live && chunk.first >= head.tree_size {
-            break;
-        }
-        if chunk.first != size {
-            return Err(integrity(size, "the record is missing (the log has a gap)"));
-        }
-        let index = read_index();
-        for record in chunk.records() {
+    let mut size = 0u64;
+    for item in checked {
+        let (chunk, taken) = item?;
+        for record in chunk.records().take(taken) {
             let position = size;
-            if position >= head.tree_size {
-                // Later commits, when the ledger is open; otherwise records nobody acknowledged.
-                if live {
-                    break 'chunks;
-                }
-                return Err(integrity(
-                    position,
-                    format!(
-                        "a record lies beyond the head (tree size {})",
-                        head.tree_size
-                    ),
-                ));
-            }
-            let header = RecordHeader::decode(record)
-                .map_err(|e| integrity(position, format!("the record does not decode: {e}")))?;
-            if header.recorded_at < last_recorded_at {
-                return Err(integrity(position, "recorded_at goes backwards"));
-            }
-            last_recorded_at = header.recorded_at;
-            if header.position != position {
-                return Err(integrity(
-                    position,
-                    format!("the record says position {}", header.position),
-                ));
-            }
-            if check_index {
-                let in_stream = index
-                    .streams
-                    .get(header.stream.as_ref())
-                    .and_then(|v| v.get(header.version as usize));
-                let indexed = in_stream == Some(&position)
-                    && index.ids.get(&header.event_id) == Some(&position)
-                    && header
-                        .retracts
-                        .is_none_or(|t| index.retracted.get(&t) == Some(&position))
-                    && header
-                        .made
-                        .is_none_or(|(c, d)| index.made_on.get(&c) == Some(&d));
-                if !indexed {
-                    return Err(integrity(
-                        position,
-                        format!(
-                            "the record (stream {} version {}) disagrees with the index",
-                            header.stream, header.version
-                        ),
-                    ));
-                }
-            }
-            retractions += usize::from(header.retracts.is_some());
-            made += usize::from(header.made.is_some());
-
             for (level, i, hash) in builder.push(Hash::leaf(record)) {
                 match tiles.hash(level, i)? {
                     Some(stored) if stored == hash => {}
@@ -201,62 +362,7 @@ pub(crate) fn verify(
             }
         }
     }
-    let position = size;
-    progress(position);
-    if position != head.tree_size {
-        return Err(integrity(
-            position,
-            format!(
-                "the log ends at {position} records but its head says {}: records are missing",
-                head.tree_size
-            ),
-        ));
-    }
-    if head.tree_size > 0 && last_recorded_at != head.last_recorded_at {
-        return Err(integrity(
-            position.saturating_sub(1),
-            "the last recorded_at differs from the head",
-        ));
-    }
-    let root = builder.root();
-    if root != head.root {
-        return Err(integrity(
-            position.saturating_sub(1),
-            "the root recomputed from the records differs from the stored root",
-        ));
-    }
-    // Every record's entries were found; equal counts mean the index holds nothing else. The
-    // ledger may have grown during the scan: count only entries below the verified size then
-    // (`made_on` has no position, so it is counted only when nothing was appended).
-    let live = read_index();
-    let below = |p: &u64| *p < size;
-    let counts_agree = if live.size == size {
-        let stream_entries: usize = live.streams.values().map(Vec::len).sum();
-        live.ids.len() as u64 == size
-            && stream_entries as u64 == size
-            && live.retracted.len() == retractions
-            && live.made_on.len() == made
-    } else {
-        let stream_entries: usize = live
-            .streams
-            .values()
-            .map(|v| v.iter().filter(|p| below(p)).count())
-            .sum();
-        live.size > size
-            && live.ids.values().filter(|p| below(p)).count() as u64 == size
-            && stream_entries as u64 == size
-            && live.retracted.values().filter(|p| below(p)).count() == retractions
-    };
-    if check_index && !counts_agree {
-        return Err(integrity(
-            position,
-            "the in-memory index holds entries no record implies; reopen the ledger to rebuild it",
-        ));
-    }
-    Ok(VerifyReport {
-        tree_size: head.tree_size,
-        root,
-    })
+    Ok((builder, size))
 }
 
 /// The stored checkpoints, each with a valid signature by the verifier key stored for its origin

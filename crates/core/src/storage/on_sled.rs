@@ -111,7 +111,7 @@ pub(crate) fn bundle_key(first_position: u64) -> [u8; 9] {
 
 /// The records of a bundle, in order.
 pub(crate) fn bundle_records(bundle: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bundle.split(|b| *b == b'\n')
+    super::split_lines(bundle)
 }
 
 pub(crate) fn tile_key(level: u8, tile: u64) -> [u8; 10] {
