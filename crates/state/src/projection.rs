@@ -23,11 +23,17 @@ use crate::view::{CommitmentView, Diff, MeetingView, Summary};
 pub const PROJECTION_DIR: &str = "projections/state";
 /// Bumped whenever the persisted encoding or the fold changes: a projection written by another
 /// version is rebuilt.
-const PROJECTION_FORMAT: u32 = 1;
+const PROJECTION_FORMAT: u32 = 2;
 const KEY_REACHED: &[u8] = b"~reached";
 const KEY_FORMAT: &[u8] = b"~format";
 const TAG_COMMITMENT: u8 = b'c';
 const TAG_MEETING: u8 = b'm';
+/// A timeline is persisted in pages of this many entries, key tag ‖ subject id (16) ‖ page
+/// (u32 BE): catching up rewrites only the pages it changed (the last, mostly), so each entry is
+/// written a bounded number of times however long its timeline grows, while the key count stays
+/// small (sled's memory grows with its key count).
+const PAGE_ENTRIES: usize = 64;
+const PAGE_KEY_BYTES: usize = 1 + 16 + 4;
 /// Records applied between two writes of the persisted projection while catching up, so that
 /// memory stays bounded however far behind it is.
 const CATCH_UP_CHUNK_RECORDS: usize = 50_000;
@@ -188,25 +194,23 @@ impl Projection {
                 );
                 continue;
             }
-            if k.len() != 17 {
+            if k.len() != PAGE_KEY_BYTES {
                 continue;
             }
-            let id = Uuid::from_slice(&k[1..]).map_err(|e| Error::Projection(e.to_string()))?;
-            let timeline: Timeline = postcard::from_bytes(&v)?;
+            let id = Uuid::from_slice(&k[1..17]).map_err(|e| Error::Projection(e.to_string()))?;
+            let page: Vec<Entry> = postcard::from_bytes(&v)?;
+            // Keys sort by subject, then page: each timeline's entries arrive in order.
             match k[0] {
                 TAG_COMMITMENT => {
-                    if let Some(made) = timeline
-                        .entries
+                    if let Some(made) = page
                         .iter()
                         .find(|e| matches!(e.change, Change::Made { .. }))
                     {
                         t.commitment_order.push((made.position, id));
                     }
-                    t.commitments.insert(id, timeline);
+                    t.commitments.entry(id).or_default().entries.extend(page);
                 }
-                TAG_MEETING => {
-                    t.meetings.insert(id, timeline);
-                }
+                TAG_MEETING => t.meetings.entry(id).or_default().entries.extend(page),
                 _ => {}
             }
         }
@@ -227,7 +231,7 @@ impl Projection {
             return Ok(());
         }
         let start = t.reached;
-        let mut dirty: HashSet<(u8, Uuid)> = HashSet::new();
+        let mut dirty: HashSet<(u8, Uuid, usize)> = HashSet::new();
         let mut applied_in_chunk = 0usize;
         for item in self.ledger.iter_from(start) {
             let stored = item?;
@@ -249,25 +253,36 @@ impl Projection {
         Ok(())
     }
 
-    fn persist(&self, t: &Timelines, dirty: &mut HashSet<(u8, Uuid)>) -> Result<(), Error> {
+    /// Writes the pages of entries added or changed since the last call (`dirty`: subject and
+    /// page number).
+    fn persist(&self, t: &Timelines, dirty: &mut HashSet<(u8, Uuid, usize)>) -> Result<(), Error> {
         let Some(persisted) = &self.persisted else {
             dirty.clear();
             return Ok(());
         };
         let mut batch = sled::Batch::default();
-        for (tag, id) in dirty.drain() {
+        for (tag, id, page) in dirty.drain() {
             let timeline = match tag {
                 TAG_COMMITMENT => t.commitments.get(&id),
                 _ => t.meetings.get(&id),
             };
-            if let Some(timeline) = timeline {
-                let mut key = [tag; 17];
-                key[1..].copy_from_slice(id.as_bytes());
-                batch.insert(&key[..], postcard::to_stdvec(timeline)?);
+            let Some(timeline) = timeline else { continue };
+            let start = page * PAGE_ENTRIES;
+            let end = (start + PAGE_ENTRIES).min(timeline.entries.len());
+            if start >= end {
+                continue;
             }
+            let mut key = [0u8; PAGE_KEY_BYTES];
+            key[0] = tag;
+            key[1..17].copy_from_slice(id.as_bytes());
+            key[17..].copy_from_slice(&(page as u32).to_be_bytes());
+            batch.insert(
+                &key[..],
+                postcard::to_stdvec(&timeline.entries[start..end])?,
+            );
         }
         batch.insert(KEY_REACHED, &t.reached.to_be_bytes()[..]);
-        // One batch: the timelines and the position they reflect change together.
+        // One batch: the pages and the position they reflect change together.
         persisted.tree.apply_batch(batch)?;
         Ok(())
     }
@@ -416,7 +431,7 @@ fn apply(
     t: &mut Timelines,
     ledger: &Ledger,
     record: &Record,
-    dirty: &mut HashSet<(u8, Uuid)>,
+    dirty: &mut HashSet<(u8, Uuid, usize)>,
 ) -> Result<(), Error> {
     let mut push = |t: &mut Timelines, tag: u8, id: Uuid, e: Entry| {
         let map = if tag == TAG_COMMITMENT {
@@ -424,8 +439,9 @@ fn apply(
         } else {
             &mut t.meetings
         };
-        map.entry(id).or_default().entries.push(e);
-        dirty.insert((tag, id));
+        let entries = &mut map.entry(id).or_default().entries;
+        dirty.insert((tag, id, entries.len() / PAGE_ENTRIES));
+        entries.push(e);
     };
     match &record.data {
         EventData::CommitmentMade(d) => {
@@ -547,14 +563,12 @@ fn apply(
                     &mut t.meetings
                 };
                 if let Some(timeline) = map.get_mut(&id) {
-                    for e in timeline
-                        .entries
-                        .iter_mut()
-                        .filter(|e| e.position == target_position)
-                    {
-                        e.retracted_at = Some(record.position);
+                    for (i, e) in timeline.entries.iter_mut().enumerate() {
+                        if e.position == target_position {
+                            e.retracted_at = Some(record.position);
+                            dirty.insert((tag, id, i / PAGE_ENTRIES));
+                        }
                     }
-                    dirty.insert((tag, id));
                 }
             }
         }

@@ -332,3 +332,68 @@ proptest! {
         }
     }
 }
+
+/// Timelines longer than one persisted page (64 entries), with retractions that change entries
+/// in pages written by an earlier catch-up: the reopened projection (loaded from its pages)
+/// still answers as the reference.
+#[test]
+fn long_timelines_persist_in_pages_and_reload_with_later_retractions() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let place = Place::sled();
+    let ledger = Ledger::create(place.path()).unwrap();
+    let append = |mut e: InputEvent| {
+        let id = Uuid::now_v7();
+        e.event_id = Some(id);
+        e.actor = Some("tester".into());
+        rt.block_on(ledger.append(vec![e])).unwrap();
+        id
+    };
+    let mut recorded = vec![append(InputEvent::new(EventData::CommitmentMade(
+        CommitmentMade {
+            commitment_id: commitment(0),
+            title: "Commitment 0".into(),
+            summary: None,
+            owner: None,
+            parties: vec![],
+            themes: vec![],
+            made_on: base_day(),
+            due: None,
+        },
+    )))];
+    // Effective days never decrease (day i / 3 after 2025-01-01), so that in a basis of day D
+    // the winner is the last entry effective by D: retracting it changes the answer.
+    for i in 0..150u32 {
+        let mut e = InputEvent::new(EventData::CommitmentStatusChanged(
+            CommitmentStatusChanged {
+                commitment_id: commitment(0),
+                status: Status::ALL[(i % 6) as usize],
+                label: Some(format!("step {i}")),
+            },
+        ));
+        e.effective = Some(Moment::Date(base_day() + Duration::days(i64::from(i / 3))));
+        recorded.push(append(e));
+    }
+    let projection = Projection::open(&ledger).unwrap();
+    assert_eq!(projection.reached(), 151);
+    // Withdraw the winner as of day 10 (entry 33, first page) and the last entry (entry 150,
+    // third page), after both pages were persisted.
+    for target in [33usize, 150] {
+        let mut e = InputEvent::new(EventData::EventRetracted(EventRetracted {
+            event_id: recorded[target],
+        }));
+        e.reason = Some("recorded in error".into());
+        append(e);
+    }
+    projection.catch_up().unwrap();
+    drop(projection);
+    let reopened = Projection::open(&ledger).unwrap();
+    let all = records(&ledger);
+    for (tree_size, as_of_days) in [(151u64, 10i64), (153, 10), (153, 60), (152, 60), (153, 0)] {
+        let as_of = base_day() + Duration::days(as_of_days);
+        let basis = ResolvedBasis::new(tree_size, Moment::Date(as_of).end());
+        same_answers(&reopened, &all, &basis).unwrap();
+    }
+}
