@@ -69,10 +69,7 @@ async fn servers_on_postgres(url: &str, clients: usize, appends: usize) {
     let bin = std::env::var("IKRAR_BIN").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/ikrar").to_string()
     });
-    let schema = format!("ikrar_bench_http_{}", uuid::Uuid::now_v7().simple());
-    ikrar_testkit::run_sql(url, &format!("CREATE SCHEMA {schema}"));
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let ledger = format!("{url}{separator}options=-csearch_path%3D{schema}");
+    let ledger = ikrar_testkit::new_schema(url, "ikrar_bench_http");
     let init = std::process::Command::new(&bin)
         .args(["--ledger", &ledger, "init"])
         .output()

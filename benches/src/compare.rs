@@ -218,10 +218,7 @@ fn sled_group_commit(dir: &std::path::Path, writers: usize, appends: usize) -> D
 
 /// A fresh PostgreSQL ledger location (a new schema) on the server at `url`.
 fn postgres_location(url: &str, name: &str) -> std::path::PathBuf {
-    let schema = format!("ikrar_bench_{name}_{}", uuid::Uuid::now_v7().simple());
-    ikrar_testkit::run_sql(url, &format!("CREATE SCHEMA {schema}"));
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-csearch_path%3D{schema}").into()
+    ikrar_testkit::new_schema(url, &format!("ikrar_bench_{name}")).into()
 }
 
 /// ikrar: one tokio task per writer, one event per append, on a new ledger at `location`.

@@ -16,17 +16,6 @@ use serde_json::{json, Value};
 
 use crate::{cid, json as stdout_json, stderr, stdout, Env};
 
-fn postgres_place(test: &str) -> Option<Place> {
-    let place = Place::postgres();
-    if place.is_none() {
-        eprintln!(
-            "{test}: not run ({} is not set)",
-            ikrar_testkit::POSTGRES_ENV
-        );
-    }
-    place
-}
-
 /// Runs the binary on `ledger` and answers its JSON output, requiring exit 0.
 fn ok_on(env: &Env, ledger: &Path, args: &[&str]) -> Value {
     let out = env
@@ -89,7 +78,7 @@ fn answers(env: &Env, ledger: &Path, demo_commitment: &str) -> Vec<Value> {
 
 #[test]
 fn a_ledger_moved_from_sled_to_postgres_and_back_keeps_its_root_and_answers() {
-    let Some(place) = postgres_place("a_ledger_moved_between_backends") else {
+    let Some(place) = Place::postgres_for("a_ledger_moved_between_backends") else {
         return;
     };
     // On sled: the Canada tracker (728 events), the demo (13), a status change and its
@@ -169,7 +158,7 @@ fn request(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, Stri
 
 #[test]
 fn two_serve_processes_on_one_postgres_ledger_lose_and_duplicate_nothing() {
-    let Some(place) = postgres_place("two_serve_processes") else {
+    let Some(place) = Place::postgres_for("two_serve_processes") else {
         return;
     };
     const CLIENTS_PER_SERVER: u32 = 4;

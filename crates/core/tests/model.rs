@@ -309,9 +309,8 @@ proptest! {
 
     #[test]
     fn the_ledger_agrees_with_the_model_on_postgres(steps in steps()) {
-        match Place::postgres() {
-            Some(place) => agrees_with_the_model(&place, &steps)?,
-            None => eprintln!("PostgreSQL half not run ({} is not set)", ikrar_testkit::POSTGRES_ENV),
+        if let Some(place) = Place::postgres_for("agrees_with_the_model") {
+            agrees_with_the_model(&place, &steps)?;
         }
     }
 }

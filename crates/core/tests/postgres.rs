@@ -57,17 +57,6 @@ fn status(n: u128, expected: ExpectedVersion) -> InputEvent {
     e
 }
 
-fn postgres_place(test: &str) -> Option<Place> {
-    let place = Place::postgres();
-    if place.is_none() {
-        eprintln!(
-            "{test}: not run ({} is not set)",
-            ikrar_testkit::POSTGRES_ENV
-        );
-    }
-    place
-}
-
 /// The `search_path` schema in a place's URL, to reach its tables with plain SQL.
 fn schema_of(place: &Place) -> String {
     place
@@ -80,7 +69,7 @@ fn schema_of(place: &Place) -> String {
 
 #[test]
 fn two_independent_writers_on_one_ledger_lose_and_duplicate_nothing() {
-    let Some(place) = postgres_place("two_independent_writers") else {
+    let Some(place) = Place::postgres_for("two_independent_writers") else {
         return;
     };
     const WRITERS: u128 = 2;
@@ -186,7 +175,7 @@ fn two_independent_writers_on_one_ledger_lose_and_duplicate_nothing() {
 
 #[test]
 fn a_record_changed_through_sql_is_found_by_verify() {
-    let Some(place) = postgres_place("a_record_changed_through_sql") else {
+    let Some(place) = Place::postgres_for("a_record_changed_through_sql") else {
         return;
     };
     let rt = runtime();
@@ -225,7 +214,7 @@ fn a_record_changed_through_sql_is_found_by_verify() {
 
 #[test]
 fn the_constraints_refuse_what_the_writer_never_writes() {
-    let Some(place) = postgres_place("the_constraints_refuse") else {
+    let Some(place) = Place::postgres_for("the_constraints_refuse") else {
         return;
     };
     let rt = runtime();
@@ -261,7 +250,7 @@ fn the_constraints_refuse_what_the_writer_never_writes() {
 
 #[test]
 fn a_schema_from_a_newer_build_is_refused_not_misread() {
-    let Some(place) = postgres_place("a_schema_from_a_newer_build") else {
+    let Some(place) = Place::postgres_for("a_schema_from_a_newer_build") else {
         return;
     };
     drop(Ledger::create(place.path()).unwrap());
@@ -282,7 +271,7 @@ fn a_schema_from_a_newer_build_is_refused_not_misread() {
 
 #[test]
 fn opening_and_verifying_while_another_writer_appends() {
-    let Some(place) = postgres_place("opening_while_another_writer_appends") else {
+    let Some(place) = Place::postgres_for("opening_while_another_writer_appends") else {
         return;
     };
     let rt = runtime();

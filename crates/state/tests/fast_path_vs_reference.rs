@@ -326,9 +326,8 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..64),
         bases in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..34), 6),
     ) {
-        match Place::postgres() {
-            Some(place) => fast_path_agrees(&place, &ops, &bases)?,
-            None => eprintln!("PostgreSQL half not run ({} is not set)", ikrar_testkit::POSTGRES_ENV),
+        if let Some(place) = Place::postgres_for("fast_path_agrees") {
+            fast_path_agrees(&place, &ops, &bases)?;
         }
     }
 }

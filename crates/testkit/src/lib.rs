@@ -51,15 +51,21 @@ impl Place {
     /// A URL for a new ledger in a schema of its own, or `None` if no server is configured.
     pub fn postgres() -> Option<Place> {
         let base = postgres_url()?;
-        let schema = format!("ikrar_test_{}", uuid::Uuid::now_v7().simple());
-        let statement = format!("CREATE SCHEMA {schema}");
-        run_sql(&base, &statement);
-        let separator = if base.contains('?') { '&' } else { '?' };
         Some(Place {
-            location: format!("{base}{separator}options=-csearch_path%3D{schema}"),
+            location: new_schema(&base, "ikrar_test"),
             backend: Backend::Postgres,
             _dir: None,
         })
+    }
+
+    /// [`Place::postgres`], saying on stderr that `test`'s PostgreSQL half is not run when no
+    /// server is configured.
+    pub fn postgres_for(test: &str) -> Option<Place> {
+        let place = Place::postgres();
+        if place.is_none() {
+            eprintln!("{test}: PostgreSQL half not run ({POSTGRES_ENV} is not set)");
+        }
+        place
     }
 
     /// A fresh place on `backend` (`None`: PostgreSQL is not configured).
@@ -89,6 +95,15 @@ impl Place {
 /// The configured PostgreSQL server, if any.
 pub fn postgres_url() -> Option<String> {
     std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty())
+}
+
+/// Creates a new, empty schema `PREFIX_<unique>` in the database at `url` and answers the URL
+/// of a ledger in it (`search_path` set through the connection's options).
+pub fn new_schema(url: &str, prefix: &str) -> String {
+    let schema = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    run_sql(url, &format!("CREATE SCHEMA {schema}"));
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-csearch_path%3D{schema}")
 }
 
 /// Runs one SQL statement on `url`, panicking with the server's words if it fails. Runs on a
@@ -133,13 +148,8 @@ macro_rules! on_both_backends {
             $(
                 #[test]
                 fn $name() {
-                    match $crate::Place::postgres() {
-                        Some(place) => super::$name(&place),
-                        None => eprintln!(
-                            "{}: PostgreSQL half not run ({} is not set)",
-                            stringify!($name),
-                            $crate::POSTGRES_ENV
-                        ),
+                    if let Some(place) = $crate::Place::postgres_for(stringify!($name)) {
+                        super::$name(&place);
                     }
                 }
             )*
