@@ -239,9 +239,17 @@ impl Index {
         if r.position != position {
             return Err(bad(format!("the record says position {}", r.position)));
         }
-        let stream = StreamId::parse(&r.stream)
-            .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?;
-        let versions = self.streams.entry(stream).or_default();
+        // A known stream is found by its text (no parse, no allocation); only a new one is
+        // parsed and owned.
+        let versions = if self.streams.contains_key(r.stream.as_ref()) {
+            self.streams
+                .get_mut(r.stream.as_ref())
+                .expect("checked just before")
+        } else {
+            let stream = StreamId::parse(&r.stream)
+                .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?;
+            self.streams.entry(stream).or_default()
+        };
         if r.version != versions.len() as u64 {
             return Err(bad(format!(
                 "stream {} version {} where {} was expected",
