@@ -664,7 +664,8 @@ fn ledger_workloads(
         ratio_vs_sqlite: None,
         ratio_vs_sled_raw: None,
         ratio_postgres_vs_sqlite: None,
-        bar: "bounded: peak RSS <= 512 MiB at 10,000,000 events (met only if measured at that size)",
+        bar:
+            "bounded: peak RSS <= 512 MiB at 10,000,000 events (met only if measured at that size)",
         // Memory grows with the ledger, so a smaller run cannot show the bar met; at
         // 10,000,000 events it measured 9.6 GiB (docs/performance.md).
         bar_met: rss_peak <= 512.0 && n >= 10_000_000,
