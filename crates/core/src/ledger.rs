@@ -184,7 +184,7 @@ impl Ledger {
                 verify::check_against_head_file(&store, &head, acknowledged)?;
                 verify::check_latest_checkpoint(&store, &head)?;
                 // The indexes are a projection of the log, kept in memory: build them now.
-                let index = store.build_index(head.tree_size)?;
+                let index = store.build_index(head.tree_size, false)?;
                 *store.write_index() = index;
                 Self::start(Location::Directory(dir), store)
             }
@@ -221,7 +221,7 @@ impl Ledger {
         }
         // Build the index as an open would; if that fails, the scan still runs (without index
         // checks) to find the earliest bad position.
-        let indexed = match store.build_index(head.tree_size) {
+        let indexed = match store.build_index(head.tree_size, false) {
             Ok(index) => {
                 *store.write_index() = index;
                 true
@@ -299,7 +299,7 @@ impl Ledger {
         verify::check_latest_checkpoint(&store, &head)?;
         // Other processes may commit meanwhile: index up to this head; the follower and the
         // writer's lock bring the rest.
-        let index = store.build_index_to(head.tree_size)?;
+        let index = store.build_index(head.tree_size, true)?;
         *store.write_index() = index;
         let (head_tx, head_rx) = watch::channel(head);
         let head_tx = Arc::new(head_tx);

@@ -5,41 +5,15 @@ mod common;
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
 use ikrar_core::merkle::reference_root;
 use ikrar_core::{
-    CommitmentMade, CommitmentStatusChanged, Error, EventData, EventRetracted, ExpectedVersion,
-    Hash, InputEvent, Ledger, Status, StreamId,
+    CommitmentStatusChanged, Error, EventData, EventRetracted, ExpectedVersion, Hash, InputEvent,
+    Ledger, Status, StreamId,
 };
 use ikrar_testkit::{on_both_backends, Place};
 use uuid::Uuid;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn cid(n: u128) -> Uuid {
-    Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000 + n)
-}
-
-fn made(n: u128) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
-        commitment_id: cid(n),
-        title: format!("Commitment {n}"),
-        summary: None,
-        owner: Some("Ministry of Foreign Affairs".into()),
-        parties: vec!["Japan".into()],
-        themes: vec![],
-        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
-        due: None,
-    }));
-    e.actor = Some("tester".into());
-    e
-}
+use common::{cid, made, runtime};
 
 fn status(n: u128, s: Status, expected: Option<ExpectedVersion>) -> InputEvent {
     let mut e = InputEvent::new(EventData::CommitmentStatusChanged(

@@ -5,44 +5,19 @@
 //! Each test needs `IKRAR_TEST_POSTGRES` (see `ikrar-testkit`); without it, it says so and
 //! checks nothing.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use common::{cid, made, runtime};
 use futures::StreamExt;
 use ikrar_core::{
-    CommitmentMade, CommitmentStatusChanged, Error, EventData, ExpectedVersion, InputEvent, Ledger,
-    Status, StreamId,
+    CommitmentStatusChanged, Error, EventData, ExpectedVersion, InputEvent, Ledger, Status,
+    StreamId,
 };
 use ikrar_testkit::{run_sql, Place};
 use uuid::Uuid;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn cid(n: u128) -> Uuid {
-    Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000 + n)
-}
-
-fn made(n: u128) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
-        commitment_id: cid(n),
-        title: format!("Commitment {n}"),
-        summary: None,
-        owner: None,
-        parties: vec!["Japan".into()],
-        themes: vec![],
-        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
-        due: None,
-    }));
-    e.actor = Some("tester".into());
-    e
-}
 
 fn status(n: u128, expected: ExpectedVersion) -> InputEvent {
     let mut e = InputEvent::new(EventData::CommitmentStatusChanged(

@@ -303,6 +303,16 @@ impl Index {
     }
 }
 
+/// The log holds `size` records where its head says `tree_size`.
+fn records_missing(size: u64, tree_size: u64) -> Error {
+    Error::Integrity {
+        position: size,
+        what: format!(
+            "the log ends at {size} records but its head says {tree_size}: records are missing"
+        ),
+    }
+}
+
 /// A backend and the in-memory index over it. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Store {
@@ -409,10 +419,12 @@ impl Store {
     }
 
     /// Builds the index by scanning every record up to `tree_size` (at open). Fails if the log
-    /// has a gap, ends early or holds records beyond `tree_size`.
-    pub(crate) fn build_index(&self, tree_size: u64) -> Result<Index, Error> {
+    /// has a gap or ends early, and — unless `shared` (other processes may be appending, so
+    /// later records are later commits) — if it holds records beyond `tree_size`.
+    pub(crate) fn build_index(&self, tree_size: u64, shared: bool) -> Result<Index, Error> {
         let mut index = Index::default();
-        index.extend(self.chunks_from(0)?, u64::MAX)?;
+        let scan_to = if shared { tree_size } else { u64::MAX };
+        index.extend(self.chunks_from(0)?, scan_to)?;
         if index.size > tree_size {
             return Err(Error::Integrity {
                 position: tree_size,
@@ -420,30 +432,7 @@ impl Store {
             });
         }
         if index.size != tree_size {
-            return Err(Error::Integrity {
-                position: index.size,
-                what: format!(
-                    "the log ends at {} records but its head says {tree_size}: records are missing",
-                    index.size
-                ),
-            });
-        }
-        Ok(index)
-    }
-
-    /// Builds the index of the records up to `tree_size` on a backend other processes may be
-    /// appending to (records beyond it are later commits, not an error).
-    pub(crate) fn build_index_to(&self, tree_size: u64) -> Result<Index, Error> {
-        let mut index = Index::default();
-        index.extend(self.chunks_from(0)?, tree_size)?;
-        if index.size != tree_size {
-            return Err(Error::Integrity {
-                position: index.size,
-                what: format!(
-                    "the log ends at {} records but its head says {tree_size}: records are missing",
-                    index.size
-                ),
-            });
+            return Err(records_missing(index.size, tree_size));
         }
         Ok(index)
     }
@@ -461,13 +450,7 @@ impl Store {
         let from = index.size;
         index.extend(self.chunks_from(from)?, tree_size)?;
         if index.size < tree_size {
-            return Err(Error::Integrity {
-                position: index.size,
-                what: format!(
-                    "the log ends at {} records but its head says {tree_size}: records are missing",
-                    index.size
-                ),
-            });
+            return Err(records_missing(index.size, tree_size));
         }
         Ok(())
     }

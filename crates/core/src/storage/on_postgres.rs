@@ -219,12 +219,7 @@ impl PostgresBackend {
     fn has_ledger(&self) -> Result<bool, Error> {
         self.run(|pool| async move {
             let client = pool.get().await?;
-            let row = client
-                .query_one(
-                    "SELECT to_regclass('ikrar_schema_migrations') IS NOT NULL",
-                    &[],
-                )
-                .await?;
+            let row = client.query_one(HAS_LEDGER, &[]).await?;
             Ok(row.get::<_, bool>(0))
         })
     }
@@ -236,15 +231,7 @@ impl PostgresBackend {
         backend.run(move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
-                .await?;
-            let exists: bool = tx
-                .query_one(
-                    "SELECT to_regclass('ikrar_schema_migrations') IS NOT NULL",
-                    &[],
-                )
-                .await?
-                .get(0);
+            let exists = lock_schema(&tx).await?;
             if exists {
                 return Err(Error::AlreadyExists { path: location });
             }
@@ -279,15 +266,7 @@ impl PostgresBackend {
         backend.run(move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
-                .await?;
-            let exists: bool = tx
-                .query_one(
-                    "SELECT to_regclass('ikrar_schema_migrations') IS NOT NULL",
-                    &[],
-                )
-                .await?
-                .get(0);
+            let exists = lock_schema(&tx).await?;
             if !exists {
                 return Err(Error::NoLedger { path: location });
             }
@@ -385,6 +364,17 @@ async fn listen(config: tokio_postgres::Config, wake: std::sync::mpsc::Sender<()
         }
     }
 }
+
+/// Takes the schema lock for the rest of `tx` (two processes creating or migrating one ledger
+/// at once take turns) and answers whether the schema holds a ledger.
+async fn lock_schema(tx: &deadpool_postgres::Transaction<'_>) -> Result<bool, Error> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    Ok(tx.query_one(HAS_LEDGER, &[]).await?.get(0))
+}
+
+/// Whether the connection's schema holds a ledger.
+const HAS_LEDGER: &str = "SELECT to_regclass('ikrar_schema_migrations') IS NOT NULL";
 
 async fn migrate(tx: &deadpool_postgres::Transaction<'_>, from_version: i32) -> Result<(), Error> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from_version as usize) {

@@ -2,6 +2,10 @@
 
 use std::path::Path;
 
+use chrono::NaiveDate;
+use ikrar_core::{CommitmentMade, EventData, InputEvent};
+use uuid::Uuid;
+
 /// Opens a ledger's sled database directly, as a tamperer with the files would (retrying
 /// sled's lock, which a just-dropped ledger may hold for a moment).
 pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
@@ -29,4 +33,37 @@ pub fn rewrite_record(db_dir: &Path, position: u64, edit: impl FnOnce(String) ->
     log.insert(bundle_key, records.join("\n").as_bytes())
         .unwrap();
     db.flush().unwrap();
+}
+
+/// A two-worker runtime, as the tests drive the ledger from.
+#[allow(dead_code)]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Commitment id number `n`.
+#[allow(dead_code)]
+pub fn cid(n: u128) -> Uuid {
+    Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000 + n)
+}
+
+/// `commitment_made` of commitment `n`, recorded by `tester`.
+#[allow(dead_code)]
+pub fn made(n: u128) -> InputEvent {
+    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
+        commitment_id: cid(n),
+        title: format!("Commitment {n}"),
+        summary: None,
+        owner: Some("Ministry of Foreign Affairs".into()),
+        parties: vec!["Japan".into()],
+        themes: vec![],
+        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
+        due: None,
+    }));
+    e.actor = Some("tester".into());
+    e
 }
