@@ -115,6 +115,12 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// Stops a follower of other processes' commits.
+type StopFollowing = Box<dyn FnOnce() + Send + Sync>;
+/// Starts a follower of other processes' commits, given the store and the head's sender.
+type StartFollowing<'a> =
+    dyn Fn(Store, Arc<watch::Sender<Head>>) -> Result<StopFollowing, Error> + 'a;
+
 struct Inner {
     location: Location,
     store: Store,
@@ -124,7 +130,7 @@ struct Inner {
     /// Serialises checkpoint signing, so that "consistent with the last" holds between two.
     checkpoint_lock: Mutex<()>,
     /// Stops the follower of other processes' commits (shared backends) when the ledger closes.
-    follower: Option<Box<dyn FnOnce() + Send + Sync>>,
+    follower: Option<StopFollowing>,
 }
 
 impl Drop for Inner {
@@ -155,7 +161,12 @@ impl Ledger {
         match Location::of(path) {
             Location::Directory(dir) => {
                 let backend = SledBackend::create(&dir, options.cache_bytes)?;
-                Self::start(Location::Directory(dir), Store::new(Arc::new(backend)))
+                Self::start(
+                    Location::Directory(dir),
+                    Store::new(Arc::new(backend)),
+                    Head::empty(),
+                    None,
+                )
             }
             #[cfg(feature = "postgres")]
             Location::Postgres(url) => {
@@ -186,7 +197,7 @@ impl Ledger {
                 // The indexes are a projection of the log, kept in memory: build them now.
                 let index = store.build_index(head.tree_size, false)?;
                 *store.write_index() = index;
-                Self::start(Location::Directory(dir), store)
+                Self::start(Location::Directory(dir), store, head, None)
             }
             #[cfg(feature = "postgres")]
             Location::Postgres(url) => {
@@ -270,10 +281,23 @@ impl Ledger {
         }
     }
 
-    fn start(location: Location, store: Store) -> Result<Ledger, Error> {
-        let head = store.head()?;
+    /// Starts the writer (and, on a shared backend, `follow`: the follower of other processes'
+    /// commits, given the store and the head's sender; it answers how to stop it). `head` is the
+    /// head the index was built to: readers must not be shown a later one before the index
+    /// has it (on a shared backend the stored head may already be ahead).
+    fn start(
+        location: Location,
+        store: Store,
+        head: Head,
+        follow: Option<&StartFollowing<'_>>,
+    ) -> Result<Ledger, Error> {
         let (head_tx, head_rx) = watch::channel(head);
-        let (tx, handle) = writer::spawn(store.clone(), Arc::new(head_tx))?;
+        let head_tx = Arc::new(head_tx);
+        let follower = match follow {
+            Some(follow) => Some(follow(store.clone(), head_tx.clone())?),
+            None => None,
+        };
+        let (tx, handle) = writer::spawn(store.clone(), head_tx)?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 location,
@@ -282,7 +306,7 @@ impl Ledger {
                 head_rx,
                 writer: Mutex::new(Some(handle)),
                 checkpoint_lock: Mutex::new(()),
-                follower: None,
+                follower,
             }),
         })
     }
@@ -301,24 +325,14 @@ impl Ledger {
         // writer's lock bring the rest.
         let index = store.build_index(head.tree_size, true)?;
         *store.write_index() = index;
-        let (head_tx, head_rx) = watch::channel(head);
-        let head_tx = Arc::new(head_tx);
-        let stop = backend.follow(store.clone(), {
-            let head_tx = head_tx.clone();
-            move |head| writer::publish(&head_tx, head)
-        })?;
-        let (tx, handle) = writer::spawn(store.clone(), head_tx)?;
-        Ok(Ledger {
-            inner: Arc::new(Inner {
-                location,
-                store,
-                tx: Some(tx),
-                head_rx,
-                writer: Mutex::new(Some(handle)),
-                checkpoint_lock: Mutex::new(()),
-                follower: Some(stop),
+        Self::start(
+            location,
+            store,
+            head,
+            Some(&|store, head_tx| {
+                backend.follow(store, move |head| writer::publish(&head_tx, head))
             }),
-        })
+        )
     }
 
     /// Where the ledger lives.
