@@ -54,6 +54,23 @@ impl Server {
     }
 }
 
+/// Opens a ledger a server just released. The server's last handle can outlive its shutdown by
+/// a moment (a worker thread finishing its task), so a `Locked` answer is retried briefly.
+async fn open_when_released(path: &Path) -> Ledger {
+    let started = std::time::Instant::now();
+    loop {
+        match Ledger::open(path) {
+            Ok(ledger) => return ledger,
+            Err(ikrar_core::Error::Locked { .. })
+                if started.elapsed() < std::time::Duration::from_secs(5) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 fn made(id: &str, title: &str) -> Value {
     json!({"type":"commitment_made","data":{"commitment_id":id,"title":title,"parties":["Japan"],"made_on":"2025-01-16"}})
 }
@@ -209,7 +226,7 @@ async fn every_route_answers_with_the_shapes_of_the_spec() {
     server.shutdown().await;
     let key = ikrar_core::SignerKey::generate("example.org/ikrar").unwrap();
     {
-        let ledger = Ledger::open(dir.path().join("l")).unwrap();
+        let ledger = open_when_released(&dir.path().join("l")).await;
         ledger.sign_checkpoint(&key).unwrap();
     }
     let server = Server::start(&dir.path().join("l"), None, 1 << 20).await;
@@ -569,7 +586,7 @@ async fn a_shutdown_under_load_loses_no_acknowledged_append() {
         !acked.is_empty(),
         "no append was acknowledged before the shutdown"
     );
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = open_when_released(&path).await;
     for (position, id) in &acked {
         let r = ledger.read(*position).unwrap();
         assert_eq!(r.record.event_id.to_string(), *id);
