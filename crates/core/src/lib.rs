@@ -1,8 +1,9 @@
 //! # ikrar-core
 //!
 //! The foundation of ikrar, an event-sourced ledger of public commitments: the event types
-//! (SPEC §2), their validation (§3), the durable append-only log on sled with group commit, and
-//! the RFC 9162 Merkle tree over every record (§5).
+//! (SPEC §2), their validation (§3), the durable append-only log with group commit — on sled
+//! (a ledger directory, the default) or PostgreSQL (a `postgres://` URL, [`Location`]) — and the
+//! RFC 9162 Merkle tree over every record (§5).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

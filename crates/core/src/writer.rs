@@ -108,11 +108,9 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
         let lock = match lock {
             Ok(lock) => lock,
             Err(e) => {
-                let message = e.to_string();
+                // Damage found while catching up stays an integrity failure for every appender.
                 for r in requests {
-                    let _ = r.reply.send(Err(Error::Storage(format!(
-                        "the append could not take the ledger's write lock: {message}"
-                    ))));
+                    let _ = r.reply.send(Err(same_error(&e)));
                 }
                 continue;
             }
@@ -150,21 +148,15 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
                     publish(&head_tx, new_head);
                 }
                 Err(e) => {
-                    let reason = format!("a group commit failed ({e})");
                     let error = if store.backend.commit_failure_is_fatal() {
-                        let reason = format!("{reason}; reopen the ledger");
+                        let reason = format!("a group commit failed ({e}); reopen the ledger");
                         broken = Some(reason.clone());
                         Error::Closed { reason }
                     } else {
-                        Error::Storage(reason)
+                        Error::Storage(format!("a group commit failed ({e})"))
                     };
                     for (request, _) in answers {
-                        let _ = request.reply.send(Err(match &error {
-                            Error::Closed { reason } => Error::Closed {
-                                reason: reason.clone(),
-                            },
-                            other => Error::Storage(other.to_string()),
-                        }));
+                        let _ = request.reply.send(Err(same_error(&error)));
                     }
                     continue;
                 }
@@ -181,6 +173,23 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
             });
             let _ = request.reply.send(result);
         }
+    }
+}
+
+/// The same failure again, for each appender of a group (`Error` is not `Clone`: it may hold
+/// an I/O error). Kinds an appender acts on are kept; anything else becomes a storage error
+/// with the same words.
+fn same_error(e: &Error) -> Error {
+    match e {
+        Error::Integrity { position, what } => Error::Integrity {
+            position: *position,
+            what: what.clone(),
+        },
+        Error::Closed { reason } => Error::Closed {
+            reason: reason.clone(),
+        },
+        Error::Storage(message) => Error::Storage(message.clone()),
+        other => Error::Storage(other.to_string()),
     }
 }
 

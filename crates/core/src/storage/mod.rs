@@ -78,7 +78,6 @@ impl Head {
 #[derive(Debug, Clone)]
 pub(crate) enum Bytes {
     Sled(sled::IVec),
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Owned(Vec<u8>),
 }
 

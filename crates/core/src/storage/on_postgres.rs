@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use crate::error::Error;
@@ -207,6 +208,26 @@ impl PostgresBackend {
         })?
     }
 
+    /// The first column of the row `sql` answers with `params`, if there is a row.
+    fn query_value<T>(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+    ) -> Result<Option<T>, Error>
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a> + Send + 'static,
+    {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let params: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let row = client.query_opt(sql, &params).await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     fn location(&self) -> PathBuf {
         PathBuf::from(redact(&self.url))
     }
@@ -217,11 +238,7 @@ impl PostgresBackend {
     }
 
     fn has_ledger(&self) -> Result<bool, Error> {
-        self.run(|pool| async move {
-            let client = pool.get().await?;
-            let row = client.query_one(HAS_LEDGER, &[]).await?;
-            Ok(row.get::<_, bool>(0))
-        })
+        Ok(self.query_value(HAS_LEDGER, vec![])?.unwrap_or(false))
     }
 
     /// Creates the tables of an empty ledger. Refuses a schema that already holds one.
@@ -495,28 +512,17 @@ impl Backend for PostgresBackend {
     }
 
     fn last_position(&self) -> Result<Option<u64>, Error> {
-        let last: Option<i64> = self.run(|pool| async move {
-            let client = pool.get().await?;
-            let row = client
-                .query_one("SELECT max(position) FROM ikrar_records", &[])
-                .await?;
-            Ok(row.get(0))
-        })?;
-        last.map(|p| to_u64(p, 0)).transpose()
+        // max() answers one row, NULL for an empty log.
+        let last: Option<Option<i64>> =
+            self.query_value("SELECT max(position) FROM ikrar_records", vec![])?;
+        last.flatten().map(|p| to_u64(p, 0)).transpose()
     }
 
     fn record_bytes(&self, position: u64) -> Result<Option<Vec<u8>>, Error> {
-        let at = to_i64(position);
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            let row = client
-                .query_opt(
-                    "SELECT record FROM ikrar_records WHERE position = $1",
-                    &[&at],
-                )
-                .await?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        self.query_value(
+            "SELECT record FROM ikrar_records WHERE position = $1",
+            vec![Box::new(to_i64(position))],
+        )
     }
 
     fn records_at(&self, positions: &[u64]) -> Result<Vec<Option<Vec<u8>>>, Error> {
@@ -539,17 +545,11 @@ impl Backend for PostgresBackend {
     }
 
     fn tile(&self, level: u8, tile: u64) -> Result<Option<Bytes>, Error> {
-        let (level, tile) = (i16::from(level), to_i64(tile));
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            let row = client
-                .query_opt(
-                    "SELECT hashes FROM ikrar_tiles WHERE level = $1 AND tile = $2",
-                    &[&level, &tile],
-                )
-                .await?;
-            Ok(row.map(|r| Bytes::Owned(r.get(0))))
-        })
+        let hashes: Option<Vec<u8>> = self.query_value(
+            "SELECT hashes FROM ikrar_tiles WHERE level = $1 AND tile = $2",
+            vec![Box::new(i16::from(level)), Box::new(to_i64(tile))],
+        )?;
+        Ok(hashes.map(Bytes::Owned))
     }
 
     fn tiles(&self, keys: &[(u8, u64)]) -> Result<Vec<Option<Bytes>>, Error> {
@@ -634,17 +634,10 @@ impl Backend for PostgresBackend {
     }
 
     fn verifier_key(&self, name: &str) -> Result<Option<String>, Error> {
-        let name = name.to_string();
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            let row = client
-                .query_opt(
-                    "SELECT verifier FROM ikrar_verifier_keys WHERE key_name = $1",
-                    &[&name],
-                )
-                .await?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        self.query_value(
+            "SELECT verifier FROM ikrar_verifier_keys WHERE key_name = $1",
+            vec![Box::new(name.to_string())],
+        )
     }
 
     fn lock_for_commit(&self) -> Result<Box<dyn CommitLock + '_>, Error> {
