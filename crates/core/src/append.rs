@@ -5,8 +5,6 @@
 //! in [`Layer`]s: the group's layer, and on top of it the layer of the append being checked,
 //! which is merged into the group only if every one of its events passes.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -14,16 +12,43 @@ use crate::error::Error;
 use crate::event::{EventData, ExpectedVersion, InputEvent, StreamId, TITLE_CHARS_MAX};
 use crate::merkle::Hash;
 use crate::moment::Moment;
-use crate::record::{Record, RECORD_BYTES_MAX, SCHEMA_VERSION};
+use crate::record::{Record, RecordFields, RecordHeader, RECORD_BYTES_MAX, SCHEMA_VERSION};
 use crate::storage::Store;
+use crate::Map;
 
 /// The most events one append may hold (SPEC §3).
 pub const EVENTS_PER_APPEND_MAX: usize = 10_000;
 
-/// An event that passed validation and waits for the group's commit.
+/// An event that passed validation and waits for the group's commit: its recorded bytes and
+/// the fields the index learns from it. The decoded record is not kept: it is needed again only
+/// when a later event of the same group repeats or retracts this one, and is then decoded.
 pub(crate) struct Staged {
-    pub(crate) record: Record,
+    pub(crate) position: u64,
+    pub(crate) event_id: Uuid,
+    pub(crate) stream: StreamId,
+    pub(crate) version: u64,
+    pub(crate) recorded_at: DateTime<Utc>,
+    /// For a retraction, the event it withdraws.
+    pub(crate) retracts: Option<Uuid>,
+    /// For `commitment_made`, the commitment and its `made_on`.
+    pub(crate) made: Option<(Uuid, NaiveDate)>,
+    /// The record exactly as it will be stored and hashed.
     pub(crate) bytes: Vec<u8>,
+}
+
+impl Staged {
+    /// The index's view of the record.
+    pub(crate) fn header(&self) -> RecordHeader<'_> {
+        RecordHeader {
+            position: self.position,
+            event_id: self.event_id,
+            stream: std::borrow::Cow::Borrowed(self.stream.as_str()),
+            version: self.version,
+            recorded_at: self.recorded_at,
+            retracts: self.retracts,
+            made: self.made,
+        }
+    }
 }
 
 /// Staged state on top of the store.
@@ -32,14 +57,14 @@ pub(crate) struct Layer {
     pub(crate) base_position: u64,
     pub(crate) records: Vec<Staged>,
     /// Last version and its position, per stream touched.
-    pub(crate) stream_heads: HashMap<StreamId, (u64, u64)>,
-    pub(crate) ids: HashMap<Uuid, u64>,
+    pub(crate) stream_heads: Map<StreamId, (u64, u64)>,
+    pub(crate) ids: Map<Uuid, u64>,
     /// Retracted event id → position of its retraction.
-    pub(crate) retracted: HashMap<Uuid, u64>,
+    pub(crate) retracted: Map<Uuid, u64>,
     /// Stored hashes `(level, index)` completed by the staged records.
-    pub(crate) hashes: HashMap<(u8, u64), Hash>,
+    pub(crate) hashes: Map<(u8, u64), Hash>,
     /// `made_on` of the commitments made in this layer.
-    pub(crate) made_on: HashMap<Uuid, NaiveDate>,
+    pub(crate) made_on: Map<Uuid, NaiveDate>,
     pub(crate) last_recorded_at: DateTime<Utc>,
 }
 
@@ -48,11 +73,11 @@ impl Layer {
         Layer {
             base_position,
             records: Vec::new(),
-            stream_heads: HashMap::new(),
-            ids: HashMap::new(),
-            retracted: HashMap::new(),
-            hashes: HashMap::new(),
-            made_on: HashMap::new(),
+            stream_heads: Map::default(),
+            ids: Map::default(),
+            retracted: Map::default(),
+            hashes: Map::default(),
+            made_on: Map::default(),
             last_recorded_at,
         }
     }
@@ -70,16 +95,15 @@ impl Layer {
         self.made_on.extend(child.made_on);
         // An append of idempotent repeats only adds no record and must not move the clock.
         if let Some(last) = child.records.last() {
-            self.last_recorded_at = last.record.recorded_at;
+            self.last_recorded_at = last.recorded_at;
         }
         self.records.extend(child.records);
     }
 
-    fn record(&self, position: u64) -> Option<&Record> {
+    fn staged(&self, position: u64) -> Option<&Staged> {
         position
             .checked_sub(self.base_position)
             .and_then(|i| self.records.get(i as usize))
-            .map(|s| &s.record)
     }
 }
 
@@ -91,19 +115,22 @@ pub(crate) struct View<'a> {
 
 impl View<'_> {
     fn record(&self, position: u64) -> Result<Record, Error> {
-        for layer in self.layers {
-            if let Some(r) = layer.record(position) {
-                return Ok(r.clone());
+        let staged = self.layers.iter().find_map(|layer| layer.staged(position));
+        let stored;
+        let bytes = match staged {
+            Some(s) => &s.bytes,
+            None => {
+                stored = self
+                    .store
+                    .record_bytes(position)?
+                    .ok_or_else(|| Error::Integrity {
+                        position,
+                        what: "an index points at a record that is missing".into(),
+                    })?;
+                &stored
             }
-        }
-        let bytes = self
-            .store
-            .record_bytes(position)?
-            .ok_or_else(|| Error::Integrity {
-                position,
-                what: "an index points at a record that is missing".into(),
-            })?;
-        Record::decode(&bytes).map_err(|e| Error::Integrity {
+        };
+        Record::decode(bytes).map_err(|e| Error::Integrity {
             position,
             what: format!("stored record does not decode: {e}"),
         })
@@ -286,7 +313,7 @@ fn stage_one(
         layers: [group, layer],
     };
     let actor = match event.actor.as_deref().map(str::trim) {
-        Some(a) if !a.is_empty() => a.to_string(),
+        Some(a) if !a.is_empty() => a,
         _ => {
             return Err(Error::validation(
                 index,
@@ -300,7 +327,7 @@ fn stage_one(
     if let Some(id) = event.event_id {
         if let Some(position) = view.id_position(id)? {
             let original = view.record(position)?;
-            return if same_content(event, &actor, &original) {
+            return if same_content(event, actor, &original) {
                 Ok((position, id))
             } else {
                 Err(Error::EventIdConflict {
@@ -465,20 +492,20 @@ fn stage_one(
     let position = layer.next_position();
     let event_id = event.event_id.unwrap_or_else(Uuid::now_v7);
     let version = actual.map_or(0, |v| v + 1);
-    let record = Record {
+    let bytes = RecordFields {
         position,
         event_id,
-        stream: stream.clone(),
+        stream: &stream,
         version,
         recorded_at,
         schema: SCHEMA_VERSION,
         effective,
         actor,
-        reason: event.reason.clone(),
-        source: event.source.clone(),
-        data: event.data.clone(),
-    };
-    let bytes = record.encode();
+        reason: event.reason.as_deref(),
+        source: event.source.as_ref(),
+        data: &event.data,
+    }
+    .encode();
     if bytes.len() > RECORD_BYTES_MAX {
         return Err(Error::validation(
             index,
@@ -489,8 +516,26 @@ fn stage_one(
             ),
         ));
     }
-    push_staged(store, group, layer, record, bytes, retracted_target)?;
+    let staged = Staged {
+        position,
+        event_id,
+        stream,
+        version,
+        recorded_at,
+        retracts: retracted_target,
+        made: made_of(&event.data),
+        bytes,
+    };
+    push_staged(store, group, layer, staged)?;
     Ok((position, event_id))
+}
+
+/// The commitment a `commitment_made` makes, and its `made_on`.
+fn made_of(data: &EventData) -> Option<(Uuid, NaiveDate)> {
+    match data {
+        EventData::CommitmentMade(d) => Some((d.commitment_id, d.made_on)),
+        _ => None,
+    }
 }
 
 /// Adds a validated record to `layer`: its tree hashes and index entries.
@@ -498,12 +543,10 @@ fn push_staged(
     store: &Store,
     group: &Layer,
     layer: &mut Layer,
-    record: Record,
-    bytes: Vec<u8>,
-    retracted_target: Option<Uuid>,
+    staged: Staged,
 ) -> Result<(), Error> {
-    let position = record.position;
-    let leaf = Hash::leaf(&bytes);
+    let position = staged.position;
+    let leaf = Hash::leaf(&staged.bytes);
     let completed = {
         let view = View {
             store,
@@ -523,16 +566,16 @@ fn push_staged(
     }
     layer
         .stream_heads
-        .insert(record.stream.clone(), (record.version, position));
-    layer.ids.insert(record.event_id, position);
-    if let EventData::CommitmentMade(made) = &record.data {
-        layer.made_on.insert(made.commitment_id, made.made_on);
+        .insert(staged.stream.clone(), (staged.version, position));
+    layer.ids.insert(staged.event_id, position);
+    if let Some((commitment, made_on)) = staged.made {
+        layer.made_on.insert(commitment, made_on);
     }
-    if let Some(target) = retracted_target {
+    if let Some(target) = staged.retracts {
         layer.retracted.insert(target, position);
     }
-    layer.last_recorded_at = record.recorded_at;
-    layer.records.push(Staged { record, bytes });
+    layer.last_recorded_at = staged.recorded_at;
+    layer.records.push(staged);
     Ok(())
 }
 
@@ -610,14 +653,17 @@ pub(crate) fn stage_records(
         }
         outcome.positions.push(position);
         outcome.event_ids.push(record.event_id);
-        push_staged(
-            store,
-            group,
-            &mut layer,
-            record,
-            bytes.clone(),
-            retracted_target,
-        )?;
+        let staged = Staged {
+            position,
+            event_id: record.event_id,
+            version: record.version,
+            recorded_at: record.recorded_at,
+            retracts: retracted_target,
+            made: made_of(&record.data),
+            stream: record.stream,
+            bytes: bytes.clone(),
+        };
+        push_staged(store, group, &mut layer, staged)?;
     }
     outcome.new_events = layer.records.len();
     Ok((layer, outcome))

@@ -30,12 +30,21 @@ pub struct StreamId(String);
 impl StreamId {
     /// The stream of a commitment.
     pub fn commitment(id: Uuid) -> Self {
-        StreamId(format!("commitment/{id}"))
+        Self::of_kind("commitment", id)
     }
 
     /// The stream of a meeting.
     pub fn meeting(id: Uuid) -> Self {
-        StreamId(format!("meeting/{id}"))
+        Self::of_kind("meeting", id)
+    }
+
+    /// `kind/id`, written without the formatting machinery (once per appended event).
+    fn of_kind(kind: &str, id: Uuid) -> Self {
+        let mut text = String::with_capacity(kind.len() + 1 + uuid::fmt::Hyphenated::LENGTH);
+        text.push_str(kind);
+        text.push('/');
+        text.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+        StreamId(text)
     }
 
     /// Parses `commitment/<uuid>` or `meeting/<uuid>`.

@@ -59,3 +59,9 @@ pub use storage::on_sled::{DB_DIR_NAME, LOCK_FILE_NAME};
 pub use storage::{open_sled, Head, CACHE_BYTES_DEFAULT};
 pub use verify::VerifyReport;
 pub use writer::{GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};
+
+/// The hash map of the writer's staging and of the index: keyed by event ids, stream ids and
+/// tree coordinates, millions of entries, on the hot path of every append. foldhash is several
+/// times faster than the standard SipHash on such short keys, and is seeded at random per map,
+/// so keys chosen by clients (event ids) cannot be crafted to collide.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;

@@ -87,24 +87,68 @@ struct RecordEnvelope<'a> {
     data: &'a RawValue,
 }
 
+/// The fields of a record, borrowed: what the writer encodes straight from an input event,
+/// without first copying it into a [`Record`].
+pub(crate) struct RecordFields<'a> {
+    pub(crate) position: u64,
+    pub(crate) event_id: Uuid,
+    pub(crate) stream: &'a StreamId,
+    pub(crate) version: u64,
+    pub(crate) recorded_at: DateTime<Utc>,
+    pub(crate) schema: u32,
+    pub(crate) effective: Moment,
+    pub(crate) actor: &'a str,
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) source: Option<&'a Source>,
+    pub(crate) data: &'a EventData,
+}
+
+/// Room reserved for a record's encoding: most records fit, so the buffer is not regrown.
+const ENCODED_BYTES_TYPICAL: usize = 1024;
+
+impl RecordFields<'_> {
+    /// The recorded form: compact JSON, fixed field order, no trailing newline.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ENCODED_BYTES_TYPICAL);
+        serde_json::to_writer(
+            &mut out,
+            &RecordRepr {
+                position: self.position,
+                event_id: self.event_id,
+                stream: self.stream,
+                version: self.version,
+                recorded_at: self.recorded_at,
+                schema: self.schema,
+                type_name: self.data.type_name(),
+                effective: self.effective,
+                actor: self.actor,
+                reason: self.reason,
+                source: self.source,
+                data: self.data,
+            },
+        )
+        .expect("records always serialise");
+        out
+    }
+}
+
 impl Record {
     /// Encodes the recorded form: compact JSON, fixed field order, no trailing newline.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(&RecordRepr {
+        RecordFields {
             position: self.position,
             event_id: self.event_id,
             stream: &self.stream,
             version: self.version,
             recorded_at: self.recorded_at,
             schema: self.schema,
-            type_name: self.data.type_name(),
             effective: self.effective,
             actor: &self.actor,
             reason: self.reason.as_deref(),
             source: self.source.as_ref(),
             data: &self.data,
-        })
-        .expect("records always serialise")
+        }
+        .encode()
     }
 
     /// Decodes stored or exported bytes, strictly: unknown fields, a wrong schema, or a stream
@@ -227,25 +271,6 @@ struct MadeData {
 }
 
 impl<'a> RecordHeader<'a> {
-    /// The header of a decoded record.
-    pub(crate) fn of(r: &'a Record) -> RecordHeader<'a> {
-        RecordHeader {
-            position: r.position,
-            event_id: r.event_id,
-            stream: std::borrow::Cow::Borrowed(r.stream.as_str()),
-            version: r.version,
-            recorded_at: r.recorded_at,
-            retracts: match &r.data {
-                EventData::EventRetracted(d) => Some(d.event_id),
-                _ => None,
-            },
-            made: match &r.data {
-                EventData::CommitmentMade(d) => Some((d.commitment_id, d.made_on)),
-                _ => None,
-            },
-        }
-    }
-
     /// Decodes the header, by a fast scan of the canonical field order where it can (every record
     /// ikrar writes), else by serde.
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<RecordHeader<'a>, String> {

@@ -221,15 +221,15 @@ fn commit(
     debug_assert!(group
         .records
         .first()
-        .is_none_or(|s| s.record.position == head.tree_size));
+        .is_none_or(|s| s.position == head.tree_size));
     let records = group
         .records
         .iter()
         .map(|staged| CommitRecord {
-            position: staged.record.position,
-            stream: staged.record.stream.as_str(),
-            version: staged.record.version,
-            event_id: staged.record.event_id,
+            position: staged.position,
+            stream: staged.stream.as_str(),
+            version: staged.version,
+            event_id: staged.event_id,
             bytes: &staged.bytes,
         })
         .collect();
@@ -293,8 +293,8 @@ fn commit(
     // shared backend a reader of another process's commits may have taught it some already.)
     let mut index = store.write_index();
     for staged in &group.records {
-        if staged.record.position >= index.size {
-            index.push(&crate::record::RecordHeader::of(&staged.record))?;
+        if staged.position >= index.size {
+            index.push(&staged.header())?;
         }
     }
     Ok(new_head)

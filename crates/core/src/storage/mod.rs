@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::event::StreamId;
 use crate::merkle::{Hash, HASH_BYTES};
+use crate::Map;
 
 pub use on_sled::{open_sled, CACHE_BYTES_DEFAULT};
 
@@ -215,16 +216,16 @@ pub(crate) trait Backend: Send + Sync {
 }
 
 /// The index of a ledger, kept in memory: a projection of the log.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
     /// Positions of each stream's events, in version order (version = index).
-    pub(crate) streams: HashMap<StreamId, Vec<u64>>,
+    pub(crate) streams: Map<StreamId, Vec<u64>>,
     /// Event id → position.
-    pub(crate) ids: HashMap<Uuid, u64>,
+    pub(crate) ids: Map<Uuid, u64>,
     /// Retracted event id → position of its retraction.
-    pub(crate) retracted: HashMap<Uuid, u64>,
+    pub(crate) retracted: Map<Uuid, u64>,
     /// `made_on` of each commitment (from its `commitment_made`).
-    pub(crate) made_on: HashMap<Uuid, NaiveDate>,
+    pub(crate) made_on: Map<Uuid, NaiveDate>,
     /// The records indexed: positions `0..size`.
     pub(crate) size: u64,
 }
