@@ -7,13 +7,13 @@
 //! `--postgres URL` (or `IKRAR_BENCH_POSTGRES`) adds the `postgres` column: the appends, the
 //! replay and `verify` on a PostgreSQL ledger in a new schema of that database.
 
-use ikrar_benches::compare::{replay_peak_rss_here, run, Sizes};
+use ikrar_benches::compare::{peak_rss_here, run, MemoryProbe, Sizes};
 
-/// Replays in a fresh child process (this binary with `--measure-replay PATH`), so that the
-/// peak memory is the replay's alone.
-fn replay_peak_rss_in_child(path: &std::path::Path) -> f64 {
+/// Runs a memory probe in a fresh child process (this binary with the probe's flag and the
+/// path), so that the peak memory is the probe's alone.
+fn peak_rss_in_child(probe: MemoryProbe, path: &std::path::Path) -> f64 {
     let out = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .arg("--measure-replay")
+        .arg(probe.flag())
         .arg(path)
         .output()
         .expect("child");
@@ -25,9 +25,9 @@ fn replay_peak_rss_in_child(path: &std::path::Path) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--measure-replay") {
-        let path = std::path::PathBuf::from(args.get(1).expect("a ledger path"));
-        println!("{}", replay_peak_rss_here(&path));
+    if let Some(probe) = args.first().and_then(|a| MemoryProbe::from_flag(a)) {
+        let path = std::path::PathBuf::from(args.get(1).expect("a path"));
+        println!("{}", peak_rss_here(probe, &path));
         return;
     }
     let mut postgres = std::env::var("IKRAR_BENCH_POSTGRES")
@@ -47,7 +47,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let started = std::time::Instant::now();
-    let workloads = run(&sizes, &replay_peak_rss_in_child, postgres.as_deref());
+    let workloads = run(&sizes, &peak_rss_in_child, postgres.as_deref());
     if args.iter().any(|a| a == "--json") {
         let body = serde_json::json!({ "workloads": workloads });
         println!("{body}");

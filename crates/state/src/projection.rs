@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::basis::{Basis, ResolvedBasis};
 use crate::error::Error;
-use crate::timeline::{days, Change, Entry, Timeline};
+use crate::timeline::{days, Amended, Change, Entry, Held, Made, Timeline};
 use crate::view::{CommitmentView, Diff, MeetingView, Summary};
 
 /// Where a ledger's state projection lives, relative to the ledger directory.
@@ -204,10 +204,7 @@ impl Projection {
             // Keys sort by subject, then page: each timeline's entries arrive in order.
             match k[0] {
                 TAG_COMMITMENT => {
-                    if let Some(made) = page
-                        .iter()
-                        .find(|e| matches!(e.change, Change::Made { .. }))
-                    {
+                    if let Some(made) = page.iter().find(|e| matches!(e.change, Change::Made(_))) {
                         t.commitment_order.push((made.position, id));
                     }
                     t.commitments.entry(id).or_default().entries.extend(page);
@@ -448,7 +445,7 @@ fn apply(
     match &record.data {
         EventData::CommitmentMade(d) => {
             t.commitment_order.push((record.position, d.commitment_id));
-            let change = Change::Made {
+            let change = Change::Made(Box::new(Made {
                 title: d.title.clone(),
                 summary: d.summary.clone(),
                 owner: d.owner.clone(),
@@ -456,7 +453,7 @@ fn apply(
                 themes: d.themes.clone(),
                 made_on_days: days(d.made_on),
                 due_days: d.due.map(days),
-            };
+            }));
             push(
                 t,
                 TAG_COMMITMENT,
@@ -465,14 +462,14 @@ fn apply(
             );
         }
         EventData::CommitmentAmended(d) => {
-            let change = Change::Amended {
+            let change = Change::Amended(Box::new(Amended {
                 title: d.title.clone(),
                 summary: d.summary.clone(),
                 owner: d.owner.clone(),
                 parties: d.parties.clone(),
                 themes: d.themes.clone(),
                 due_days: d.due.map(days),
-            };
+            }));
             push(
                 t,
                 TAG_COMMITMENT,
@@ -493,7 +490,7 @@ fn apply(
             );
         }
         EventData::MeetingHeld(d) => {
-            let change = Change::Held {
+            let change = Change::Held(Box::new(Held {
                 title: d.title.clone(),
                 held_on: d.held_on.to_string(),
                 location: d.location.clone(),
@@ -504,7 +501,7 @@ fn apply(
                     .collect(),
                 commitment_ids: d.commitment_ids.clone(),
                 outcomes: d.outcomes.clone(),
-            };
+            }));
             push(t, TAG_MEETING, d.meeting_id, entry(record, true, change));
             let mut named = Vec::new();
             for c in &d.commitment_ids {
