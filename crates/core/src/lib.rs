@@ -55,7 +55,7 @@ pub use merkle::Hash;
 pub use moment::Moment;
 pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
-pub use storage::on_sled::{DB_DIR_NAME, LOCK_FILE_NAME};
+pub use storage::on_sled::{BUNDLE_RECORDS_MAX, DB_DIR_NAME, LOCK_FILE_NAME};
 pub use storage::{open_sled, Head, CACHE_BYTES_DEFAULT};
 pub use verify::VerifyReport;
 pub use writer::{GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};

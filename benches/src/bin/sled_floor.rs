@@ -1,0 +1,107 @@
+//! `sled_floor`: what sled alone costs, for the figures in docs/performance.md that explain the
+//! bars ikrar does not meet.
+//!
+//! ```sh
+//! cargo run --release -p ikrar-benches --bin sled_floor -- layout-write [BATCHES]
+//! cargo run --release -p ikrar-benches --bin sled_floor -- scan-rss DB_DIR [TREE]
+//! ```
+//!
+//! * `layout-write`: sled writing nothing but ikrar's layout for batches of 1,000 records of
+//!   400 bytes (16 bundles of 64 records, 8 hash tiles, the head), one flush per batch — the
+//!   floor of the bulk workload on sled. Prints events/s.
+//! * `scan-rss`: raw sled, with ikrar's cache size, iterating every key of a tree (default
+//!   `log`, the tree of a ledger's `db/` directory). Prints the keys, bytes and peak RSS (MiB).
+
+use std::time::Instant;
+
+/// Records per bulk batch, as in the `compare` workload.
+const BATCH_RECORDS: u64 = 1_000;
+/// A typical record's size.
+const RECORD_BYTES: usize = 400;
+
+fn layout_write(batches: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree("log").expect("tree");
+    let record = vec![b'x'; RECORD_BYTES];
+    let bundle_records = ikrar_core::BUNDLE_RECORDS_MAX as u64;
+    let started = Instant::now();
+    let mut position = 0u64;
+    for _ in 0..batches {
+        let mut batch = sled::Batch::default();
+        let end = position + BATCH_RECORDS;
+        while position < end {
+            let records = bundle_records.min(end - position);
+            let mut value = Vec::with_capacity(records as usize * (RECORD_BYTES + 1));
+            for i in 0..records {
+                if i > 0 {
+                    value.push(b'\n');
+                }
+                value.extend_from_slice(&record);
+            }
+            let mut key = [b'b'; 9];
+            key[1..].copy_from_slice(&position.to_be_bytes());
+            batch.insert(&key[..], value);
+            position += records;
+        }
+        for level in 0..8u8 {
+            let mut key = [b'h'; 10];
+            key[1] = level;
+            key[2..].copy_from_slice(&((position / 256) >> level).to_be_bytes());
+            batch.insert(&key[..], vec![0u8; 8192]);
+        }
+        batch.insert(&b"mhead"[..], &[0u8; 48][..]);
+        tree.apply_batch(batch).expect("batch");
+        db.flush().expect("flush");
+    }
+    let rate = position as f64 / started.elapsed().as_secs_f64();
+    println!("{rate:.0} events/s ({batches} batches of {BATCH_RECORDS}, one flush each)");
+}
+
+fn scan_rss(path: &str, tree_name: &str) {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(ikrar_core::CACHE_BYTES_DEFAULT)
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree(tree_name).expect("tree");
+    let (mut keys, mut bytes) = (0u64, 0u64);
+    for kv in tree.iter() {
+        keys += 1;
+        bytes += kv.expect("read").1.len() as u64;
+    }
+    let peak_kib: f64 = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(f64::NAN);
+    println!(
+        "{keys} keys, {bytes} bytes; peak RSS {:.0} MiB",
+        peak_kib / 1024.0
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("layout-write") => {
+            layout_write(args.get(1).map_or(100, |b| b.parse().expect("a number")))
+        }
+        Some("scan-rss") if args.len() >= 2 => {
+            scan_rss(&args[1], args.get(2).map_or("log", String::as_str))
+        }
+        _ => {
+            eprintln!("usage: sled_floor layout-write [BATCHES] | scan-rss DB_DIR [TREE]");
+            std::process::exit(2);
+        }
+    }
+}
