@@ -104,8 +104,21 @@ fn a_flipped_byte_in_each_kind_of_stored_item_is_reported_with_its_position() {
     tile_key.extend_from_slice(&0u64.to_be_bytes());
     let mut checkpoint_prefix = key(b'c', &40u64.to_be_bytes());
     checkpoint_prefix.extend_from_slice(b"ikrar");
-    // The 40 records of the setup's one append are one bundle, at key b‖0, one record a line.
-    let bundle_key = key(b'b', &0u64.to_be_bytes());
+    // The 40 records of the setup's one append are bundled from position 0 on, one record a
+    // line: the record at position p is line p % B of the bundle at key b‖(p - p % B).
+    let bundle_records = ikrar_core::BUNDLE_RECORDS_MAX as u64;
+    assert!(
+        bundle_records > 2 && bundle_records < 40,
+        "the cases below need several bundles"
+    );
+    let bundle_of = |position: u64| {
+        let line = (position % bundle_records) as usize;
+        (key(b'b', &(position - line as u64).to_be_bytes()), line)
+    };
+    let (byte_bundle, byte_line) = bundle_of(23);
+    // Positions 17 and 18 in one bundle, 17 not its last record.
+    let (pair_bundle, line_17) = bundle_of(17);
+    assert_eq!(bundle_of(18).0, pair_bundle);
     fn edit_lines(v: &mut Vec<u8>, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
         let mut lines: Vec<Vec<u8>> = v.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
         edit(&mut lines);
@@ -117,27 +130,27 @@ fn a_flipped_byte_in_each_kind_of_stored_item_is_reported_with_its_position() {
     let cases: Vec<(&str, Vec<u8>, Damage, Option<u64>)> = vec![
         (
             "a byte of a record",
-            bundle_key.clone(),
-            Box::new(|v: &mut Vec<u8>| edit_lines(v, |l| l[23][60] ^= 0x01)),
+            byte_bundle,
+            Box::new(move |v: &mut Vec<u8>| edit_lines(v, |l| l[byte_line][60] ^= 0x01)),
             Some(23),
         ),
         (
             "a record removed from its bundle",
-            bundle_key.clone(),
-            Box::new(|v: &mut Vec<u8>| {
+            pair_bundle.clone(),
+            Box::new(move |v: &mut Vec<u8>| {
                 edit_lines(v, |l| {
-                    l.remove(17);
+                    l.remove(line_17);
                 })
             }),
             Some(17),
         ),
         (
             "a record repeated in its bundle",
-            bundle_key,
-            Box::new(|v: &mut Vec<u8>| {
+            pair_bundle,
+            Box::new(move |v: &mut Vec<u8>| {
                 edit_lines(v, |l| {
-                    let r = l[17].clone();
-                    l.insert(18, r);
+                    let r = l[line_17].clone();
+                    l.insert(line_17 + 1, r);
                 })
             }),
             Some(18),

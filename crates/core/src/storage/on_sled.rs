@@ -7,19 +7,27 @@
 //!
 //! | tag | key | value |
 //! |---|---|---|
-//! | `b` | position of its first record (u64 BE) | a bundle: up to 64 consecutive records (SPEC §2.3), each exactly as hashed, separated by `\n` |
+//! | `b` | position of its first record (u64 BE) | a bundle: up to 16 consecutive records (SPEC §2.3), each exactly as hashed, separated by `\n` |
 //! | `h` | level (u8) ‖ tile index (u64 BE) | up to 256 hashes of that level, 32 bytes each |
 //! | `c` | tree size (u64 BE) ‖ key name | signed checkpoint note |
 //! | `k` | key name | verifier key (text form) of the checkpoints signed with that name |
 //! | `m` | `head` | tree size (u64 BE) ‖ root (32) ‖ last recorded_at (i64 µs BE) |
 //! | `m` | `format` | layout version (u32 BE) |
 //!
-//! Bundles and hash tiles follow C2SP tlog-tiles in spirit: records are packed up to 64 to a
+//! Bundles and hash tiles follow C2SP tlog-tiles in spirit: records are packed up to 16 to a
 //! value and the stored hashes of one level up to 256, so an acknowledged batch of N events
-//! writes about N/64 + N/128 keys instead of three per event. Records hold no newline (they are
-//! compact JSON), so a bundle splits on `\n`. (64, not 256: a bundle of 256 records, ~100 KB,
-//! pushes sled to store its leaf as a separate blob file, which every point read then reloads;
-//! `compare --quick` measured replay at 0.50 × raw sled with 256 and 0.94 × with 64.)
+//! writes about N/16 + N/128 keys instead of three per event. Records hold no newline (they are
+//! compact JSON), so a bundle splits on `\n`. Readers take a bundle of any size (a bundle's key
+//! is its first position), so the size can change without a layout change; ledgers written with
+//! bundles of 64 read as before.
+//!
+//! Why 16: sled splits a leaf at 17 entries and writes a node larger than a quarter of its
+//! segment (128 KiB) as a separate blob file, created and later deleted. A leaf of 17 bundles of
+//! 64 records (~430 KB) crossed that on every split of a growing log — about 10 % of a bulk
+//! append's time went to creating files — and a bundle of 256 records made point reads reload
+//! blobs (replay 0.50 × raw sled). 17 bundles of 16 records (~110 KB) stay inline. Measured
+//! (docs/performance.md): batches of 1,000 in a growing ledger 155–171 k events/s with 16 against
+//! 109–143 k with 64, alternating runs; replay and verify unchanged within the noise.
 //!
 //! The indexes — a stream's positions, an event id's position, a retraction's position — are not
 //! stored: they are a projection of the log kept in memory ([`super::Index`]), built by scanning the
@@ -38,8 +46,8 @@ use crate::storage::{
 pub const LAYOUT_VERSION: u32 = 2;
 
 pub(crate) const TAG_BUNDLE: u8 = b'b';
-/// Records per bundle at most (see the module notes for why 64).
-pub const BUNDLE_RECORDS_MAX: usize = 64;
+/// Records per bundle at most (see the module notes for why 16).
+pub const BUNDLE_RECORDS_MAX: usize = 16;
 pub(crate) const TAG_HASH: u8 = b'h';
 pub(crate) const TAG_CHECKPOINT: u8 = b'c';
 pub(crate) const TAG_VERIFIER_KEY: u8 = b'k';
