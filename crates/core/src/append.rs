@@ -88,6 +88,12 @@ impl Layer {
 
     pub(crate) fn merge(&mut self, child: Layer) {
         debug_assert_eq!(child.base_position, self.next_position());
+        if self.records.is_empty() && !child.records.is_empty() {
+            // Nothing staged yet (so every map is empty too): take the append's layer whole
+            // rather than re-inserting its entries — the common case of a one-append group.
+            *self = child;
+            return;
+        }
         self.stream_heads.extend(child.stream_heads);
         self.ids.extend(child.ids);
         self.retracted.extend(child.retracted);
