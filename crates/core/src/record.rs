@@ -464,4 +464,31 @@ mod tests {
         );
         assert!(RecordHeader::scan_canonical(reordered.as_bytes()).is_none());
     }
+
+    /// The recorded form, written down once by hand: the encoding must give exactly this, field
+    /// order and escaping included, with and without the optional fields.
+    #[test]
+    fn the_encoding_is_the_canonical_form() {
+        let mut r = record(
+            3,
+            EventData::CommitmentStatusChanged(CommitmentStatusChanged {
+                commitment_id: Uuid::from_u128(1),
+                status: Status::AtRisk,
+                label: None,
+            }),
+        );
+        let expected = concat!(
+            r#"{"position":3,"event_id":"00000000-0000-0000-0000-00000000abc3","#,
+            r#""stream":"commitment/00000000-0000-0000-0000-000000000001","version":3,"#,
+            r#""recorded_at":"2026-11-26T19:43:36.479996Z","schema":1,"#,
+            r#""type":"commitment_status_changed","effective":"2025-03-01T10:00:00.000000Z","#,
+            r#""actor":"kim \"the \\ auditor\"","reason":"a reason with \"quotes\"","#,
+            r#""data":{"commitment_id":"00000000-0000-0000-0000-000000000001","status":"at_risk","label":null}}"#
+        );
+        assert_eq!(String::from_utf8(r.encode()).unwrap(), expected);
+        assert_eq!(Record::decode(expected.as_bytes()).unwrap(), r);
+        r.reason = None;
+        let without_reason = expected.replace(r#""reason":"a reason with \"quotes\"","#, "");
+        assert_eq!(String::from_utf8(r.encode()).unwrap(), without_reason);
+    }
 }
