@@ -26,12 +26,6 @@ pub enum Error {
     Projection(String),
 }
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Error::Projection(e.to_string())
-    }
-}
-
 impl From<postcard::Error> for Error {
     fn from(e: postcard::Error) -> Self {
         Error::Projection(format!("cannot decode a persisted timeline: {e}"))

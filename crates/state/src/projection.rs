@@ -1,14 +1,22 @@
 //! The fast path: timelines per commitment and meeting, kept in memory and, for a ledger
-//! directory, persisted in a sled database of their own under it (`projections/state`). A
-//! database ledger (PostgreSQL) has no directory: its projection lives in memory only and is
-//! folded from the log when opened.
+//! directory, saved as a snapshot file under it (`projections/state/snapshot`). A database
+//! ledger (PostgreSQL) has no directory: its projection lives in memory only and is folded from
+//! the log when opened.
 //!
-//! The persisted projection records the position it has reached; opening it catches up from
-//! there, and it can be deleted or rebuilt at any time without changing an answer (SPEC §4.3).
-//! Only this module writes it.
+//! The snapshot records the position it reflects and the ledger's root at that position;
+//! opening loads it (if it is whole, of this format and of this ledger) and catches up from
+//! there. It is a cache: it can be deleted or rebuilt at any time without changing an answer
+//! (SPEC §4.3), and a damaged one is rebuilt. Only this module writes it.
+//!
+//! Why a file and not a database: the projection is read and written whole — loaded at open,
+//! saved now and then — and a file streams both ways with memory bounded by the timelines
+//! themselves. The sled database it replaced held everything written through it in its page
+//! cache: replaying 10,000,000 events peaked at 6.2 GB with it and 2.4 GB without
+//! (docs/performance.md).
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ikrar_core::{EventData, Ledger, Record};
@@ -23,24 +31,28 @@ use crate::view::{CommitmentView, Diff, MeetingView, Summary};
 pub const PROJECTION_DIR: &str = "projections/state";
 /// Bumped whenever the persisted encoding or the fold changes: a projection written by another
 /// version is rebuilt.
-const PROJECTION_FORMAT: u32 = 2;
-const KEY_REACHED: &[u8] = b"~reached";
-const KEY_FORMAT: &[u8] = b"~format";
+const PROJECTION_FORMAT: u32 = 3;
+/// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
+/// million entries is about 60 MB).
+const TIMELINE_BYTES_MAX: u32 = 1 << 30;
+/// The snapshot's file name in [`PROJECTION_DIR`]; it is written as `snapshot.tmp` and renamed.
+const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IKRARPS1";
 const TAG_COMMITMENT: u8 = b'c';
 const TAG_MEETING: u8 = b'm';
-/// A timeline is persisted in pages of this many entries, key tag ‖ subject id (16) ‖ page
-/// (u32 BE): catching up rewrites only the pages it changed (the last, mostly), so each entry is
-/// written a bounded number of times however long its timeline grows, while the key count stays
-/// small (sled's memory grows with its key count).
-const PAGE_ENTRIES: usize = 64;
-const PAGE_KEY_BYTES: usize = 1 + 16 + 4;
-/// Records applied between two writes of the persisted projection while catching up: a long
-/// catch-up is saved now and then (an interrupted one resumes from there) without rewriting the
-/// same pages over and over — sled's memory grows with what is rewritten (measured: every
-/// 50,000 records, a 10,000,000-event replay peaked several GB higher).
-const CATCH_UP_CHUNK_RECORDS: usize = 1_000_000;
-/// sled's page cache for the projection database.
-const PROJECTION_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The end of the snapshot's timelines (a tag no timeline has).
+const TAG_END: u8 = b'.';
+/// A snapshot is saved when the projection is an eighth of the ledger (and at least one record)
+/// past the last one. Each save rewrites the whole file, so this bounds the writing at about
+/// eight entries per record applied, and an open replays at most an eighth of the log.
+const SAVE_LAG_FRACTION: u64 = 8;
+/// While catching up from far behind, the snapshot is saved when the records applied since the
+/// last save reach the position of that save (and at least this many): saves at doubling
+/// positions, so a from-scratch replay writes about twice the final snapshot, and an
+/// interrupted one resumes from the last.
+const CATCH_UP_SAVE_MIN_RECORDS: u64 = 1_000_000;
+/// How often, in records, a long catch-up checks whether to save.
+const CATCH_UP_CHECK_EVERY_RECORDS: u64 = 100_000;
 
 /// Filters of [`Projection::list`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +66,8 @@ pub struct ListFilter {
 #[derive(Default)]
 struct Timelines {
     reached: u64,
+    /// The position the snapshot on disk reflects (0: none).
+    saved: u64,
     commitments: HashMap<Uuid, Timeline>,
     meetings: HashMap<Uuid, Timeline>,
     /// Commitments in the order their `commitment_made` was recorded.
@@ -80,18 +94,14 @@ struct Timelines {
 /// ```
 pub struct Projection {
     ledger: Ledger,
-    /// The persisted copy (`None`: memory only).
-    persisted: Option<Persisted>,
+    /// The snapshot's directory (`None`: memory only).
+    dir: Option<PathBuf>,
     timelines: Mutex<Timelines>,
 }
 
-struct Persisted {
-    db: sled::Db,
-    tree: sled::Tree,
-}
-
 impl Projection {
-    /// Opens (or creates) the ledger's persisted projection and catches it up with the log.
+    /// Opens the ledger's projection (from its snapshot, if there is a good one) and catches it
+    /// up with the log.
     pub fn open(ledger: &Ledger) -> Result<Projection, Error> {
         Self::open_with_progress(ledger, &mut |_, _| {})
     }
@@ -101,50 +111,25 @@ impl Projection {
         ledger: &Ledger,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Projection, Error> {
-        let persisted = match Self::dir(ledger) {
-            None => None,
-            Some(dir) => {
-                std::fs::create_dir_all(&dir).map_err(ikrar_core::Error::Io)?;
-                let db = ikrar_core::open_sled(
-                    &sled::Config::new()
-                        .path(&dir)
-                        .cache_capacity(PROJECTION_CACHE_BYTES),
-                )?;
-                let tree = db.open_tree("timelines")?;
-                Some(Persisted { db, tree })
-            }
-        };
         let projection = Projection {
             ledger: ledger.clone(),
-            persisted,
+            dir: Self::dir(ledger),
             timelines: Mutex::new(Timelines::default()),
         };
-        match &projection.persisted {
-            None => {}
-            Some(persisted) => {
-                let format_ok = persisted
-                    .tree
-                    .get(KEY_FORMAT)?
-                    .is_some_and(|v| v.as_ref() == PROJECTION_FORMAT.to_be_bytes());
-                let reached = persisted
-                    .tree
-                    .get(KEY_REACHED)?
-                    .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
-                match (format_ok, reached) {
-                    // A projection ahead of the log belongs to another ledger (or a damaged
-                    // one): never trust it.
-                    (true, Some(reached)) if reached <= ledger.head().tree_size => {
-                        projection.load(&persisted.tree)?
-                    }
-                    _ => projection.clear()?,
-                }
+        if let Some(dir) = &projection.dir {
+            std::fs::create_dir_all(dir).map_err(ikrar_core::Error::Io)?;
+            remove_other_files(dir);
+            // A snapshot that is missing, damaged, of another format or of another ledger is
+            // not an error: the projection is a cache, rebuilt from the log.
+            if let Ok(Some(t)) = read_snapshot(&dir.join(SNAPSHOT_FILE), ledger) {
+                *projection.lock() = t;
             }
         }
         projection.catch_up_with_progress(progress)?;
         Ok(projection)
     }
 
-    /// The directory of a ledger's persisted state projection (`None` for a database ledger,
+    /// The directory of a ledger's state projection snapshot (`None` for a database ledger,
     /// whose projection is kept in memory only).
     pub fn dir(ledger: &Ledger) -> Option<PathBuf> {
         ledger.path().map(|p| p.join(PROJECTION_DIR))
@@ -162,8 +147,8 @@ impl Projection {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Timelines> {
-        // A panic while holding the lock leaves timelines that may be half-updated; the
-        // persisted copy is only written whole, so recover by reloading it.
+        // A panic while holding the lock leaves timelines that may be half-updated; start over
+        // from the log (the snapshot on disk is only ever written whole).
         match self.timelines.lock() {
             Ok(g) => g,
             Err(poisoned) => {
@@ -175,46 +160,14 @@ impl Projection {
     }
 
     fn clear(&self) -> Result<(), Error> {
-        if let Some(Persisted { tree, .. }) = &self.persisted {
-            tree.clear()?;
-            tree.insert(KEY_FORMAT, &PROJECTION_FORMAT.to_be_bytes())?;
-            tree.insert(KEY_REACHED, &0u64.to_be_bytes())?;
+        if let Some(dir) = &self.dir {
+            match std::fs::remove_file(dir.join(SNAPSHOT_FILE)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ikrar_core::Error::Io(e).into()),
+            }
         }
         *self.lock() = Timelines::default();
-        Ok(())
-    }
-
-    fn load(&self, tree: &sled::Tree) -> Result<(), Error> {
-        let mut t = Timelines::default();
-        for kv in tree.iter() {
-            let (k, v) = kv?;
-            if k.as_ref() == KEY_REACHED {
-                t.reached = u64::from_be_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| Error::Projection("malformed reached position".into()))?,
-                );
-                continue;
-            }
-            if k.len() != PAGE_KEY_BYTES {
-                continue;
-            }
-            let id = Uuid::from_slice(&k[1..17]).map_err(|e| Error::Projection(e.to_string()))?;
-            let page: Vec<Entry> = postcard::from_bytes(&v)?;
-            // Keys sort by subject, then page: each timeline's entries arrive in order.
-            match k[0] {
-                TAG_COMMITMENT => {
-                    if let Some(made) = page.iter().find(|e| matches!(e.change, Change::Made(_))) {
-                        t.commitment_order.push((made.position, id));
-                    }
-                    t.commitments.entry(id).or_default().entries.extend(page);
-                }
-                TAG_MEETING => t.meetings.entry(id).or_default().entries.extend(page),
-                _ => {}
-            }
-        }
-        t.commitment_order.sort_unstable();
-        *self.lock() = t;
         Ok(())
     }
 
@@ -230,66 +183,53 @@ impl Projection {
             return Ok(());
         }
         let start = t.reached;
-        let mut dirty: HashSet<(u8, Uuid, usize)> = HashSet::new();
-        let mut applied_in_chunk = 0usize;
+        let mut applied = 0u64;
         for item in self.ledger.iter_from(start) {
             let stored = item?;
             let position = stored.record.position;
             if position >= head {
                 break;
             }
-            apply(&mut t, &self.ledger, &stored.record, &mut dirty)?;
+            apply(&mut t, &self.ledger, &stored.record)?;
             t.reached = position + 1;
-            applied_in_chunk += 1;
-            if applied_in_chunk == CATCH_UP_CHUNK_RECORDS {
-                self.persist(&t, &mut dirty)?;
-                applied_in_chunk = 0;
+            applied += 1;
+            if applied.is_multiple_of(CATCH_UP_CHECK_EVERY_RECORDS) {
+                let since_save = t.reached - t.saved;
+                if since_save >= CATCH_UP_SAVE_MIN_RECORDS.max(t.saved) {
+                    self.save(&mut t)?;
+                }
                 progress(t.reached - start, head - start);
             }
         }
-        self.persist(&t, &mut dirty)?;
+        if t.reached - t.saved >= (t.reached / SAVE_LAG_FRACTION).max(1) {
+            self.save(&mut t)?;
+        }
         progress(t.reached - start, head - start);
         Ok(())
     }
 
-    /// Writes the pages of entries added or changed since the last call (`dirty`: subject and
-    /// page number).
-    fn persist(&self, t: &Timelines, dirty: &mut HashSet<(u8, Uuid, usize)>) -> Result<(), Error> {
-        let Some(persisted) = &self.persisted else {
-            dirty.clear();
+    /// Writes the snapshot of `t`, whole, replacing the last one.
+    fn save(&self, t: &mut Timelines) -> Result<(), Error> {
+        let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let mut batch = sled::Batch::default();
-        for (tag, id, page) in dirty.drain() {
-            let timeline = match tag {
-                TAG_COMMITMENT => t.commitments.get(&id),
-                _ => t.meetings.get(&id),
-            };
-            let Some(timeline) = timeline else { continue };
-            let start = page * PAGE_ENTRIES;
-            let end = (start + PAGE_ENTRIES).min(timeline.entries.len());
-            if start >= end {
-                continue;
-            }
-            let mut key = [0u8; PAGE_KEY_BYTES];
-            key[0] = tag;
-            key[1..17].copy_from_slice(id.as_bytes());
-            key[17..].copy_from_slice(&(page as u32).to_be_bytes());
-            batch.insert(
-                &key[..],
-                postcard::to_stdvec(&timeline.entries[start..end])?,
-            );
-        }
-        batch.insert(KEY_REACHED, &t.reached.to_be_bytes()[..]);
-        // One batch: the pages and the position they reflect change together.
-        persisted.tree.apply_batch(batch)?;
+        let root = self.ledger.root_at(t.reached)?;
+        write_snapshot(dir, t, &root.0).map_err(|e| {
+            Error::Projection(format!(
+                "cannot write {}: {e}",
+                dir.join(SNAPSHOT_FILE).display()
+            ))
+        })?;
+        t.saved = t.reached;
         Ok(())
     }
 
-    /// Flushes the persisted projection (it is a cache: this only saves work at the next open).
+    /// Saves the snapshot if it is behind (it is a cache: this only saves work at the next
+    /// open).
     pub fn flush(&self) -> Result<(), Error> {
-        if let Some(persisted) = &self.persisted {
-            persisted.db.flush()?;
+        let mut t = self.lock();
+        if t.reached > t.saved {
+            self.save(&mut t)?;
         }
         Ok(())
     }
@@ -425,22 +365,15 @@ fn entry(record: &Record, own_stream: bool, change: Change) -> Entry {
     }
 }
 
-/// Applies one record to the timelines, noting which subjects changed.
-fn apply(
-    t: &mut Timelines,
-    ledger: &Ledger,
-    record: &Record,
-    dirty: &mut HashSet<(u8, Uuid, usize)>,
-) -> Result<(), Error> {
-    let mut push = |t: &mut Timelines, tag: u8, id: Uuid, e: Entry| {
+/// Applies one record to the timelines.
+fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Result<(), Error> {
+    let push = |t: &mut Timelines, tag: u8, id: Uuid, e: Entry| {
         let map = if tag == TAG_COMMITMENT {
             &mut t.commitments
         } else {
             &mut t.meetings
         };
-        let entries = &mut map.entry(id).or_default().entries;
-        dirty.insert((tag, id, entries.len() / PAGE_ENTRIES));
-        entries.push(e);
+        map.entry(id).or_default().entries.push(e);
     };
     match &record.data {
         EventData::CommitmentMade(d) => {
@@ -562,10 +495,9 @@ fn apply(
                     &mut t.meetings
                 };
                 if let Some(timeline) = map.get_mut(&id) {
-                    for (i, e) in timeline.entries.iter_mut().enumerate() {
+                    for e in timeline.entries.iter_mut() {
                         if e.position == target_position {
                             e.retracted_at = Some(record.position);
-                            dirty.insert((tag, id, i / PAGE_ENTRIES));
                         }
                     }
                 }
@@ -573,4 +505,173 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// Removes whatever else is in the snapshot's directory: the sled database that held the
+/// projection before snapshots (`conf`, `db`, `blobs/`, `snap.*`), or a snapshot write cut short.
+/// Best effort — it is all cache.
+fn remove_other_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == SNAPSHOT_FILE {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// A writer that also hashes what goes through it (the snapshot's trailing digest).
+struct Hashing<W> {
+    inner: W,
+    digest: sha2::Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.digest, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.digest, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Writes the snapshot of `t` (at `t.reached`, whose root is `root`) to `dir`: a new file,
+/// renamed over the old one only once whole.
+///
+/// The layout: magic, format (u32 BE), position reached (u64 BE), the ledger's root at that
+/// position (32 bytes); then per timeline its tag (`c`/`m`), subject id (16 bytes), the length
+/// (u32 BE) of its entries in postcard; then `.`, the number of timelines (u64 BE) and the
+/// SHA-256 of everything before it.
+fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let file = std::fs::File::create(&tmp)?;
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        digest: sha2::Sha256::default(),
+    };
+    out.write_all(SNAPSHOT_MAGIC)?;
+    out.write_all(&PROJECTION_FORMAT.to_be_bytes())?;
+    out.write_all(&t.reached.to_be_bytes())?;
+    out.write_all(root)?;
+    let mut timelines = 0u64;
+    for (tag, map) in [(TAG_COMMITMENT, &t.commitments), (TAG_MEETING, &t.meetings)] {
+        for (id, timeline) in map {
+            let entries = postcard::to_stdvec(&timeline.entries)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let len = u32::try_from(entries.len())
+                .ok()
+                .filter(|l| *l <= TIMELINE_BYTES_MAX)
+                .ok_or_else(|| std::io::Error::other("a timeline too large to save"))?;
+            out.write_all(&[tag])?;
+            out.write_all(id.as_bytes())?;
+            out.write_all(&len.to_be_bytes())?;
+            out.write_all(&entries)?;
+            timelines += 1;
+        }
+    }
+    out.write_all(&[TAG_END])?;
+    out.write_all(&timelines.to_be_bytes())?;
+    let digest = sha2::Digest::finalize(out.digest);
+    let mut file = out.inner;
+    file.write_all(&digest)?;
+    file.into_inner().map_err(|e| e.into_error())?;
+    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))
+}
+
+/// Reads a snapshot: `Ok(None)` if there is none; an error if it is damaged, of another
+/// format, ahead of the ledger or of another ledger (its root at the position it reached
+/// differs).
+fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timelines>, Error> {
+    let damaged = |what: &str| Error::Projection(format!("{}: {what}", path.display()));
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ikrar_core::Error::Io(e).into()),
+    };
+    let mut input = Hashing {
+        inner: BufReader::with_capacity(1 << 20, file),
+        digest: sha2::Sha256::default(),
+    };
+    let io = |e: std::io::Error| damaged(&e.to_string());
+    let mut header = [0u8; 8 + 4 + 8 + 32];
+    input.read_exact(&mut header).map_err(io)?;
+    if &header[..8] != SNAPSHOT_MAGIC {
+        return Err(damaged("not a projection snapshot"));
+    }
+    let format = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
+    if format != PROJECTION_FORMAT {
+        return Err(damaged("another format"));
+    }
+    let reached = u64::from_be_bytes(header[12..20].try_into().expect("8 bytes"));
+    if reached > ledger.head().tree_size || ledger.root_at(reached)?.0 != header[20..52] {
+        return Err(damaged("of another ledger"));
+    }
+    let mut t = Timelines {
+        reached,
+        saved: reached,
+        ..Timelines::default()
+    };
+    let mut timelines = 0u64;
+    let mut bytes = Vec::new();
+    loop {
+        let mut tag = [0u8; 1];
+        input.read_exact(&mut tag).map_err(io)?;
+        if tag[0] == TAG_END {
+            break;
+        }
+        let mut id_len = [0u8; 16 + 4];
+        input.read_exact(&mut id_len).map_err(io)?;
+        let id = Uuid::from_slice(&id_len[..16]).expect("16 bytes");
+        let len = u32::from_be_bytes(id_len[16..].try_into().expect("4 bytes"));
+        if len > TIMELINE_BYTES_MAX {
+            return Err(damaged("a timeline's length is out of range"));
+        }
+        bytes.resize(len as usize, 0);
+        input.read_exact(&mut bytes).map_err(io)?;
+        let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
+        match tag[0] {
+            TAG_COMMITMENT => {
+                if let Some(made) = entries.iter().find(|e| matches!(e.change, Change::Made(_))) {
+                    t.commitment_order.push((made.position, id));
+                }
+                t.commitments.insert(id, Timeline { entries });
+            }
+            TAG_MEETING => {
+                t.meetings.insert(id, Timeline { entries });
+            }
+            _ => return Err(damaged("an unknown timeline tag")),
+        }
+        timelines += 1;
+    }
+    let mut count = [0u8; 8];
+    input.read_exact(&mut count).map_err(io)?;
+    if u64::from_be_bytes(count) != timelines {
+        return Err(damaged("the timeline count does not match"));
+    }
+    let computed = sha2::Digest::finalize(input.digest);
+    let mut stored = [0u8; 32];
+    input.inner.read_exact(&mut stored).map_err(io)?;
+    let mut rest = [0u8; 1];
+    if computed.as_slice() != stored || input.inner.read(&mut rest).map_err(io)? != 0 {
+        return Err(damaged("the digest does not match"));
+    }
+    t.commitment_order.sort_unstable();
+    Ok(Some(t))
 }
