@@ -320,7 +320,7 @@ fn commit(
     let mut index = store.write_index();
     for staged in &group.records {
         if staged.position >= index.size {
-            index.push(&staged.header())?;
+            index.push_with_stream(&staged.header(), Some(&staged.stream))?;
         }
     }
     Ok(new_head)

@@ -35,7 +35,8 @@ const PROJECTION_FORMAT: u32 = 3;
 /// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
 /// million entries is about 60 MB).
 const TIMELINE_BYTES_MAX: u32 = 1 << 30;
-/// The snapshot's file name in [`PROJECTION_DIR`]; it is written as `snapshot.tmp` and renamed.
+/// The snapshot's file name in [`PROJECTION_DIR`]; it is written under a temporary name and
+/// renamed.
 const SNAPSHOT_FILE: &str = "snapshot";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"IKRARPS1";
 const TAG_COMMITMENT: u8 = b'c';
@@ -196,13 +197,13 @@ impl Projection {
             if applied.is_multiple_of(CATCH_UP_CHECK_EVERY_RECORDS) {
                 let since_save = t.reached - t.saved;
                 if since_save >= CATCH_UP_SAVE_MIN_RECORDS.max(t.saved) {
-                    self.save(&mut t)?;
+                    self.save_if_possible(&mut t);
                 }
                 progress(t.reached - start, head - start);
             }
         }
         if t.reached - t.saved >= (t.reached / SAVE_LAG_FRACTION).max(1) {
-            self.save(&mut t)?;
+            self.save_if_possible(&mut t);
         }
         progress(t.reached - start, head - start);
         Ok(())
@@ -222,6 +223,12 @@ impl Projection {
         })?;
         t.saved = t.reached;
         Ok(())
+    }
+
+    /// Saves the snapshot on the way: a failure (a full disk, say) does not fail the answer
+    /// being caught up for — the snapshot is a cache, and the next catch-up tries again.
+    fn save_if_possible(&self, t: &mut Timelines) {
+        let _ = self.save(t);
     }
 
     /// Saves the snapshot if it is behind (it is a cache: this only saves work at the next
@@ -507,15 +514,23 @@ fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Result<(), Erro
     Ok(())
 }
 
-/// Removes whatever else is in the snapshot's directory: the sled database that held the
-/// projection before snapshots (`conf`, `db`, `blobs/`, `snap.*`), or a snapshot write cut short.
-/// Best effort — it is all cache.
+/// Removes what else may lie in the snapshot's directory: the sled database that held the
+/// projection before snapshots (`conf`, `db`, `blobs/`, `snap.*`), and snapshot writes that
+/// another process (which held this ledger before) left unfinished. Best effort — it is all
+/// cache. Another projection of this process may be writing, so its files are left alone.
 fn remove_other_files(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
+    let ours = format!("{SNAPSHOT_FILE}.{}.", std::process::id());
     for entry in entries.flatten() {
-        if entry.file_name() == SNAPSHOT_FILE {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale_write = name.starts_with(&format!("{SNAPSHOT_FILE}."))
+            && name.ends_with(".tmp")
+            && !name.starts_with(&ours);
+        let sled_file =
+            name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.");
+        if !(stale_write || sled_file) {
             continue;
         }
         let path = entry.path();
@@ -560,8 +575,21 @@ impl<R: Read> Read for Hashing<R> {
 /// (u32 BE) of its entries in postcard; then `.`, the number of timelines (u64 BE) and the
 /// SHA-256 of everything before it.
 fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    // A name of its own per write: two projections of one ledger in one process never write
+    // the same file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.{}.{n}.tmp", std::process::id()));
     let file = std::fs::File::create(&tmp)?;
+    let written = write_snapshot_to(file, t, root)
+        .and_then(|()| std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn write_snapshot_to(file: std::fs::File, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
     let mut out = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
         digest: sha2::Sha256::default(),
@@ -592,7 +620,7 @@ fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result
     let mut file = out.inner;
     file.write_all(&digest)?;
     file.into_inner().map_err(|e| e.into_error())?;
-    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))
+    Ok(())
 }
 
 /// Reads a snapshot: `Ok(None)` if there is none; an error if it is damaged, of another
