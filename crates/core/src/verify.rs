@@ -58,11 +58,15 @@ impl<'a> TileCursor<'a> {
     }
 }
 
-/// Chunks in flight between the reading stage and the tree stage at most.
-const CHUNKS_IN_FLIGHT: usize = 64;
+/// Chunks the reading stage hands to the tree stage at once: one message per sled bundle (16
+/// records) woke the tree stage ~60,000 times per 1,000,000 records.
+const CHUNKS_PER_MESSAGE: usize = 16;
 
-/// A chunk checked by the reading stage, with how many of its records belong to the scan.
-type Checked = Result<(Chunk, usize), Error>;
+/// Messages in flight between the reading stage and the tree stage at most.
+const MESSAGES_IN_FLIGHT: usize = 8;
+
+/// Chunks checked by the reading stage, each with how many of its records belong to the scan.
+type Checked = Result<Vec<(Chunk, usize)>, Error>;
 
 /// What the reading stage of `verify` found, beyond the leaves it sent.
 struct Scanned {
@@ -101,7 +105,7 @@ pub(crate) fn verify(
             .push((c.root, c.origin.clone()));
     }
     let (tree, scanned) = std::thread::scope(|scope| {
-        let (leaves_tx, leaves_rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let (leaves_tx, leaves_rx) = std::sync::mpsc::sync_channel(MESSAGES_IN_FLIGHT);
         let reader = std::thread::Builder::new()
             .name("ikrar-verify-read".into())
             .spawn_scoped(scope, move || {
@@ -195,9 +199,22 @@ fn scan_records(
         made: 0,
         last_recorded_at: DateTime::UNIX_EPOCH,
     };
-    if let Err(e) = scan_into(store, head, check_index, live, &mut scanned, checked) {
-        // After the records before it, so that the tree stage can still find an earlier
-        // failure; a closed channel means the tree stage failed first.
+    let mut pending = Vec::with_capacity(CHUNKS_PER_MESSAGE);
+    let result = scan_into(
+        store,
+        head,
+        check_index,
+        live,
+        &mut scanned,
+        &mut pending,
+        checked,
+    );
+    // The records checked so far first, then any failure after them, so that the tree stage
+    // can still find an earlier failure; a closed channel means the tree stage failed first.
+    if !pending.is_empty() {
+        let _ = checked.send(Ok(pending));
+    }
+    if let Err(e) = result {
         let _ = checked.send(Err(e));
         return Err(integrity(scanned.size, "reported by the tree stage"));
     }
@@ -210,6 +227,7 @@ fn scan_into(
     check_index: bool,
     live: bool,
     scanned: &mut Scanned,
+    pending: &mut Vec<(Chunk, usize)>,
     checked: &std::sync::mpsc::SyncSender<Checked>,
 ) -> Result<(), Error> {
     // Each record's entries are looked up in the live index (lookups, not a rebuild: no
@@ -290,7 +308,9 @@ fn scan_into(
                 taken += 1;
             }
         }
-        if checked.send(Ok((chunk, taken))).is_err() {
+        pending.push((chunk, taken));
+        if pending.len() >= CHUNKS_PER_MESSAGE && checked.send(Ok(std::mem::take(pending))).is_err()
+        {
             // The tree stage stopped at an earlier failure.
             return Ok(());
         }
@@ -330,8 +350,13 @@ fn build_tree(
     };
     check_roots(&builder)?;
     let mut size = 0u64;
-    for item in checked {
-        let (chunk, taken) = item?;
+    // Each message: the chunks checked, in order, or the reading stage's failure after them.
+    let chunks = checked.into_iter().flat_map(|message| match message {
+        Ok(chunks) => chunks.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e)],
+    });
+    for chunk in chunks {
+        let (chunk, taken) = chunk?;
         for record in chunk.records().take(taken) {
             let position = size;
             for (level, i, hash) in builder.push(Hash::leaf(record)) {
