@@ -418,7 +418,7 @@ fn bulk_appends(sizes: &Sizes, dir: &std::path::Path, postgres: Option<&str>) ->
 }
 
 /// Peak resident memory since the last reset, in MiB (Linux).
-fn peak_rss_mib() -> f64 {
+pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -505,21 +505,28 @@ pub fn peak_rss_here(probe: MemoryProbe, path: &std::path::Path) -> f64 {
         }
         MemoryProbe::SledScan => {
             reset_peak_rss();
-            let db = sled::Config::new()
-                .path(path)
-                .cache_capacity(ikrar_core::CACHE_BYTES_DEFAULT)
-                .flush_every_ms(None)
-                .open()
-                .expect("sled");
-            let tree = db.open_tree("events").expect("tree");
-            let mut bytes = 0usize;
-            for kv in tree.iter() {
-                bytes += kv.expect("read").1.len();
-            }
-            std::hint::black_box(bytes);
+            std::hint::black_box(sled_scan(path, "events"));
         }
     }
     peak_rss_mib()
+}
+
+/// Raw sled, with ikrar's cache size, iterating every key of `tree` in the sled database at
+/// `path`: the keys and the bytes of their values.
+pub fn sled_scan(path: &std::path::Path, tree: &str) -> (u64, u64) {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(ikrar_core::CACHE_BYTES_DEFAULT)
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree(tree).expect("tree");
+    let (mut keys, mut bytes) = (0u64, 0u64);
+    for kv in tree.iter() {
+        keys += 1;
+        bytes += kv.expect("read").1.len() as u64;
+    }
+    (keys, bytes)
 }
 
 /// The history ledger copied into a new PostgreSQL ledger, record for record.

@@ -14,6 +14,8 @@
 
 use std::time::Instant;
 
+use ikrar_benches::compare;
+
 /// Records per bulk batch, as in the `compare` workload.
 const BATCH_RECORDS: u64 = 1_000;
 /// A typical record's size.
@@ -63,30 +65,10 @@ fn layout_write(batches: u64) {
 }
 
 fn scan_rss(path: &str, tree_name: &str) {
-    let db = sled::Config::new()
-        .path(path)
-        .cache_capacity(ikrar_core::CACHE_BYTES_DEFAULT)
-        .flush_every_ms(None)
-        .open()
-        .expect("sled");
-    let tree = db.open_tree(tree_name).expect("tree");
-    let (mut keys, mut bytes) = (0u64, 0u64);
-    for kv in tree.iter() {
-        keys += 1;
-        bytes += kv.expect("read").1.len() as u64;
-    }
-    let peak_kib: f64 = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(f64::NAN);
+    let (keys, bytes) = compare::sled_scan(std::path::Path::new(path), tree_name);
     println!(
         "{keys} keys, {bytes} bytes; peak RSS {:.0} MiB",
-        peak_kib / 1024.0
+        compare::peak_rss_mib()
     );
 }
 
