@@ -320,7 +320,7 @@ fn commit(
     let mut index = store.write_index();
     for staged in &group.records {
         if staged.position >= index.size {
-            index.push_with_stream(&staged.header(), Some(&staged.stream))?;
+            index.push(&staged.header())?;
         }
     }
     Ok(new_head)

@@ -326,16 +326,7 @@ mod tests {
 
     #[test]
     fn boxed_variants_are_stored_as_the_struct_variants_were() {
-        let boxed = Change::Made(Box::new(Made {
-            title: "Summit".into(),
-            summary: None,
-            owner: Some("MOFA".into()),
-            parties: vec!["Central Asia".into()],
-            themes: vec![],
-            made_on_days: 739_267,
-            due_days: Some(739_600),
-        }));
-        let unboxed = UnboxedChange::Made {
+        let made = Made {
             title: "Summit".into(),
             summary: None,
             owner: Some("MOFA".into()),
@@ -344,6 +335,16 @@ mod tests {
             made_on_days: 739_267,
             due_days: Some(739_600),
         };
+        let unboxed = UnboxedChange::Made {
+            title: made.title.clone(),
+            summary: made.summary.clone(),
+            owner: made.owner.clone(),
+            parties: made.parties.clone(),
+            themes: made.themes.clone(),
+            made_on_days: made.made_on_days,
+            due_days: made.due_days,
+        };
+        let boxed = Change::Made(Box::new(made));
         assert_eq!(
             postcard::to_allocvec(&boxed).unwrap(),
             postcard::to_allocvec(&unboxed).unwrap()

@@ -234,36 +234,20 @@ impl Index {
     /// Adds the record at the next position. Fails (naming the position) if it does not
     /// continue the log: a wrong position, version or a repeated id.
     pub(crate) fn push(&mut self, r: &crate::record::RecordHeader<'_>) -> Result<(), Error> {
-        self.push_with_stream(r, None)
-    }
-
-    /// [`Index::push`], given the record's stream already parsed (the writer has it), so that
-    /// a new stream is not parsed again from its text.
-    pub(crate) fn push_with_stream(
-        &mut self,
-        r: &crate::record::RecordHeader<'_>,
-        stream: Option<&StreamId>,
-    ) -> Result<(), Error> {
         let position = self.size;
         let bad = |what: String| Error::Integrity { position, what };
         if r.position != position {
             return Err(bad(format!("the record says position {}", r.position)));
         }
         // A known stream is found by its text (no parse, no allocation); only a new one is
-        // parsed (unless given) and owned.
+        // parsed and owned.
         let versions = if self.streams.contains_key(r.stream.as_ref()) {
             self.streams
                 .get_mut(r.stream.as_ref())
                 .expect("checked just before")
         } else {
-            let stream = match stream {
-                Some(s) => {
-                    debug_assert_eq!(s.as_str(), r.stream.as_ref());
-                    s.clone()
-                }
-                None => StreamId::parse(&r.stream)
-                    .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?,
-            };
+            let stream = StreamId::parse(&r.stream)
+                .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?;
             self.streams.entry(stream).or_default()
         };
         if r.version != versions.len() as u64 {
