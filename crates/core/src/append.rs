@@ -113,27 +113,43 @@ impl Layer {
     }
 }
 
-/// The ledger as the writer sees it: the store, then the group's layer, then the append's.
+/// The ledger as the writer sees it: the store, then the group's layer, then the append's,
+/// then the append's events validated but not yet encoded.
 pub(crate) struct View<'a> {
     pub(crate) store: &'a Store,
     pub(crate) layers: [&'a Layer; 2],
+    pub(crate) pending: &'a [Pending<'a>],
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
+    /// The store under two layers, with nothing pending.
+    pub(crate) fn new(store: &'a Store, layers: [&'a Layer; 2]) -> View<'a> {
+        View {
+            store,
+            layers,
+            pending: &[],
+        }
+    }
+
     fn record(&self, position: u64) -> Result<Record, Error> {
         let staged = self.layers.iter().find_map(|layer| layer.staged(position));
-        let stored;
+        let other;
         let bytes = match staged {
             Some(s) => &s.bytes,
             None => {
-                stored = self
-                    .store
-                    .record_bytes(position)?
-                    .ok_or_else(|| Error::Integrity {
-                        position,
-                        what: "an index points at a record that is missing".into(),
-                    })?;
-                &stored
+                other = match self.pending.iter().find(|p| p.position == position) {
+                    // Rare (an event repeating or retracting one earlier in its own append):
+                    // encode it now, as it will be recorded.
+                    Some(p) => p.encode(),
+                    None => self
+                        .store
+                        .record_bytes(position)?
+                        .ok_or_else(|| Error::Integrity {
+                            position,
+                            what: "an index points at a record that is missing".into(),
+                        })?,
+                };
+                &other
             }
         };
         Record::decode(bytes).map_err(|e| Error::Integrity {
@@ -218,8 +234,97 @@ pub struct AppendOutcome {
     pub tree_size: u64,
 }
 
+/// An event that passed validation, with what the ledger assigned it; its record is encoded
+/// once the whole append has passed (see [`stage`]).
+pub(crate) struct Pending<'e> {
+    /// The event's place in its append, for errors.
+    index: usize,
+    event: &'e InputEvent,
+    actor: &'e str,
+    position: u64,
+    event_id: Uuid,
+    stream: StreamId,
+    version: u64,
+    recorded_at: DateTime<Utc>,
+    effective: Moment,
+    retracts: Option<Uuid>,
+    made: Option<(Uuid, NaiveDate)>,
+}
+
+impl Pending<'_> {
+    /// The record exactly as it will be stored and hashed.
+    fn encode(&self) -> Vec<u8> {
+        RecordFields {
+            position: self.position,
+            event_id: self.event_id,
+            stream: &self.stream,
+            version: self.version,
+            recorded_at: self.recorded_at,
+            schema: SCHEMA_VERSION,
+            effective: self.effective,
+            actor: self.actor,
+            reason: self.event.reason.as_deref(),
+            source: self.event.source.as_ref(),
+            data: &self.event.data,
+        }
+        .encode()
+    }
+
+    /// The encoded record and its leaf hash, or the error naming the event if it is too large.
+    fn encode_and_hash(&self) -> Result<(Vec<u8>, Hash), Error> {
+        let bytes = self.encode();
+        if bytes.len() > RECORD_BYTES_MAX {
+            return Err(Error::validation(
+                self.index,
+                "-",
+                format!(
+                    "the recorded event is {} bytes; the limit is {RECORD_BYTES_MAX}",
+                    bytes.len()
+                ),
+            ));
+        }
+        let leaf = Hash::leaf(&bytes);
+        Ok((bytes, leaf))
+    }
+}
+
+/// Appends of at least this many new events are encoded and hashed on two threads.
+const PARALLEL_ENCODE_EVENTS_MIN: usize = 256;
+
+/// Encodes and hashes every pending record, in order. Encoding (canonical JSON) and the leaf
+/// hash are most of a bulk append's own work and depend on nothing but the event and what the
+/// ledger assigned it, so a large append splits them with a second thread.
+fn encode_all(pending: &[Pending<'_>]) -> Vec<Result<(Vec<u8>, Hash), Error>> {
+    let sequential =
+        |part: &[Pending<'_>]| -> Vec<_> { part.iter().map(Pending::encode_and_hash).collect() };
+    if pending.len() < PARALLEL_ENCODE_EVENTS_MIN {
+        return sequential(pending);
+    }
+    let (front, back) = pending.split_at(pending.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("ikrar-encode".into())
+            .spawn_scoped(scope, || sequential(front));
+        match helper {
+            Ok(helper) => {
+                let back = sequential(back);
+                // A panic while encoding is a bug; it surfaces here as it would on one thread.
+                let mut all = helper.join().expect("the encoding thread does not panic");
+                all.extend(back);
+                all
+            }
+            // No thread to be had: one thread does it all.
+            Err(_) => sequential(pending),
+        }
+    })
+}
+
 /// Validates `events` on top of `group` and stages them in a new layer. On error nothing of
 /// this append is staged.
+///
+/// Three passes: validate each event and assign its position, id and version (later events
+/// see the earlier ones through the layer's maps); encode and hash the new records, in
+/// parallel when there are many; then add them to the tree's stored hashes in order.
 pub(crate) fn stage(
     store: &Store,
     group: &Layer,
@@ -234,13 +339,58 @@ pub(crate) fn stage(
         new_events: 0,
         tree_size: 0,
     };
+    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
-        let (position, event_id) = stage_one(store, group, &mut layer, index, event, recorded_at)?;
-        outcome.positions.push(position);
-        outcome.event_ids.push(event_id);
+        match validate_one(
+            store,
+            group,
+            &mut layer,
+            &pending,
+            index,
+            event,
+            recorded_at,
+        ) {
+            Ok(Validated::Repeat { position, event_id }) => {
+                outcome.positions.push(position);
+                outcome.event_ids.push(event_id);
+            }
+            Ok(Validated::New(p)) => {
+                outcome.positions.push(p.position);
+                outcome.event_ids.push(p.event_id);
+                pending.push(p);
+            }
+            Err(e) => {
+                // An earlier event too large to record is the first error of the append.
+                let too_large = pending.iter().find_map(|p| p.encode_and_hash().err());
+                return Err(too_large.unwrap_or(e));
+            }
+        }
+    }
+    let encoded = encode_all(&pending);
+    for (p, result) in pending.into_iter().zip(encoded) {
+        let (bytes, leaf) = result?;
+        let staged = Staged {
+            position: p.position,
+            event_id: p.event_id,
+            stream: p.stream,
+            version: p.version,
+            recorded_at: p.recorded_at,
+            retracts: p.retracts,
+            made: p.made,
+            bytes,
+        };
+        push_staged(store, group, &mut layer, staged, leaf)?;
     }
     outcome.new_events = layer.records.len();
     Ok((layer, outcome))
+}
+
+/// What validating one event found.
+enum Validated<'e> {
+    /// The event id is recorded already, with the same content: answered with its position.
+    Repeat { position: u64, event_id: Uuid },
+    /// A new event, noted in the layer's maps, to be encoded.
+    New(Pending<'e>),
 }
 
 fn check_title(index: usize, field: &str, title: &str) -> Result<(), Error> {
@@ -306,17 +456,19 @@ fn same_content(event: &InputEvent, actor: &str, record: &Record) -> bool {
         && effective_matches
 }
 
-fn stage_one(
+fn validate_one<'e>(
     store: &Store,
     group: &Layer,
     layer: &mut Layer,
+    pending: &[Pending<'_>],
     index: usize,
-    event: &InputEvent,
+    event: &'e InputEvent,
     recorded_at: DateTime<Utc>,
-) -> Result<(u64, Uuid), Error> {
+) -> Result<Validated<'e>, Error> {
     let view = View {
         store,
         layers: [group, layer],
+        pending,
     };
     let actor = match event.actor.as_deref().map(str::trim) {
         Some(a) if !a.is_empty() => a,
@@ -334,7 +486,10 @@ fn stage_one(
         if let Some(position) = view.id_position(id)? {
             let original = view.record(position)?;
             return if same_content(event, actor, &original) {
-                Ok((position, id))
+                Ok(Validated::Repeat {
+                    position,
+                    event_id: id,
+                })
             } else {
                 Err(Error::EventIdConflict {
                     index,
@@ -494,46 +649,34 @@ fn stage_one(
     };
     check_expected(index, &stream, expected, actual)?;
 
-    // Assign what the ledger assigns, encode once, and hash.
-    let position = layer.next_position();
-    let event_id = event.event_id.unwrap_or_else(Uuid::now_v7);
-    let version = actual.map_or(0, |v| v + 1);
-    let bytes = RecordFields {
-        position,
-        event_id,
-        stream: &stream,
-        version,
-        recorded_at,
-        schema: SCHEMA_VERSION,
-        effective,
+    // Assign what the ledger assigns; the record is encoded once the append has passed.
+    let pending = Pending {
+        index,
+        event,
         actor,
-        reason: event.reason.as_deref(),
-        source: event.source.as_ref(),
-        data: &event.data,
-    }
-    .encode();
-    if bytes.len() > RECORD_BYTES_MAX {
-        return Err(Error::validation(
-            index,
-            "-",
-            format!(
-                "the recorded event is {} bytes; the limit is {RECORD_BYTES_MAX}",
-                bytes.len()
-            ),
-        ));
-    }
-    let staged = Staged {
-        position,
-        event_id,
+        position: layer.base_position + pending.len() as u64,
+        event_id: event.event_id.unwrap_or_else(Uuid::now_v7),
         stream,
-        version,
+        version: actual.map_or(0, |v| v + 1),
         recorded_at,
+        effective,
         retracts: retracted_target,
         made: made_of(&event.data),
-        bytes,
     };
-    push_staged(store, group, layer, staged)?;
-    Ok((position, event_id))
+    note_staged(
+        layer,
+        &RecordHeader {
+            position: pending.position,
+            event_id: pending.event_id,
+            stream: std::borrow::Cow::Borrowed(pending.stream.as_str()),
+            version: pending.version,
+            recorded_at,
+            retracts: pending.retracts,
+            made: pending.made,
+        },
+        &pending.stream,
+    );
+    Ok(Validated::New(pending))
 }
 
 /// The commitment a `commitment_made` makes, and its `made_on`.
@@ -544,20 +687,33 @@ fn made_of(data: &EventData) -> Option<(Uuid, NaiveDate)> {
     }
 }
 
-/// Adds a validated record to `layer`: its tree hashes and index entries.
+/// Notes a validated record in `layer`'s maps, which later events of the group consult.
+fn note_staged(layer: &mut Layer, header: &RecordHeader<'_>, stream: &StreamId) {
+    layer
+        .stream_heads
+        .insert(stream.clone(), (header.version, header.position));
+    layer.ids.insert(header.event_id, header.position);
+    if let Some((commitment, made_on)) = header.made {
+        layer.made_on.insert(commitment, made_on);
+    }
+    if let Some(target) = header.retracts {
+        layer.retracted.insert(target, header.position);
+    }
+    layer.last_recorded_at = header.recorded_at;
+}
+
+/// Adds a noted record, whose leaf hash is `leaf`, to `layer`: the tree hashes it completes,
+/// then the record.
 fn push_staged(
     store: &Store,
     group: &Layer,
     layer: &mut Layer,
     staged: Staged,
+    leaf: Hash,
 ) -> Result<(), Error> {
     let position = staged.position;
-    let leaf = Hash::leaf(&staged.bytes);
     let completed = {
-        let view = View {
-            store,
-            layers: [group, layer],
-        };
+        let view = View::new(store, [group, layer]);
         tlog_tiles::stored_hashes_for_record_hash(position, leaf.into(), &view).map_err(|e| {
             Error::Integrity {
                 position,
@@ -570,17 +726,6 @@ fn push_staged(
             .hashes
             .insert((level as u8, position >> level), h.into());
     }
-    layer
-        .stream_heads
-        .insert(staged.stream.clone(), (staged.version, position));
-    layer.ids.insert(staged.event_id, position);
-    if let Some((commitment, made_on)) = staged.made {
-        layer.made_on.insert(commitment, made_on);
-    }
-    if let Some(target) = staged.retracts {
-        layer.retracted.insert(target, position);
-    }
-    layer.last_recorded_at = staged.recorded_at;
     layer.records.push(staged);
     Ok(())
 }
@@ -619,10 +764,7 @@ pub(crate) fn stage_records(
             )));
         }
         let (last_recorded_at, retracted_target) = {
-            let view = View {
-                store,
-                layers: [group, &layer],
-            };
+            let view = View::new(store, [group, &layer]);
             let expected_version = view.stream_head(&record.stream)?.map_or(0, |(v, _)| v + 1);
             if record.version != expected_version {
                 return Err(bad(format!(
@@ -669,7 +811,9 @@ pub(crate) fn stage_records(
             stream: record.stream,
             bytes: bytes.clone(),
         };
-        push_staged(store, group, &mut layer, staged)?;
+        note_staged(&mut layer, &staged.header(), &staged.stream);
+        let leaf = Hash::leaf(&staged.bytes);
+        push_staged(store, group, &mut layer, staged, leaf)?;
     }
     outcome.new_events = layer.records.len();
     Ok((layer, outcome))

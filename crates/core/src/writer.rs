@@ -293,10 +293,7 @@ fn commit(
 
     let tree_size = group.next_position();
     let empty = Layer::new(tree_size, group.last_recorded_at);
-    let view = View {
-        store,
-        layers: [group, &empty],
-    };
+    let view = View::new(store, [group, &empty]);
     let root: Hash = tlog_tiles::tree_hash(tree_size, &view)
         .map_err(|e| Error::Integrity {
             position: tree_size.saturating_sub(1),

@@ -228,6 +228,99 @@ fn retraction_rules(place: &Place) {
     ledger.verify().unwrap();
 }
 
+/// A large append is encoded on two threads (`PARALLEL_ENCODE_EVENTS_MIN`); it must record
+/// exactly what the same events appended one at a time record, including an event that
+/// repeats or retracts one earlier in its own append.
+fn a_large_append_records_what_one_event_at_a_time_would(place: &Place) {
+    let rt = runtime();
+    let retract = |id: Uuid| {
+        let mut e = InputEvent::new(EventData::EventRetracted(EventRetracted { event_id: id }));
+        e.event_id = Some(Uuid::from_u128(0x2000 + id.as_u128()));
+        e.actor = Some("tester".into());
+        e.reason = Some("recorded in error".into());
+        e
+    };
+    let mut events: Vec<InputEvent> = (0..400u128)
+        .map(|n| {
+            let mut e = if n % 4 == 3 {
+                status(n - 1, Status::InProgress, None)
+            } else {
+                made(n)
+            };
+            e.event_id = Some(Uuid::from_u128(0x1000 + n));
+            e
+        })
+        .collect();
+    events.insert(150, events[20].clone()); // a repeat of an earlier event of the same append
+    events.insert(300, retract(Uuid::from_u128(0x1000 + 7))); // and a retraction of one
+    events.push(retract(Uuid::from_u128(0x1000 + 390))); // in the helper thread's half
+    let whole = Ledger::create(place.path()).unwrap();
+    let together = rt.block_on(whole.append(events.clone())).unwrap();
+    assert_eq!(together.new_events, events.len() - 1);
+    assert_eq!(together.positions[150], together.positions[20]);
+
+    let single_dir = tempfile::tempdir().unwrap();
+    let single = Ledger::create(single_dir.path().join("one-by-one")).unwrap();
+    let mut one_by_one = Vec::new();
+    for e in &events {
+        let out = rt.block_on(single.append(vec![e.clone()])).unwrap();
+        one_by_one.push((out.positions[0], out.event_ids[0]));
+    }
+    let together_pairs: Vec<_> = together
+        .positions
+        .iter()
+        .copied()
+        .zip(together.event_ids.iter().copied())
+        .collect();
+    assert!(together_pairs == one_by_one, "positions and ids differ");
+    // The same records, but for the moment of recording (one append against many).
+    let normalised = |ledger: &Ledger| -> Vec<ikrar_core::Record> {
+        ledger
+            .iter_from(0)
+            .map(|r| {
+                let mut record = r.unwrap().record;
+                if record.effective == ikrar_core::Moment::Instant(record.recorded_at) {
+                    record.effective = ikrar_core::Moment::Instant(chrono::DateTime::UNIX_EPOCH);
+                }
+                record.recorded_at = chrono::DateTime::UNIX_EPOCH;
+                record
+            })
+            .collect()
+    };
+    assert!(
+        normalised(&whole) == normalised(&single),
+        "the records differ"
+    );
+    assert_eq!(
+        whole.retraction_of(Uuid::from_u128(0x1000 + 7)).unwrap(),
+        Some(together.positions[300])
+    );
+    whole.verify().unwrap();
+}
+
+/// The first bad event of an append is the one named, even when it is found only when the
+/// records are encoded (too large) and a later event fails validation; nothing is written.
+fn an_oversized_event_in_a_large_append_is_named_and_nothing_is_written(place: &Place) {
+    let rt = runtime();
+    let ledger = Ledger::create(place.path()).unwrap();
+    let mut events: Vec<InputEvent> = (0..300u128).map(made).collect();
+    if let EventData::CommitmentMade(d) = &mut events[200].data {
+        d.summary = Some("x".repeat(ikrar_core::RECORD_BYTES_MAX));
+    }
+    let expect_index_200 = |r: Result<ikrar_core::AppendOutcome, Error>| match r {
+        Err(Error::Validation { index, field, .. }) => {
+            assert_eq!(index, 200);
+            assert_eq!(field, "-");
+        }
+        other => panic!("{other:?}"),
+    };
+    expect_index_200(rt.block_on(ledger.append(events.clone())));
+    events.push(status(9_999, Status::Broken, None)); // no such commitment
+    expect_index_200(rt.block_on(ledger.append(events)));
+    assert_eq!(ledger.head().tree_size, 0);
+    assert_eq!(ledger.iter_from(0).count(), 0);
+}
+
 fn recorded_at_never_decreases_and_effective_may_not_be_in_the_future(place: &Place) {
     let rt = runtime();
     let ledger = Ledger::create(place.path()).unwrap();
@@ -543,6 +636,8 @@ on_both_backends!(
     an_append_is_all_or_nothing,
     idempotent_event_ids_and_conflicts,
     retraction_rules,
+    a_large_append_records_what_one_event_at_a_time_would,
+    an_oversized_event_in_a_large_append_is_named_and_nothing_is_written,
     recorded_at_never_decreases_and_effective_may_not_be_in_the_future,
     concurrent_appenders_on_shared_and_private_streams_lose_and_duplicate_nothing,
     subscription_catches_up_then_follows,
