@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::append::{stage, stage_records, AppendOutcome, Layer, View};
+use crate::append::{stage, stage_records, AppendOutcome, Layer, Staged, View};
 use crate::error::Error;
 use crate::event::InputEvent;
 use crate::merkle::{Hash, HASH_BYTES};
@@ -306,19 +306,43 @@ fn commit(
         last_recorded_at: group.last_recorded_at,
     };
     let written: Vec<(u8, u64, Vec<u8>)> = tiles.clone();
-    lock.commit(CommitBatch {
-        records,
-        tiles,
-        head: new_head,
-    })?;
-    store.remember_tiles(written);
-    // Durable: now the in-memory index learns the records, before anyone is answered. (On a
-    // shared backend a reader of another process's commits may have taught it some already.)
-    let mut index = store.write_index();
-    for staged in &group.records {
-        if staged.position >= index.size {
-            index.push(&staged.header())?;
+    // The index learns the records before anyone is answered, and no reader sees them before
+    // they are durable: it is taught under its write lock, held until the commit returns —
+    // while sled flushes, when the backend can overlap the two — and taught back if the
+    // commit fails. (On a shared backend a reader of another process's commits may have
+    // taught it some already.)
+    let mut index_guard = None;
+    let mut pushed = 0;
+    let mut push_result = Ok(());
+    let committed = lock.commit(
+        CommitBatch {
+            records,
+            tiles,
+            head: new_head,
+        },
+        &mut || {
+            let mut index = store.write_index();
+            for staged in &group.records {
+                if staged.position >= index.size {
+                    push_result = index.push(&staged.header());
+                    if push_result.is_err() {
+                        break;
+                    }
+                    pushed += 1;
+                }
+            }
+            index_guard = Some(index);
+        },
+    );
+    if let Err(e) = committed {
+        if let Some(index) = index_guard.as_mut() {
+            let headers: Vec<_> = group.records.iter().map(Staged::header).collect();
+            index.unpush(&headers[headers.len() - pushed..]);
         }
+        return Err(e);
     }
+    drop(index_guard);
+    store.remember_tiles(written);
+    push_result?;
     Ok(new_head)
 }

@@ -163,8 +163,15 @@ pub(crate) struct CommitBatch<'a> {
 pub(crate) trait CommitLock: Send {
     /// The durable head under the lock: what the group must extend.
     fn head(&self) -> Head;
-    /// Writes the batch atomically and durably. On error nothing of it is visible.
-    fn commit(self: Box<Self>, batch: CommitBatch<'_>) -> Result<(), Error>;
+    /// Writes the batch atomically and durably, and runs `meanwhile` once on this thread:
+    /// while the written batch is made durable where the backend can wait for the disk on
+    /// another thread (sled, for large batches), else after the commit. On error nothing of
+    /// the batch is visible, though `meanwhile` may have run.
+    fn commit(
+        self: Box<Self>,
+        batch: CommitBatch<'_>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(), Error>;
 }
 
 /// A ledger's durable storage. See the module notes.
@@ -270,6 +277,30 @@ impl Index {
         }
         self.size += 1;
         Ok(())
+    }
+
+    /// Takes back the records `pushed` (the last ones pushed, in position order): a group
+    /// commit that failed after its records were pushed.
+    pub(crate) fn unpush(&mut self, pushed: &[crate::record::RecordHeader<'_>]) {
+        for r in pushed.iter().rev() {
+            if r.position + 1 != self.size {
+                continue;
+            }
+            if let Some(versions) = self.streams.get_mut(r.stream.as_ref()) {
+                versions.pop();
+                if versions.is_empty() {
+                    self.streams.remove(r.stream.as_ref());
+                }
+            }
+            self.ids.remove(&r.event_id);
+            if let Some(target) = r.retracts {
+                self.retracted.remove(&target);
+            }
+            if let Some((commitment, _)) = r.made {
+                self.made_on.remove(&commitment);
+            }
+            self.size -= 1;
+        }
     }
 
     /// Adds the records of `chunks` from position `self.size` up to `tree_size`, checking that
@@ -558,5 +589,51 @@ impl Store {
     fn tile_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(u8, u64), Bytes>> {
         // A cache: whatever a panic left in it is still true.
         self.tiles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordHeader;
+    use std::borrow::Cow;
+
+    fn header(position: u64, stream: &str, version: u64) -> RecordHeader<'_> {
+        RecordHeader {
+            position,
+            event_id: Uuid::from_u128(1000 + u128::from(position)),
+            stream: Cow::Borrowed(stream),
+            version,
+            recorded_at: chrono::DateTime::UNIX_EPOCH,
+            retracts: (position == 3).then(|| Uuid::from_u128(1000)),
+            made: (version == 0)
+                .then(|| (Uuid::from_u128(position.into()), chrono::NaiveDate::MIN)),
+        }
+    }
+
+    #[test]
+    fn unpush_takes_back_exactly_what_push_added() {
+        let a = "commitment/0194a1c2-0000-7000-8000-000000000001";
+        let b = "commitment/0194a1c2-0000-7000-8000-000000000002";
+        let mut index = Index::default();
+        index.push(&header(0, a, 0)).unwrap();
+        index.push(&header(1, a, 1)).unwrap();
+        let before = index.clone();
+        let group = [header(2, b, 0), header(3, a, 2), header(4, b, 1)];
+        for h in &group {
+            index.push(h).unwrap();
+        }
+        assert_eq!(index.size, 5);
+        index.unpush(&group);
+        assert_eq!(index.size, before.size);
+        assert_eq!(index.streams, before.streams);
+        assert_eq!(index.ids, before.ids);
+        assert_eq!(index.retracted, before.retracted);
+        assert_eq!(index.made_on, before.made_on);
+        // And the same records can be pushed again.
+        for h in &group {
+            index.push(h).unwrap();
+        }
+        assert_eq!(index.size, 5);
     }
 }

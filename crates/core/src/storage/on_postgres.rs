@@ -700,7 +700,11 @@ impl CommitLock for PostgresCommit<'_> {
         self.head
     }
 
-    fn commit(mut self: Box<Self>, batch: CommitBatch<'_>) -> Result<(), Error> {
+    fn commit(
+        mut self: Box<Self>,
+        batch: CommitBatch<'_>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(), Error> {
         let client = self.client.take().expect("a commit lock commits once");
         let positions: Vec<i64> = batch.records.iter().map(|r| to_i64(r.position)).collect();
         let streams: Vec<String> = batch.records.iter().map(|r| r.stream.to_string()).collect();
@@ -759,6 +763,9 @@ impl CommitLock for PostgresCommit<'_> {
                 let _ = client.batch_execute("ROLLBACK").await;
             }
             result
-        })
+        })?;
+        // Nothing to overlap: COMMIT is one round trip, awaited above.
+        meanwhile();
+        Ok(())
     }
 }

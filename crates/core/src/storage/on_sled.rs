@@ -421,12 +421,22 @@ struct SledCommit<'a> {
     head: Head,
 }
 
+/// A group of at least this many records is flushed on another thread while the writer
+/// teaches the index its records (about 0.7 ms per 1,000, otherwise spent after the flush).
+/// A smaller group's index work is too small to be worth a thread.
+const FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN: usize = 256;
+
 impl CommitLock for SledCommit<'_> {
     fn head(&self) -> Head {
         self.head
     }
 
-    fn commit(self: Box<Self>, batch: CommitBatch<'_>) -> Result<(), Error> {
+    fn commit(
+        self: Box<Self>,
+        batch: CommitBatch<'_>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(), Error> {
+        let overlap = batch.records.len() >= FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN;
         let mut sled_batch = sled::Batch::default();
         // Records go into new bundles of up to BUNDLE_RECORDS_MAX; a bundle is never
         // rewritten, so the head is always a bundle boundary.
@@ -446,7 +456,22 @@ impl CommitLock for SledCommit<'_> {
         }
         sled_batch.insert(META_HEAD, &batch.head.encode()[..]);
         self.backend.log.apply_batch(sled_batch)?;
-        self.backend.db.flush()?;
+        let db = &self.backend.db;
+        let flushed = if overlap {
+            std::thread::scope(|scope| {
+                let flusher = std::thread::Builder::new()
+                    .name("ikrar-flush".into())
+                    .spawn_scoped(scope, || db.flush());
+                meanwhile();
+                match flusher {
+                    Ok(flusher) => flusher.join().expect("sled's flush does not panic"),
+                    Err(_) => db.flush(),
+                }
+            })
+        } else {
+            db.flush().inspect(|_| meanwhile())
+        };
+        flushed?;
         // Only after the flush: the head file may lag the log, never run ahead of it.
         self.backend.head_file.write(&batch.head)?;
         Ok(())
