@@ -68,7 +68,55 @@ pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Formats an instant the way records store it: `2025-01-16T00:30:00.000000Z`.
 pub fn format_instant(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    let mut text = [0u8; INSTANT_TEXT_BYTES];
+    match instant_text(t, &mut text) {
+        Some(s) => s.to_owned(),
+        None => t.to_rfc3339_opts(SecondsFormat::Micros, true),
+    }
+}
+
+/// Bytes of an instant's recorded form in years 0–9999.
+const INSTANT_TEXT_BYTES: usize = 27;
+
+/// Writes `value` as `width` decimal digits (zero-padded) at `buf[at..]`.
+fn put_digits(buf: &mut [u8], at: usize, mut value: u32, width: usize) {
+    for i in (at..at + width).rev() {
+        buf[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// The recorded form of `t` written into `buf`, the same text chrono's RFC 3339 writer gives
+/// (checked by a test) without its per-call formatting machinery: every record holds one or
+/// two instants, and formatting them showed in the append profile. `None` for a year outside
+/// 0–9999 or a leap second, which chrono formats instead.
+fn instant_text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; INSTANT_TEXT_BYTES]) -> Option<&'b str> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = t.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    *buf = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(buf, 0, year, 4);
+    put_digits(buf, 5, t.month(), 2);
+    put_digits(buf, 8, t.day(), 2);
+    put_digits(buf, 11, t.hour(), 2);
+    put_digits(buf, 14, t.minute(), 2);
+    put_digits(buf, 17, t.second(), 2);
+    put_digits(buf, 20, nanos / 1_000, 6);
+    std::str::from_utf8(buf).ok()
+}
+
+/// `YYYY-MM-DD` written into `buf`; `None` for a year outside 0–9999.
+fn date_text(d: NaiveDate, buf: &mut [u8; 10]) -> Option<&str> {
+    use chrono::Datelike;
+    let year = u32::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
+    *buf = *b"0000-00-00";
+    put_digits(buf, 0, year, 4);
+    put_digits(buf, 5, d.month(), 2);
+    put_digits(buf, 8, d.day(), 2);
+    std::str::from_utf8(buf).ok()
 }
 
 /// Parses an RFC 3339 instant (any offset) into UTC, truncated to microseconds.
@@ -119,7 +167,18 @@ impl fmt::Display for Moment {
 
 impl Serialize for Moment {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // From a stack buffer: `collect_str` would go through the formatting machinery.
+        let (mut date, mut instant) = ([0u8; 10], [0u8; INSTANT_TEXT_BYTES]);
+        match self {
+            Moment::Date(d) => match date_text(*d, &mut date) {
+                Some(text) => s.serialize_str(text),
+                None => s.collect_str(self),
+            },
+            Moment::Instant(t) => match instant_text(t, &mut instant) {
+                Some(text) => s.serialize_str(text),
+                None => s.collect_str(self),
+            },
+        }
     }
 }
 
@@ -133,11 +192,11 @@ impl<'de> Deserialize<'de> for Moment {
 /// Serde helpers for `YYYY-MM-DD` dates that reject anything else.
 pub mod date_format {
     use chrono::NaiveDate;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// Serialises a date as `YYYY-MM-DD`.
     pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&super::Moment::Date(*d))
+        super::Moment::Date(*d).serialize(s)
     }
 
     /// Parses a strict `YYYY-MM-DD` date.
@@ -171,16 +230,64 @@ pub mod date_format {
 /// Serde helpers for instants in the recorded form (UTC, microseconds, `Z`).
 pub mod instant_format {
     use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// Serialises as `2025-01-16T00:30:00.000000Z`.
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_instant(t))
+        super::Moment::Instant(*t).serialize(s)
     }
 
     /// Parses any RFC 3339 instant.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         super::parse_instant(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_forms_are_chronos() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 11
+        };
+        // Years 0000-9999 and beyond, at microsecond precision and below it.
+        let earliest = DateTime::<Utc>::MIN_UTC.timestamp_micros() / 2;
+        let latest = DateTime::<Utc>::MAX_UTC.timestamp_micros() / 2;
+        let mut samples: Vec<DateTime<Utc>> = vec![
+            DateTime::UNIX_EPOCH,
+            "0000-01-01T00:00:00Z".parse().unwrap(),
+            "9999-12-31T23:59:59.999999Z".parse().unwrap(),
+            start_of_day(NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap()),
+            end_of_day(NaiveDate::from_ymd_opt(-1, 12, 31).unwrap()),
+        ];
+        for i in 0..20_000u64 {
+            let micros = if i % 2 == 0 {
+                // Mostly the years records are in.
+                (next() % 4_102_444_800_000_000) as i64
+            } else {
+                earliest + (next() % (latest - earliest) as u64) as i64
+            };
+            let t = DateTime::from_timestamp_micros(micros).unwrap();
+            samples.push(t + chrono::Duration::nanoseconds((next() % 1000) as i64));
+        }
+        for t in samples {
+            let chrono_form = t.to_rfc3339_opts(SecondsFormat::Micros, true);
+            assert_eq!(format_instant(&t), chrono_form);
+            let json = serde_json::to_string(&Moment::Instant(t)).unwrap();
+            assert_eq!(json, format!("\"{chrono_form}\""));
+            let d = t.date_naive();
+            let json = serde_json::to_string(&Moment::Date(d)).unwrap();
+            assert_eq!(json, format!("\"{}\"", Moment::Date(d)));
+            if (0..=9999).contains(&chrono::Datelike::year(&d)) {
+                assert_eq!(json, format!("\"{}\"", d.format("%Y-%m-%d")));
+            }
+        }
     }
 }
