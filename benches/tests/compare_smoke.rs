@@ -1,12 +1,12 @@
 //! The compare harness works end to end at a tiny size (the real runs are benchmarks).
 
-use ikrar_benches::compare::{peak_rss_here, run, Sizes};
+use ikrar_benches::compare::{measure_here, run, Sizes};
 
 #[test]
 fn the_compare_harness_evaluates_every_workload() {
     // With a PostgreSQL server configured (as in CI), the postgres column is exercised too.
     let postgres = ikrar_testkit::postgres_url();
-    let workloads = run(&Sizes::tiny(), &peak_rss_here, postgres.as_deref());
+    let workloads = run(&Sizes::tiny(), &measure_here, postgres.as_deref());
     let json = serde_json::to_value(serde_json::json!({ "workloads": workloads })).unwrap();
     let rows = json["workloads"].as_array().unwrap();
     assert_eq!(rows.len(), 9);

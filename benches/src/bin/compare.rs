@@ -6,12 +6,16 @@
 //!
 //! `--postgres URL` (or `IKRAR_BENCH_POSTGRES`) adds the `postgres` column: the appends, the
 //! replay and `verify` on a PostgreSQL ledger in a new schema of that database.
+//!
+//! `verify` and peak memory are measured in child processes of this binary
+//! (`compare --measure-verify|--measure-replay|--measure-sled-scan PATH`), which can also be run
+//! by hand on any ledger or sled database.
 
-use ikrar_benches::compare::{peak_rss_here, run, MemoryProbe, Sizes};
+use ikrar_benches::compare::{measure_here, run, Probe, Sizes};
 
-/// Runs a memory probe in a fresh child process (this binary with the probe's flag and the
-/// path), so that the peak memory is the probe's alone.
-fn peak_rss_in_child(probe: MemoryProbe, path: &std::path::Path) -> f64 {
+/// Runs a probe in a fresh child process (this binary with the probe's flag and the path), so
+/// that its figure is the probe's alone.
+fn measure_in_child(probe: Probe, path: &std::path::Path) -> f64 {
     let out = std::process::Command::new(std::env::current_exe().expect("own path"))
         .arg(probe.flag())
         .arg(path)
@@ -25,9 +29,9 @@ fn peak_rss_in_child(probe: MemoryProbe, path: &std::path::Path) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(probe) = args.first().and_then(|a| MemoryProbe::from_flag(a)) {
+    if let Some(probe) = args.first().and_then(|a| Probe::from_flag(a)) {
         let path = std::path::PathBuf::from(args.get(1).expect("a path"));
-        println!("{}", peak_rss_here(probe, &path));
+        println!("{}", measure_here(probe, &path));
         return;
     }
     let mut postgres = std::env::var("IKRAR_BENCH_POSTGRES")
@@ -47,7 +51,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let started = std::time::Instant::now();
-    let workloads = run(&sizes, &peak_rss_in_child, postgres.as_deref());
+    let workloads = run(&sizes, &measure_in_child, postgres.as_deref());
     if args.iter().any(|a| a == "--json") {
         let body = serde_json::json!({ "workloads": workloads });
         println!("{body}");
