@@ -768,3 +768,54 @@ impl Ledger {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CommitmentMade, EventData};
+
+    /// The index check of `verify` names the first record whose entries the in-memory index
+    /// does not hold — whichever of the checked chunk's records it is.
+    #[test]
+    fn verify_names_the_first_record_the_index_disagrees_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::create(dir.path().join("l")).unwrap();
+        let events: Vec<InputEvent> = (0..40u128)
+            .map(|n| {
+                let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
+                    commitment_id: Uuid::from_u128(n + 1),
+                    title: format!("Commitment {n}"),
+                    summary: None,
+                    owner: None,
+                    parties: vec![],
+                    themes: vec![],
+                    made_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
+                    due: None,
+                }));
+                e.actor = Some("tester".into());
+                e
+            })
+            .collect();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let out = rt.block_on(ledger.append(events)).unwrap();
+        ledger.verify().unwrap();
+        for (damaged, other) in [(21u64, 27u64), (3, 30)] {
+            let store = &ledger.inner.store;
+            let saved = store.read_index().clone();
+            {
+                let mut index = store.write_index();
+                index.ids.insert(out.event_ids[damaged as usize], 999);
+                index.ids.insert(out.event_ids[other as usize], 998);
+            }
+            match ledger.verify() {
+                Err(Error::Integrity { position, what }) => {
+                    assert_eq!(position, damaged, "{what}");
+                    assert!(what.contains("disagrees with the index"), "{what}");
+                }
+                other => panic!("{other:?}"),
+            }
+            *store.write_index() = saved;
+            ledger.verify().unwrap();
+        }
+    }
+}
