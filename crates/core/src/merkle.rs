@@ -149,6 +149,14 @@ impl TreeBuilder {
     /// Adds leaf `size` and returns the stored hashes it completes, as `(level, index, hash)`.
     pub fn push(&mut self, leaf: Hash) -> Vec<(u8, u64, Hash)> {
         let mut out = Vec::with_capacity(2);
+        self.push_into(leaf, &mut out);
+        out
+    }
+
+    /// [`TreeBuilder::push`], writing the completed hashes into `out` (cleared first): for a
+    /// caller pushing many leaves, without an allocation per leaf.
+    pub fn push_into(&mut self, leaf: Hash, out: &mut Vec<(u8, u64, Hash)>) {
+        out.clear();
         let mut index = self.size;
         let mut level = 0u8;
         let mut hash = leaf;
@@ -164,7 +172,6 @@ impl TreeBuilder {
         }
         self.left[level as usize] = hash;
         self.size += 1;
-        out
     }
 
     /// The root over all leaves pushed so far.

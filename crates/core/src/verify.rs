@@ -383,11 +383,13 @@ fn build_tree(
         Ok(chunks) => chunks.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) => vec![Err(e)],
     });
+    let mut completed = Vec::with_capacity(64);
     for chunk in chunks {
         let (chunk, taken) = chunk?;
         for record in chunk.records().take(taken) {
             let position = size;
-            for (level, i, hash) in builder.push(Hash::leaf(record)) {
+            builder.push_into(Hash::leaf(record), &mut completed);
+            for &(level, i, hash) in &completed {
                 match tiles.hash(level, i)? {
                     Some(stored) if stored == hash => {}
                     Some(_) if level == 0 => return Err(integrity(
