@@ -5,6 +5,9 @@
 //! in [`Layer`]s: the group's layer, and on top of it the layer of the append being checked,
 //! which is merged into the group only if every one of its events passes.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -113,12 +116,34 @@ impl Layer {
     }
 }
 
+/// The events of the append being validated that are not yet encoded, by offset from the
+/// append's first position.
+pub(crate) trait PendingRecords {
+    /// The record at `offset` as it will be recorded, if it is pending.
+    fn encode_at(&self, offset: u64) -> Option<Vec<u8>>;
+}
+
+/// Nothing pending (a view outside validation).
+impl PendingRecords for () {
+    fn encode_at(&self, _offset: u64) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+impl PendingRecords for Vec<OnceLock<Pending<'_>>> {
+    fn encode_at(&self, offset: u64) -> Option<Vec<u8>> {
+        self.get(usize::try_from(offset).ok()?)?
+            .get()
+            .map(Pending::encode)
+    }
+}
+
 /// The ledger as the writer sees it: the store, then the group's layer, then the append's,
 /// then the append's events validated but not yet encoded.
 pub(crate) struct View<'a> {
     pub(crate) store: &'a Store,
     pub(crate) layers: [&'a Layer; 2],
-    pub(crate) pending: &'a [Pending<'a>],
+    pub(crate) pending: &'a dyn PendingRecords,
 }
 
 impl<'a> View<'a> {
@@ -127,7 +152,7 @@ impl<'a> View<'a> {
         View {
             store,
             layers,
-            pending: &[],
+            pending: &(),
         }
     }
 
@@ -137,10 +162,14 @@ impl<'a> View<'a> {
         let bytes = match staged {
             Some(s) => &s.bytes,
             None => {
-                other = match self.pending.iter().find(|p| p.position == position) {
+                // The append's pending records hold positions from its layer's base on.
+                let pending = position
+                    .checked_sub(self.layers[1].base_position)
+                    .and_then(|offset| self.pending.encode_at(offset));
+                other = match pending {
                     // Rare (an event repeating or retracting one earlier in its own append):
-                    // encode it now, as it will be recorded.
-                    Some(p) => p.encode(),
+                    // encoded now, as it will be recorded.
+                    Some(bytes) => bytes,
                     None => self
                         .store
                         .record_bytes(position)?
@@ -271,7 +300,7 @@ impl Pending<'_> {
     }
 
     /// The encoded record and its leaf hash, or the error naming the event if it is too large.
-    fn encode_and_hash(&self) -> Result<(Vec<u8>, Hash), Error> {
+    fn encode_and_hash(&self) -> Encoded {
         let bytes = self.encode();
         if bytes.len() > RECORD_BYTES_MAX {
             return Err(Error::validation(
@@ -288,43 +317,115 @@ impl Pending<'_> {
     }
 }
 
-/// Appends of at least this many new events are encoded and hashed on two threads.
+/// A pending record encoded, with its leaf hash, or the error naming its event (too large).
+type Encoded = Result<(Vec<u8>, Hash), Error>;
+
+/// Appends of at least this many events are encoded and hashed on two threads.
 const PARALLEL_ENCODE_EVENTS_MIN: usize = 256;
 
-/// Encodes and hashes every pending record, in order. Encoding (canonical JSON) and the leaf
-/// hash are most of a bulk append's own work and depend on nothing but the event and what the
-/// ledger assigned it, so a large append splits them with a second thread.
-fn encode_all(pending: &[Pending<'_>]) -> Vec<Result<(Vec<u8>, Hash), Error>> {
-    let sequential =
-        |part: &[Pending<'_>]| -> Vec<_> { part.iter().map(Pending::encode_and_hash).collect() };
-    if pending.len() < PARALLEL_ENCODE_EVENTS_MIN {
-        return sequential(pending);
-    }
-    let (front, back) = pending.split_at(pending.len() / 2);
-    std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new()
-            .name("ikrar-encode".into())
-            .spawn_scoped(scope, || sequential(front));
-        match helper {
-            Ok(helper) => {
-                let back = sequential(back);
-                // A panic while encoding is a bug; it surfaces here as it would on one thread.
-                let mut all = helper.join().expect("the encoding thread does not panic");
-                all.extend(back);
-                all
-            }
-            // No thread to be had: one thread does it all.
-            Err(_) => sequential(pending),
+/// Records are handed to the encoding threads this many at a time.
+const ENCODE_CHUNK_EVENTS: usize = 32;
+
+/// An append's new events between validation and encoding, shared by the writer and, for a
+/// large append, a helper thread. Encoding (canonical JSON) and the leaf hash are most of a bulk
+/// append's own work and depend on nothing but the event and what the ledger assigned it, so the
+/// helper encodes validated events a chunk at a time while the writer validates the rest; then
+/// both encode what is left.
+struct Pipeline<'e> {
+    /// Slot `i`: the append's `i`-th new event, set once validated (the writer sets them in
+    /// order; slot `i` holds position `base + i`).
+    pending: Vec<OnceLock<Pending<'e>>>,
+    /// Slot `i`: its record and leaf hash, set once encoded.
+    encoded: Vec<OnceLock<Encoded>>,
+    /// Slots validated so far: every slot below is set.
+    validated: AtomicUsize,
+    /// No slot will be added (validation is over).
+    closed: AtomicBool,
+    /// Validation failed: nothing more need be encoded.
+    abandoned: AtomicBool,
+    /// The next chunk of slots to be claimed by an encoding thread.
+    next_chunk: AtomicUsize,
+}
+
+impl<'e> Pipeline<'e> {
+    fn new(capacity: usize) -> Self {
+        Pipeline {
+            pending: (0..capacity).map(|_| OnceLock::new()).collect(),
+            encoded: (0..capacity).map(|_| OnceLock::new()).collect(),
+            validated: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            next_chunk: AtomicUsize::new(0),
         }
-    })
+    }
+
+    /// Adds the next validated event (the writer's thread only); answers whether it completed
+    /// a chunk.
+    fn publish(&self, pending: Pending<'e>) -> bool {
+        let i = self.validated.load(Ordering::Relaxed);
+        let set = self.pending[i].set(pending);
+        debug_assert!(set.is_ok(), "each slot is published once");
+        self.validated.store(i + 1, Ordering::Release);
+        (i + 1).is_multiple_of(ENCODE_CHUNK_EVENTS)
+    }
+
+    /// Encodes chunks of validated slots until none is left. With `wait`, a thread that finds
+    /// the next chunk not yet validated parks until woken (or briefly) rather than returning.
+    fn encode_chunks(&self, wait: bool) {
+        loop {
+            if self.abandoned.load(Ordering::Acquire) {
+                return;
+            }
+            // `closed` before `validated`: once closed, the count read after it is final.
+            let closed = self.closed.load(Ordering::Acquire);
+            let ready = self.validated.load(Ordering::Acquire);
+            let chunk = self.next_chunk.load(Ordering::Acquire);
+            let start = chunk * ENCODE_CHUNK_EVENTS;
+            let end = (start + ENCODE_CHUNK_EVENTS).min(ready);
+            let claimable = end == start + ENCODE_CHUNK_EVENTS || (closed && end > start);
+            if claimable {
+                if self
+                    .next_chunk
+                    .compare_exchange(chunk, chunk + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    for i in start..end {
+                        let pending = self.pending[i].get().expect("validated slots are set");
+                        let _ = self.encoded[i].set(pending.encode_and_hash());
+                    }
+                }
+            } else if closed || !wait {
+                return;
+            } else {
+                std::thread::park_timeout(std::time::Duration::from_micros(200));
+            }
+        }
+    }
+
+    /// The validated events with their encodings, in order (encoding any not yet encoded).
+    fn into_encoded(self) -> impl Iterator<Item = (Pending<'e>, Encoded)> {
+        let validated = self.validated.into_inner();
+        self.pending
+            .into_iter()
+            .zip(self.encoded)
+            .take(validated)
+            .map(|(slot, cell)| {
+                let pending = slot.into_inner().expect("validated slots are set");
+                let result = cell
+                    .into_inner()
+                    .unwrap_or_else(|| pending.encode_and_hash());
+                (pending, result)
+            })
+    }
 }
 
 /// Validates `events` on top of `group` and stages them in a new layer. On error nothing of
 /// this append is staged.
 ///
 /// Three passes: validate each event and assign its position, id and version (later events
-/// see the earlier ones through the layer's maps); encode and hash the new records, in
-/// parallel when there are many; then add them to the tree's stored hashes in order.
+/// see the earlier ones through the layer's maps); encode and hash the new records — for a
+/// large append on a second thread too, from the first validated chunk on (see [`Pipeline`]);
+/// then add them to the tree's stored hashes in order.
 pub(crate) fn stage(
     store: &Store,
     group: &Layer,
@@ -339,35 +440,68 @@ pub(crate) fn stage(
         new_events: 0,
         tree_size: 0,
     };
-    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(events.len());
-    for (index, event) in events.iter().enumerate() {
-        match validate_one(
-            store,
-            group,
-            &mut layer,
-            &pending,
-            index,
-            event,
-            recorded_at,
-        ) {
-            Ok(Validated::Repeat { position, event_id }) => {
-                outcome.positions.push(position);
-                outcome.event_ids.push(event_id);
-            }
-            Ok(Validated::New(p)) => {
-                outcome.positions.push(p.position);
-                outcome.event_ids.push(p.event_id);
-                pending.push(p);
-            }
-            Err(e) => {
-                // An earlier event too large to record is the first error of the append.
-                let too_large = pending.iter().find_map(|p| p.encode_and_hash().err());
-                return Err(too_large.unwrap_or(e));
+    let pipeline = Pipeline::new(events.len());
+    let validation = std::thread::scope(|scope| {
+        let helper = if events.len() >= PARALLEL_ENCODE_EVENTS_MIN {
+            // No thread to be had: the writer encodes everything itself, after validating.
+            std::thread::Builder::new()
+                .name("ikrar-encode".into())
+                .spawn_scoped(scope, || pipeline.encode_chunks(true))
+                .ok()
+        } else {
+            None
+        };
+        let mut result = Ok(());
+        for (index, event) in events.iter().enumerate() {
+            match validate_one(
+                store,
+                group,
+                &mut layer,
+                &pipeline,
+                index,
+                event,
+                recorded_at,
+            ) {
+                Ok(Validated::Repeat { position, event_id }) => {
+                    outcome.positions.push(position);
+                    outcome.event_ids.push(event_id);
+                }
+                Ok(Validated::New(p)) => {
+                    outcome.positions.push(p.position);
+                    outcome.event_ids.push(p.event_id);
+                    if pipeline.publish(p) {
+                        if let Some(helper) = &helper {
+                            helper.thread().unpark();
+                        }
+                    }
+                }
+                Err(e) => {
+                    pipeline.abandoned.store(true, Ordering::Release);
+                    result = Err(e);
+                    break;
+                }
             }
         }
+        pipeline.closed.store(true, Ordering::Release);
+        if let Some(helper) = &helper {
+            helper.thread().unpark();
+        }
+        if result.is_ok() {
+            pipeline.encode_chunks(false);
+        }
+        if let Some(helper) = helper {
+            // A panic while encoding is a bug; it surfaces here as it would on one thread.
+            helper.join().expect("the encoding thread does not panic");
+        }
+        result
+    });
+    let encoded = pipeline.into_encoded();
+    if let Err(e) = validation {
+        // An earlier event too large to record is the first error of the append.
+        let too_large = encoded.into_iter().find_map(|(_, result)| result.err());
+        return Err(too_large.unwrap_or(e));
     }
-    let encoded = encode_all(&pending);
-    for (p, result) in pending.into_iter().zip(encoded) {
+    for (p, result) in encoded {
         let (bytes, leaf) = result?;
         let staged = Staged {
             position: p.position,
@@ -460,7 +594,7 @@ fn validate_one<'e>(
     store: &Store,
     group: &Layer,
     layer: &mut Layer,
-    pending: &[Pending<'_>],
+    pipeline: &Pipeline<'_>,
     index: usize,
     event: &'e InputEvent,
     recorded_at: DateTime<Utc>,
@@ -468,7 +602,7 @@ fn validate_one<'e>(
     let view = View {
         store,
         layers: [group, layer],
-        pending,
+        pending: &pipeline.pending,
     };
     let actor = match event.actor.as_deref().map(str::trim) {
         Some(a) if !a.is_empty() => a,
@@ -654,7 +788,7 @@ fn validate_one<'e>(
         index,
         event,
         actor,
-        position: layer.base_position + pending.len() as u64,
+        position: layer.base_position + pipeline.validated.load(Ordering::Relaxed) as u64,
         event_id: event.event_id.unwrap_or_else(Uuid::now_v7),
         stream,
         version: actual.map_or(0, |v| v + 1),
