@@ -237,7 +237,7 @@ fn check_limits(request: &AppendRequest) -> Result<(), Error> {
 
 /// Writes a group in one atomic, durable commit under `lock`, then teaches the index its
 /// records, and returns the new head.
-fn commit(
+pub(crate) fn commit(
     store: &Store,
     lock: Box<dyn CommitLock + '_>,
     group: &Layer,
@@ -312,7 +312,8 @@ fn commit(
     // commit fails. (On a shared backend a reader of another process's commits may have
     // taught it some already.)
     let mut index_guard = None;
-    let mut pushed = 0;
+    // The records pushed: `group.records[first..first + pushed]`.
+    let (mut first, mut pushed) = (0, 0);
     let mut push_result = Ok(());
     let committed = lock.commit(
         CommitBatch {
@@ -322,22 +323,29 @@ fn commit(
         },
         &mut || {
             let mut index = store.write_index();
-            for staged in &group.records {
-                if staged.position >= index.size {
-                    push_result = index.push(&staged.header());
-                    if push_result.is_err() {
-                        break;
-                    }
-                    pushed += 1;
+            // Records are in position order: those the index already has are a prefix.
+            first = group
+                .records
+                .iter()
+                .take_while(|s| s.position < index.size)
+                .count();
+            for staged in &group.records[first..] {
+                push_result = index.push(&staged.header());
+                if push_result.is_err() {
+                    break;
                 }
+                pushed += 1;
             }
             index_guard = Some(index);
         },
     );
     if let Err(e) = committed {
         if let Some(index) = index_guard.as_mut() {
-            let headers: Vec<_> = group.records.iter().map(Staged::header).collect();
-            index.unpush(&headers[headers.len() - pushed..]);
+            let headers: Vec<_> = group.records[first..first + pushed]
+                .iter()
+                .map(Staged::header)
+                .collect();
+            index.unpush(&headers);
         }
         return Err(e);
     }
