@@ -264,7 +264,7 @@ pub struct AppendOutcome {
 }
 
 /// An event that passed validation, with what the ledger assigned it; its record is encoded
-/// once the whole append has passed (see [`stage`]).
+/// after it, by the writer or a helper thread (see [`Pipeline`]).
 pub(crate) struct Pending<'e> {
     /// The event's place in its append, for errors.
     index: usize,
