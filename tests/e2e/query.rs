@@ -87,7 +87,8 @@ fn views_have_the_shapes_of_the_spec() {
             "label",
             "status_since",
             "meetings",
-            "version"
+            "version",
+            "stream_version"
         ]
     );
     assert_eq!(c["status_since"], "2025-01-16T00:00:00Z");

@@ -131,7 +131,7 @@ pub fn history(ledger: &Ledger, subject: Uuid) -> Result<History, Error> {
 }
 
 /// What one actor recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ActorActivity {
     /// The actor's name.
     pub actor: String,
@@ -189,7 +189,7 @@ pub fn actors(ledger: &Ledger) -> Result<Vec<ActorActivity>, Error> {
 }
 
 /// The outcome of a full verification, in a form to file with an audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerificationReport {
     /// Whether every check passed.

@@ -76,6 +76,43 @@ pub struct BasisArgs {
     pub known_at: Option<String>,
 }
 
+/// The filters of `ikrar list` (SPEC §6).
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only this status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this counterparty.
+    #[arg(long)]
+    pub party: Option<String>,
+    /// Only this theme.
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Only this owner.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Words of the title or summary (each matches the start of a word; case- and
+    /// accent-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only commitments due before this day.
+    #[arg(long, value_name = "DATE")]
+    pub due_before: Option<String>,
+    /// Only overdue commitments: due before --as-of and not fulfilled, partially fulfilled,
+    /// withdrawn or superseded.
+    #[arg(long)]
+    pub overdue: bool,
+    /// The order: recorded (default), made, due, status_since (most recent first) or title.
+    #[arg(long, value_name = "ORDER")]
+    pub sort: Option<String>,
+    /// Print at most this many.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Skip this many first.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: usize,
+}
+
 /// Where a fact comes from, for recording commands.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
@@ -105,6 +142,9 @@ pub struct SourceArgs {
 /// Options every recording command shares.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
+    /// Validate against the ledger and print what would be recorded, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Why this is recorded.
     #[arg(long)]
     pub reason: Option<String>,
@@ -241,6 +281,9 @@ pub enum Command {
         /// Why (required).
         #[arg(long)]
         reason: String,
+        /// Validate against the ledger and print what would be recorded, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         source: SourceArgs,
     },
@@ -256,14 +299,34 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// List commitments in a basis.
+    /// List commitments in a basis, filtered, sorted and paged.
     List {
-        /// Only this status.
-        #[arg(long)]
-        status: Option<String>,
-        /// Only this counterparty.
-        #[arg(long)]
-        party: Option<String>,
+        #[command(flatten)]
+        filter: ListArgs,
+        #[command(flatten)]
+        basis: BasisArgs,
+    },
+    /// List meetings in a basis, by the time they were held.
+    Meetings {
+        /// Only meetings that name this commitment (a unique prefix will do).
+        #[arg(long, value_name = "ID")]
+        commitment: Option<String>,
+        /// Only meetings held on or after this date or instant.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Only meetings held on or before this date (its whole day) or instant.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Words of the title, location or outcomes (each matches the start of a word; case-
+        /// and accent-insensitive).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Print at most this many.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Skip this many first.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        offset: usize,
         #[command(flatten)]
         basis: BasisArgs,
     },
@@ -370,7 +433,9 @@ pub enum Command {
     },
     /// Rebuild the derived projections from the log (they are caches; answers do not change).
     Rebuild,
-    /// Serve the HTTP API (SPEC §7) until SIGTERM or Ctrl-C.
+    /// Serve the HTTP API (SPEC §7) until SIGTERM or Ctrl-C; also on the Unix socket
+    /// `ikrar.sock` in the ledger directory, through which every CLI command on that ledger
+    /// works while the server holds it.
     Serve {
         /// The address to listen on. Without --tokens only loopback addresses are accepted.
         #[arg(long, default_value = "127.0.0.1:7878")]
@@ -402,6 +467,20 @@ pub enum TokenCommand {
         #[arg(long)]
         role: String,
         /// The tokens file (created if missing).
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+    /// Print the names, roles and hash prefixes of the tokens (never the tokens).
+    List {
+        /// The tokens file.
+        #[arg(long)]
+        tokens: PathBuf,
+    },
+    /// Remove a token by name; a running server refuses it from its next request on.
+    Revoke {
+        /// The token's name.
+        name: String,
+        /// The tokens file.
         #[arg(long)]
         tokens: PathBuf,
     },

@@ -59,7 +59,7 @@ impl Failure {
             if format == Format::Json {
                 let body =
                     serde_json::json!({"error": {"kind": self.kind, "message": self.message}});
-                println!("{body}");
+                outln!("{body}");
             }
         }
         ExitCode::from(self.code)
@@ -80,9 +80,6 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::Closed { .. }
         | Error::Io(_)
         | Error::Storage(_) => exit::OPERATIONAL,
-        // The core's error enum may grow; anything new is operational until mapped.
-        #[allow(unreachable_patterns)]
-        _ => exit::OPERATIONAL,
     }
 }
 
@@ -107,6 +104,9 @@ impl From<Error> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
+        // The commands' only pipes are standard output: its reader going away ends the
+        // command quietly (SPEC §6).
+        crate::output::exit_if_closed(&e);
         Failure::new("io", exit::OPERATIONAL, format!("I/O error: {e}"))
     }
 }

@@ -1,9 +1,11 @@
 //! `ikrar`, the command line for oversight staff: parse → run → exit code, nothing else.
 
+#[macro_use]
+mod output;
+mod access;
 mod args;
 mod commands;
 mod failure;
-mod output;
 mod render;
 
 use std::process::ExitCode;

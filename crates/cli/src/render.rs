@@ -46,6 +46,20 @@ pub fn keep_whole(t: &mut Table, columns: &[usize]) {
     }
 }
 
+/// `1 event`, `2 events`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// An id as tables show it: its first hex digits, which every command takes as a prefix.
+pub fn short_id(id: uuid::Uuid) -> String {
+    id.simple().to_string()[..crate::commands::SHORT_ID_DIGITS].to_string()
+}
+
 /// Commitments, one per row.
 pub fn commitments_table(list: &[CommitmentView]) -> Table {
     let mut t = table(&[
@@ -53,7 +67,7 @@ pub fn commitments_table(list: &[CommitmentView]) -> Table {
     ]);
     for c in list {
         t.add_row(vec![
-            Cell::new(c.commitment_id),
+            Cell::new(short_id(c.commitment_id)),
             Cell::new(&c.title),
             status_cell(c.status),
             Cell::new(or_dash(c.label.as_deref())),
@@ -62,12 +76,64 @@ pub fn commitments_table(list: &[CommitmentView]) -> Table {
             Cell::new(c.due.map_or("—".to_string(), |d| d.to_string())),
         ]);
     }
-    keep_whole(&mut t, &[2, 5, 6]);
+    keep_whole(&mut t, &[0, 2, 5, 6]);
     t
 }
 
+/// Meetings, one per row.
+pub fn meetings_table(list: &[MeetingView]) -> Table {
+    let mut t = table(&["id", "title", "held on", "location", "commitments"]);
+    for m in list {
+        t.add_row(vec![
+            Cell::new(short_id(m.meeting_id)),
+            Cell::new(&m.title),
+            Cell::new(readable_moment(&m.held_on)),
+            Cell::new(or_dash(m.location.as_deref())),
+            Cell::new(
+                m.commitment_ids
+                    .iter()
+                    .map(|c| short_id(*c))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ]);
+    }
+    keep_whole(&mut t, &[0, 2]);
+    t
+}
+
+/// The CSV header of meetings.
+pub const MEETING_CSV_HEADER: [&str; 8] = [
+    "meeting_id",
+    "title",
+    "held_on",
+    "location",
+    "commitment_ids",
+    "outcomes",
+    "version",
+    "stream_version",
+];
+
+/// One meeting as a CSV row (lists joined with `;`).
+pub fn meeting_csv_row(m: &MeetingView) -> Vec<String> {
+    vec![
+        m.meeting_id.to_string(),
+        m.title.clone(),
+        m.held_on.to_string(),
+        m.location.clone().unwrap_or_default(),
+        m.commitment_ids
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(";"),
+        m.outcomes.join(";"),
+        m.version.to_string(),
+        m.stream_version.to_string(),
+    ]
+}
+
 /// The CSV header of commitments.
-pub const COMMITMENT_CSV_HEADER: [&str; 13] = [
+pub const COMMITMENT_CSV_HEADER: [&str; 14] = [
     "commitment_id",
     "title",
     "summary",
@@ -81,6 +147,7 @@ pub const COMMITMENT_CSV_HEADER: [&str; 13] = [
     "status_since",
     "meetings",
     "version",
+    "stream_version",
 ];
 
 /// One commitment as a CSV row (lists joined with `;`).
@@ -103,6 +170,7 @@ pub fn commitment_csv_row(c: &CommitmentView) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(";"),
         c.version.to_string(),
+        c.stream_version.to_string(),
     ]
 }
 
@@ -112,11 +180,18 @@ pub fn print_csv(
     rows: impl IntoIterator<Item = Vec<String>>,
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-    w.write_record(header)?;
-    for row in rows {
-        w.write_record(&row)?;
-    }
-    w.flush()
+    let written = (|| {
+        w.write_record(header)?;
+        for row in rows {
+            w.write_record(&row)?;
+        }
+        w.flush()?;
+        Ok::<(), csv::Error>(())
+    })();
+    written.map_err(|e| match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    })
 }
 
 /// One commitment, field by field.
@@ -148,6 +223,7 @@ pub fn commitment_detail(c: &CommitmentView, meeting_titles: &[(String, String)]
             ),
         ),
         ("version", Cell::new(c.version)),
+        ("stream version", Cell::new(c.stream_version)),
     ];
     for (k, v) in rows {
         t.add_row(vec![Cell::new(k), v]);
@@ -190,6 +266,7 @@ pub fn meeting_detail(m: &MeetingView) -> Table {
         ),
         ("outcomes", m.outcomes.join("\n")),
         ("version", m.version.to_string()),
+        ("stream version", m.stream_version.to_string()),
     ];
     for (k, v) in rows {
         t.add_row(vec![k.to_string(), v]);

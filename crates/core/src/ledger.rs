@@ -504,6 +504,26 @@ impl Ledger {
         }
     }
 
+    /// Event ids recorded (below the head) whose text form starts with `prefix` (lowercase
+    /// hex and dashes), sorted; at most `limit` of them. A scan of the in-memory index: for
+    /// people typing a short id, not for a hot path.
+    pub fn event_ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<Uuid> {
+        let tree_size = self.head().tree_size;
+        let index = self.inner.store.read_index();
+        let mut buf = Uuid::encode_buffer();
+        let mut ids: Vec<Uuid> = index
+            .ids
+            .iter()
+            .filter(|(id, p)| {
+                **p < tree_size && id.hyphenated().encode_lower(&mut buf).starts_with(prefix)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        ids
+    }
+
     /// The position of the retraction of `event_id`, if it was retracted.
     pub fn retraction_of(&self, event_id: Uuid) -> Result<Option<u64>, Error> {
         Ok(self

@@ -114,14 +114,85 @@ impl Tokens {
             role,
             token_sha256: token_hash(&token),
         });
+        tokens.save(path)?;
+        Ok(token)
+    }
+
+    /// Removes every token named `name` from the file at `path`; answers how many went.
+    pub fn revoke(path: &Path, name: &str) -> Result<usize, Error> {
+        let mut tokens = Tokens::load(path)?;
+        let before = tokens.tokens.len();
+        tokens.tokens.retain(|t| t.name != name);
+        let removed = before - tokens.tokens.len();
+        if removed == 0 {
+            return Err(Error::Tokens {
+                path: path.to_path_buf(),
+                what: format!("no token is named `{name}`"),
+            });
+        }
+        tokens.save(path)?;
+        Ok(removed)
+    }
+
+    /// Writes the file whole under a temporary name, then renames it over the old one: a
+    /// server reading it sees the old file or the new, never half of one.
+    fn save(&self, path: &Path) -> Result<(), Error> {
         let tmp: PathBuf = path.with_extension("tmp");
-        let text = serde_json::to_string_pretty(&tokens).expect("serialisable");
+        let text = serde_json::to_string_pretty(self).expect("serialisable");
         let io = |e: std::io::Error| Error::Tokens {
             path: path.to_path_buf(),
             what: e.to_string(),
         };
         std::fs::write(&tmp, text + "\n").map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(token)
+        Ok(())
     }
+}
+
+/// The tokens a running server accepts, read again from their file whenever it changes, so
+/// that `ikrar token add|revoke` takes effect without a restart.
+#[derive(Debug)]
+pub(crate) struct LiveTokens {
+    file: Option<PathBuf>,
+    current: std::sync::RwLock<(Option<std::time::SystemTime>, std::sync::Arc<Tokens>)>,
+}
+
+impl LiveTokens {
+    pub(crate) fn new(tokens: Tokens, file: Option<PathBuf>) -> LiveTokens {
+        let modified = file.as_deref().and_then(modified);
+        LiveTokens {
+            file,
+            current: std::sync::RwLock::new((modified, std::sync::Arc::new(tokens))),
+        }
+    }
+
+    /// The tokens in force: the file's, re-read if it changed since (one `stat` a request).
+    /// A file that no longer parses keeps the tokens last read, and says so in the log.
+    pub(crate) fn get(&self) -> std::sync::Arc<Tokens> {
+        let read = |l: &Self| l.current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (seen, tokens) = read(self);
+        let Some(file) = &self.file else {
+            return tokens;
+        };
+        let now = modified(file);
+        if now == seen {
+            return tokens;
+        }
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        match Tokens::load(file) {
+            Ok(fresh) => {
+                tracing::info!(file = %file.display(), tokens = fresh.tokens.len(), "tokens file reloaded");
+                *current = (now, std::sync::Arc::new(fresh));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tokens file changed but cannot be read; keeping the tokens last read");
+                current.0 = now;
+            }
+        }
+        current.1.clone()
+    }
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }

@@ -43,6 +43,8 @@ pub struct ApiError {
     pub kind: &'static str,
     /// What went wrong, for people.
     pub message: String,
+    /// The error's own fields, for programs (see [`crate::openapi::ErrorDetail::detail`]).
+    pub detail: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -52,6 +54,7 @@ impl ApiError {
             status,
             kind,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -60,7 +63,16 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "validation", message)
     }
 
-    /// 404.
+    /// 500, with the cause (a task that panicked, say).
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            cause.to_string(),
+        )
+    }
+
+    /// 404 with a message.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
@@ -72,6 +84,7 @@ impl IntoResponse for ApiError {
             error: crate::openapi::ErrorDetail {
                 kind: self.kind.to_string(),
                 message: self.message,
+                detail: self.detail,
             },
         };
         (self.status, Json(body)).into_response()
@@ -88,7 +101,33 @@ impl From<ikrar_core::Error> for ApiError {
             E::Locked { .. } | E::Closed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.kind(), e.to_string())
+        let detail = match &e {
+            E::Validation { index, field, rule } => {
+                Some(serde_json::json!({"index": index, "field": field, "rule": rule}))
+            }
+            E::Conflict {
+                index,
+                stream,
+                expected,
+                actual,
+            } => Some(
+                serde_json::json!({"index": index, "stream": stream.as_str(),
+                                          "expected": expected, "actual": actual}),
+            ),
+            E::EventIdConflict {
+                index,
+                event_id,
+                position,
+            } => Some(serde_json::json!({"index": index, "event_id": event_id,
+                                          "position": position})),
+            E::Integrity { position, what } => {
+                Some(serde_json::json!({"position": position, "what": what}))
+            }
+            _ => None,
+        };
+        let mut api = ApiError::new(status, e.kind(), e.to_string());
+        api.detail = detail;
+        api
     }
 }
 

@@ -14,6 +14,8 @@
 
 mod auth;
 mod error;
+mod lists;
+mod lookup;
 pub mod openapi;
 mod routes;
 
@@ -33,7 +35,9 @@ use ikrar_state::Projection;
 
 pub use auth::{token_hash, Role, TokenEntry, Tokens};
 pub use error::{ApiError, Error};
-pub use routes::{AppState, EVENTS_PAGE_MAX, HEARTBEAT_SECS};
+pub use lists::{EVENTS_PAGE_BYTES_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
+pub use lookup::{HeadAnswer, IdMatch, IDS_PER_PREFIX_MAX};
+pub use routes::{AppState, HEARTBEAT_SECS};
 
 /// Who is calling, as the auth layer established it.
 #[derive(Debug, Clone)]
@@ -51,6 +55,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Accepted tokens; `None` allows everything, and only on loopback.
     pub tokens: Option<Tokens>,
+    /// The file the tokens came from: re-read whenever it changes, so that tokens added or
+    /// revoked take effect without a restart.
+    pub tokens_file: Option<std::path::PathBuf>,
     /// The largest request body accepted, in bytes (413 beyond).
     pub body_bytes_max: usize,
     /// The longest a request may take until its response starts, in milliseconds (408 beyond).
@@ -63,6 +70,7 @@ impl ServerConfig {
         ServerConfig {
             listen,
             tokens: None,
+            tokens_file: None,
             body_bytes_max: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
         }
@@ -71,7 +79,7 @@ impl ServerConfig {
 
 #[derive(Clone)]
 struct Guard {
-    tokens: Option<Arc<Tokens>>,
+    tokens: Option<Arc<auth::LiveTokens>>,
     body_bytes_max: usize,
     request_timeout: Duration,
 }
@@ -102,12 +110,17 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
                 name: "local".into(),
                 role: Role::Recorder,
             },
-            Some(tokens) => {
+            Some(live) => {
+                let tokens = live.get();
                 let presented = req
                     .headers()
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
+                    // The scheme's name is case-insensitive (RFC 7235 §2.1).
+                    .and_then(|v| {
+                        let (scheme, token) = v.trim_start().split_once(' ')?;
+                        scheme.eq_ignore_ascii_case("bearer").then_some(token)
+                    })
                     .map(str::trim);
                 let Some(token) = presented else {
                     return ApiError::new(
@@ -173,21 +186,33 @@ pub fn router(
         ledger,
         shutting_down,
     };
+    Ok(router_on(state, config, config.tokens.clone()))
+}
+
+/// The routes over `state`, behind a guard that takes `tokens` (`None`: open access, every
+/// caller a recorder named `local`).
+fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> Router {
     let guard_state = Guard {
-        tokens: config.tokens.clone().map(Arc::new),
+        tokens: tokens.map(|t| Arc::new(auth::LiveTokens::new(t, config.tokens_file.clone()))),
         body_bytes_max: config.body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     };
-    Ok(Router::new()
-        .route("/v1/events", post(routes::append).get(routes::events))
+    Router::new()
+        .route("/v1/events", post(routes::append).get(lists::events))
         .route("/v1/events/stream", get(routes::stream))
-        .route("/v1/commitments", get(routes::commitments))
+        .route("/v1/commitments", get(lists::commitments))
         .route("/v1/commitments/{id}", get(routes::commitment))
         .route("/v1/commitments/{id}/history", get(routes::history))
+        .route("/v1/meetings", get(lists::meetings))
         .route("/v1/meetings/{id}", get(routes::meeting))
+        .route("/v1/meetings/{id}/history", get(routes::meeting_history))
         .route("/v1/summary", get(routes::summary))
         .route("/v1/diff", get(routes::diff))
         .route("/v1/checkpoint", get(routes::checkpoint))
+        .route("/v1/checkpoints", post(lookup::add_checkpoint))
+        .route("/v1/head", get(lookup::head))
+        .route("/v1/ids", get(lookup::ids))
+        .route("/v1/actors", get(lookup::actors))
         .route("/v1/proofs/inclusion/{event_id}", get(routes::inclusion))
         .route("/v1/proofs/consistency", get(routes::consistency))
         .route("/v1/verify", get(routes::verify))
@@ -196,7 +221,7 @@ pub fn router(
         .fallback(routes::fallback)
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
         .layer(middleware::from_fn_with_state(guard_state, guard))
-        .with_state(state))
+        .with_state(state)
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish,
@@ -225,14 +250,83 @@ pub async fn serve_on(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    serve_with_socket(listener, None, ledger, config, shutdown).await
+}
+
+/// [`serve_on`], and the same API on a Unix socket for the local user (SPEC §7.1): its callers
+/// need no token and have the recorder role (the socket's mode, 0600, is the access control).
+/// The socket file is removed when serving ends.
+pub async fn serve_with_socket(
+    listener: tokio::net::TcpListener,
+    socket: Option<LocalSocket>,
+    ledger: Ledger,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let app = router(ledger, &config, down_rx)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // End the live feeds; requests in flight (appends included) run to completion.
-            let _ = down_tx.send(true);
-        })
-        .await?;
+    let state = AppState {
+        state: Arc::new(Projection::open(&ledger)?),
+        ledger,
+        shutting_down: down_rx.clone(),
+    };
+    let app = router_on(state.clone(), &config, config.tokens.clone());
+    let local = socket.map(|s| (s, router_on(state, &config, None)));
+    let mut down_tcp = down_rx.clone();
+    let tcp = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = down_tcp.wait_for(|down| *down).await;
+    });
+    let trigger = async move {
+        shutdown.await;
+        // End the live feeds; requests in flight (appends included) run to completion.
+        let _ = down_tx.send(true);
+    };
+    match local {
+        None => {
+            let (served, ()) = tokio::join!(tcp, trigger);
+            served?;
+        }
+        Some((socket, local_app)) => {
+            let mut down_local = down_rx.clone();
+            let on_socket =
+                axum::serve(socket.listener, local_app).with_graceful_shutdown(async move {
+                    let _ = down_local.wait_for(|down| *down).await;
+                });
+            let (served, served_local, ()) = tokio::join!(tcp, on_socket, trigger);
+            let _ = std::fs::remove_file(&socket.path);
+            served?;
+            served_local?;
+        }
+    }
     Ok(())
+}
+
+/// A bound Unix socket and its path (removed when serving ends).
+pub struct LocalSocket {
+    listener: tokio::net::UnixListener,
+    path: std::path::PathBuf,
+}
+
+impl LocalSocket {
+    /// Binds `path` with mode 0600. A socket file left by a server that was killed (nothing
+    /// answers on it) is replaced; one a live server answers on is an error.
+    pub async fn bind(path: &std::path::Path) -> Result<LocalSocket, Error> {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists() {
+            if tokio::net::UnixStream::connect(path).await.is_ok() {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is answered by a running server", path.display()),
+                )));
+            }
+            std::fs::remove_file(path)?;
+        }
+        // Bound under a private umask-free name first would race nothing here: the ledger
+        // directory is ours (its lock is held), so set the mode right after binding.
+        let listener = tokio::net::UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(LocalSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
 }

@@ -19,6 +19,12 @@ pub struct ErrorDetail {
     pub kind: String,
     /// For people.
     pub message: String,
+    /// For programs, on validation and conflict errors: the event's `index` in the append and
+    /// the error's own fields (`field` and `rule`; `stream`, `expected` and `actual`;
+    /// `event_id` and `position`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// The answer to an append.
@@ -30,6 +36,21 @@ pub struct AppendAnswer {
     pub tree_size: u64,
     /// The id of each event (made by the ledger where none was given).
     pub event_ids: Vec<uuid::Uuid>,
+}
+
+/// The answer to an append with `?dry_run=true`: what would be recorded; nothing was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunAnswer {
+    /// Always true.
+    pub dry_run: bool,
+    /// The position each event would take (the original one for an idempotent repeat).
+    pub positions: Vec<u64>,
+    /// How many events would be new.
+    pub new_events: usize,
+    /// The id of each event.
+    pub event_ids: Vec<uuid::Uuid>,
+    /// The tree size the append would leave.
+    pub tree_size: u64,
 }
 
 /// The latest signed checkpoint.
@@ -50,11 +71,17 @@ pub struct CheckpointAnswer {
     info(title = "ikrar", description = "An append-only, verifiable ledger of public commitments (SPEC §7)."),
     paths(
         crate::routes::append,
-        crate::routes::events,
+        crate::lists::events,
         crate::routes::stream,
-        crate::routes::commitments,
+        crate::lists::commitments,
+        crate::lists::meetings,
         crate::routes::commitment,
         crate::routes::history,
+        crate::routes::meeting_history,
+        crate::lookup::ids,
+        crate::lookup::head,
+        crate::lookup::add_checkpoint,
+        crate::lookup::actors,
         crate::routes::meeting,
         crate::routes::summary,
         crate::routes::diff,
@@ -65,7 +92,7 @@ pub struct CheckpointAnswer {
         crate::routes::healthz,
         crate::routes::openapi,
     ),
-    components(schemas(ErrorBody, ErrorDetail, AppendAnswer, CheckpointAnswer)),
+    components(schemas(ErrorBody, ErrorDetail, AppendAnswer, DryRunAnswer, CheckpointAnswer)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

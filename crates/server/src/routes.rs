@@ -10,8 +10,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::{Stream, StreamExt};
-use ikrar_core::{InputEvent, Ledger, Moment, Status};
-use ikrar_state::{Basis, KnownAt, ListFilter, Projection};
+use ikrar_core::{InputEvent, Ledger, Moment};
+use ikrar_state::{Basis, KnownAt, Projection};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -32,8 +32,6 @@ pub struct AppState {
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Records read per page of `GET /v1/events` at most.
-pub const EVENTS_PAGE_MAX: usize = 10_000;
 /// Interval of SSE heartbeats.
 pub const HEARTBEAT_SECS: u64 = 15;
 
@@ -47,7 +45,7 @@ pub struct BasisQuery {
 }
 
 impl BasisQuery {
-    fn basis(&self) -> Result<Basis, ApiError> {
+    pub(crate) fn basis(&self) -> Result<Basis, ApiError> {
         Ok(Basis::new(
             self.known_at
                 .as_deref()
@@ -67,7 +65,7 @@ impl BasisQuery {
     }
 }
 
-fn json_ok<T: serde::Serialize>(value: &T) -> Response {
+pub(crate) fn json_ok<T: serde::Serialize>(value: &T) -> Response {
     Json(value).into_response()
 }
 
@@ -93,11 +91,18 @@ fn parse_events(body: &str) -> Result<Vec<InputEvent>, ApiError> {
     }
 }
 
+/// `?dry_run=`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AppendQuery {
+    /// `true`: validate against the ledger and answer what would be recorded; write nothing.
+    pub dry_run: Option<bool>,
+}
+
 /// Append one event or an array of them; answers once they are durable.
-#[utoipa::path(post, path = "/v1/events", tag = "events",
+#[utoipa::path(post, path = "/v1/events", tag = "events", params(AppendQuery),
     request_body(content = String, description = "One event in the input form (SPEC §2.2), or a JSON array of them", content_type = "application/json"),
     responses(
-        (status = 200, description = "Recorded (or already recorded with the same content)", body = crate::openapi::AppendAnswer),
+        (status = 200, description = "Recorded (or already recorded with the same content); with `dry_run`, a DryRunAnswer", body = crate::openapi::AppendAnswer),
         (status = 400, description = "Bad input: names the event, field and rule; nothing written", body = crate::openapi::ErrorBody),
         (status = 409, description = "expected_version or event_id conflict; nothing written", body = crate::openapi::ErrorBody),
         (status = 413, description = "Body too large"),
@@ -105,6 +110,7 @@ fn parse_events(body: &str) -> Result<Vec<InputEvent>, ApiError> {
 pub async fn append(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(q): Query<AppendQuery>,
     body: String,
 ) -> Result<Response, ApiError> {
     let mut events = parse_events(&body)?;
@@ -113,46 +119,22 @@ pub async fn append(
             e.actor = Some(caller.name.clone());
         }
     }
+    if q.dry_run.unwrap_or(false) {
+        let checked = app.ledger.check(events).await?;
+        return Ok(json_ok(&crate::openapi::DryRunAnswer {
+            dry_run: true,
+            positions: checked.positions,
+            new_events: checked.new_events,
+            event_ids: checked.event_ids,
+            tree_size: checked.tree_size,
+        }));
+    }
     let outcome = app.ledger.append(events).await?;
     Ok(json_ok(&crate::openapi::AppendAnswer {
         positions: outcome.positions,
         tree_size: outcome.tree_size,
         event_ids: outcome.event_ids,
     }))
-}
-
-/// `?from=&limit=`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct EventsQuery {
-    /// The first position.
-    pub from: Option<u64>,
-    /// How many at most (default and maximum 10,000).
-    pub limit: Option<usize>,
-}
-
-/// Recorded events from a position, exactly as stored.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "A JSON array of records (SPEC §2.3)")))]
-pub async fn events(
-    State(app): State<AppState>,
-    Query(q): Query<EventsQuery>,
-) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(EVENTS_PAGE_MAX).min(EVENTS_PAGE_MAX);
-    let records = app.ledger.read_range(q.from.unwrap_or(0), limit)?;
-    // The records go out exactly as stored, not re-encoded.
-    let mut body = String::from("[");
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(r.as_json());
-    }
-    body.push(']');
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
 }
 
 /// `?from=`.
@@ -198,50 +180,7 @@ pub async fn stream(
     Ok(Sse::new(feed).keep_alive(KeepAlive::new().interval(Duration::from_secs(HEARTBEAT_SECS))))
 }
 
-/// `?status=&party=&as_of=&known_at=`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct ListQuery {
-    /// Only this status.
-    pub status: Option<String>,
-    /// Only this counterparty.
-    pub party: Option<String>,
-    /// Valid time.
-    pub as_of: Option<String>,
-    /// Transaction time.
-    pub known_at: Option<String>,
-}
-
-/// Commitments in a basis.
-#[utoipa::path(get, path = "/v1/commitments", tag = "state", params(ListQuery),
-    responses((status = 200, body = Vec<ikrar_state::CommitmentView>), (status = 400, body = crate::openapi::ErrorBody)))]
-pub async fn commitments(
-    State(app): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<Status>()
-                .map_err(|e| ApiError::bad_request(format!("status: {e}")))
-        })
-        .transpose()?;
-    let basis = BasisQuery {
-        as_of: q.as_of,
-        known_at: q.known_at,
-    }
-    .basis()?;
-    let list = app.state.list(
-        &ListFilter {
-            status,
-            party: q.party,
-        },
-        &basis,
-    )?;
-    Ok(json_ok(&list))
-}
-
-fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|e| ApiError::bad_request(format!("`{text}` is not a UUID: {e}")))
 }
 
@@ -258,6 +197,17 @@ pub async fn commitment(
         ApiError::not_found(format!("commitment {id} does not exist in this basis"))
     })?;
     Ok(json_ok(&view))
+}
+
+/// The audit trail of a meeting: every event of its stream, each with `retracted_by`.
+#[utoipa::path(get, path = "/v1/meetings/{id}/history", tag = "audit", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Records as stored, each with `retracted_by`"), (status = 404, body = crate::openapi::ErrorBody)))]
+pub async fn meeting_history(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let history = ikrar_audit::history(&app.ledger, parse_id(&id)?)?;
+    Ok(json_ok(&history.entries))
 }
 
 /// The audit trail of a commitment: every event of its stream, each with `retracted_by`.

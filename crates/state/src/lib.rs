@@ -34,16 +34,20 @@
 //! # Ok(()) }
 //! ```
 
+mod apply;
 mod basis;
 mod error;
 mod projection;
+mod query;
 pub mod reference;
+mod snapshot;
 mod timeline;
 mod view;
 
 pub use basis::{Basis, KnownAt, KnownAtView, ResolvedBasis};
 pub use error::Error;
-pub use projection::{ListFilter, Projection, PROJECTION_DIR};
+pub use projection::{Projection, PROJECTION_DIR};
+pub use query::{normalize_words, ListFilter, Listed, MeetingFilter, Page, Sort};
 pub use view::{
     view_instant, Change, ChangedCommitment, CommitmentView, Diff, MeetingView, StatusKey, Summary,
 };

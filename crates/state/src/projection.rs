@@ -15,34 +15,22 @@
 //! (docs/performance.md).
 
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-use ikrar_core::{EventData, Ledger, Record};
+use ikrar_core::Ledger;
 use uuid::Uuid;
 
+use crate::apply::apply;
 use crate::basis::{Basis, ResolvedBasis};
 use crate::error::Error;
-use crate::timeline::{days, Amended, Change, Entry, Held, Made, Timeline};
+use crate::query::{meeting_passes, ListFilter, Listed, MeetingFilter, Page, Prepared, Words};
+use crate::snapshot::{read_snapshot, remove_other_files, write_snapshot, SNAPSHOT_FILE};
+use crate::timeline::Timeline;
 use crate::view::{CommitmentView, Diff, MeetingView, Summary};
 
 /// Where a ledger's state projection lives, relative to the ledger directory.
 pub const PROJECTION_DIR: &str = "projections/state";
-/// Bumped whenever the persisted encoding or the fold changes: a projection written by another
-/// version is rebuilt.
-const PROJECTION_FORMAT: u32 = 3;
-/// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
-/// million entries is about 60 MB).
-const TIMELINE_BYTES_MAX: u32 = 1 << 30;
-/// The snapshot's file name in [`PROJECTION_DIR`]; it is written under a temporary name and
-/// renamed.
-const SNAPSHOT_FILE: &str = "snapshot";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"IKRARPS1";
-const TAG_COMMITMENT: u8 = b'c';
-const TAG_MEETING: u8 = b'm';
-/// The end of the snapshot's timelines (a tag no timeline has).
-const TAG_END: u8 = b'.';
 /// A snapshot is saved when the projection is an eighth of the ledger (and at least one record)
 /// past the last one. Each save rewrites the whole file, so this bounds the writing at about
 /// eight entries per record applied, and an open replays at most an eighth of the log.
@@ -54,25 +42,21 @@ const SAVE_LAG_FRACTION: u64 = 8;
 const CATCH_UP_SAVE_MIN_RECORDS: u64 = 1_000_000;
 /// How often, in records, a long catch-up checks whether to save.
 const CATCH_UP_CHECK_EVERY_RECORDS: u64 = 100_000;
-
-/// Filters of [`Projection::list`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListFilter {
-    /// Only commitments with this status.
-    pub status: Option<ikrar_core::Status>,
-    /// Only commitments with this counterparty.
-    pub party: Option<String>,
-}
-
+/// Every subject's timeline, and the position they reflect.
 #[derive(Default)]
-struct Timelines {
-    reached: u64,
+pub(crate) struct Timelines {
+    pub(crate) reached: u64,
     /// The position the snapshot on disk reflects (0: none).
-    saved: u64,
-    commitments: HashMap<Uuid, Timeline>,
-    meetings: HashMap<Uuid, Timeline>,
+    pub(crate) saved: u64,
+    pub(crate) commitments: HashMap<Uuid, Timeline>,
+    pub(crate) meetings: HashMap<Uuid, Timeline>,
     /// Commitments in the order their `commitment_made` was recorded.
-    commitment_order: Vec<(u64, Uuid)>,
+    pub(crate) commitment_order: Vec<(u64, Uuid)>,
+    /// Meetings in the order their `meeting_held` was recorded.
+    pub(crate) meeting_order: Vec<(u64, Uuid)>,
+    /// Per commitment, every title and summary it ever had, as [`crate::query::normalize_words`]
+    /// gives them: what a search tests before folding (derived; not in the snapshot).
+    pub(crate) words: HashMap<Uuid, String>,
 }
 
 /// Current and bitemporal state of a ledger's commitments and meetings.
@@ -268,7 +252,7 @@ impl Projection {
             .map(|(v, _)| v))
     }
 
-    /// The commitments of a basis that pass the filter, in the order they were recorded.
+    /// The commitments of a basis that pass the filter, in the filter's order.
     pub fn list(&self, filter: &ListFilter, basis: &Basis) -> Result<Vec<CommitmentView>, Error> {
         let basis = self.resolved(basis)?;
         Ok(self.list_in(filter, &basis))
@@ -276,13 +260,64 @@ impl Projection {
 
     /// [`Projection::list`] in an already resolved basis.
     pub fn list_in(&self, filter: &ListFilter, basis: &ResolvedBasis) -> Vec<CommitmentView> {
+        let prepared = Prepared::new(filter);
         let t = self.lock();
-        t.commitment_order
+        let mut list: Vec<CommitmentView> = t
+            .commitment_order
             .iter()
+            // Every word of a search must start a word of some title or summary the
+            // commitment ever had: a cheap test that spares most folds.
+            .filter(|(_, id)| {
+                prepared
+                    .words
+                    .as_ref()
+                    .is_none_or(|w| t.words.get(id).is_some_and(|text| w.all_in(text)))
+            })
             .filter_map(|(_, id)| fold_commitment(&t, *id, basis))
-            .filter(|c| filter.status.is_none_or(|s| c.status == s))
-            .filter(|c| filter.party.as_ref().is_none_or(|p| c.parties.contains(p)))
-            .collect()
+            .filter(|c| prepared.passes(c, basis))
+            .collect();
+        drop(t);
+        crate::query::sort(&mut list, filter.sort);
+        list
+    }
+
+    /// One page of [`Projection::list`], with the number of commitments that pass in all.
+    pub fn list_page(
+        &self,
+        filter: &ListFilter,
+        page: Page,
+        basis: &Basis,
+    ) -> Result<Listed<CommitmentView>, Error> {
+        let basis = self.resolved(basis)?;
+        Ok(Listed::of(self.list_in(filter, &basis), page))
+    }
+
+    /// The meetings of a basis that pass the filter, by the time they were held (then in the
+    /// order they were recorded), one page of them and how many pass in all.
+    pub fn meetings(
+        &self,
+        filter: &MeetingFilter,
+        page: Page,
+        basis: &Basis,
+    ) -> Result<Listed<MeetingView>, Error> {
+        let basis = self.resolved(basis)?;
+        Ok(Listed::of(self.meetings_in(filter, &basis), page))
+    }
+
+    /// [`Projection::meetings`] in an already resolved basis, whole.
+    pub fn meetings_in(&self, filter: &MeetingFilter, basis: &ResolvedBasis) -> Vec<MeetingView> {
+        let words = filter.search.as_deref().map(Words::new);
+        let t = self.lock();
+        let mut list: Vec<MeetingView> = t
+            .meeting_order
+            .iter()
+            .filter_map(|(_, id)| t.meetings.get(id)?.fold_meeting(*id, basis))
+            .map(|(m, _)| m)
+            .filter(|m| meeting_passes(m, filter, words.as_ref()))
+            .collect();
+        drop(t);
+        list.sort_by_key(|m| m.held_on.start());
+        list
     }
 
     /// Counts by status and party in a basis.
@@ -360,346 +395,4 @@ fn fold_commitment(t: &Timelines, id: Uuid, basis: &ResolvedBasis) -> Option<Com
         }
     }
     Some(view)
-}
-
-fn entry(record: &Record, own_stream: bool, change: Change) -> Entry {
-    Entry {
-        position: record.position,
-        version: own_stream.then_some(record.version),
-        effective_micros: record.effective.start().timestamp_micros(),
-        retracted_at: None,
-        change,
-    }
-}
-
-/// Applies one record to the timelines.
-fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Result<(), Error> {
-    let push = |t: &mut Timelines, tag: u8, id: Uuid, e: Entry| {
-        let map = if tag == TAG_COMMITMENT {
-            &mut t.commitments
-        } else {
-            &mut t.meetings
-        };
-        map.entry(id).or_default().entries.push(e);
-    };
-    match &record.data {
-        EventData::CommitmentMade(d) => {
-            t.commitment_order.push((record.position, d.commitment_id));
-            let change = Change::Made(Box::new(Made {
-                title: d.title.clone(),
-                summary: d.summary.clone(),
-                owner: d.owner.clone(),
-                parties: d.parties.clone(),
-                themes: d.themes.clone(),
-                made_on_days: days(d.made_on),
-                due_days: d.due.map(days),
-            }));
-            push(
-                t,
-                TAG_COMMITMENT,
-                d.commitment_id,
-                entry(record, true, change),
-            );
-        }
-        EventData::CommitmentAmended(d) => {
-            let change = Change::Amended(Box::new(Amended {
-                title: d.title.clone(),
-                summary: d.summary.clone(),
-                owner: d.owner.clone(),
-                parties: d.parties.clone(),
-                themes: d.themes.clone(),
-                due_days: d.due.map(days),
-            }));
-            push(
-                t,
-                TAG_COMMITMENT,
-                d.commitment_id,
-                entry(record, true, change),
-            );
-        }
-        EventData::CommitmentStatusChanged(d) => {
-            let change = Change::Status {
-                status: d.status,
-                label: d.label.clone(),
-            };
-            push(
-                t,
-                TAG_COMMITMENT,
-                d.commitment_id,
-                entry(record, true, change),
-            );
-        }
-        EventData::MeetingHeld(d) => {
-            let change = Change::Held(Box::new(Held {
-                title: d.title.clone(),
-                held_on: d.held_on.to_string(),
-                location: d.location.clone(),
-                participants: d
-                    .participants
-                    .iter()
-                    .map(|p| (p.name.clone(), p.role.clone(), p.organisation.clone()))
-                    .collect(),
-                commitment_ids: d.commitment_ids.clone(),
-                outcomes: d.outcomes.clone(),
-            }));
-            push(t, TAG_MEETING, d.meeting_id, entry(record, true, change));
-            let mut named = Vec::new();
-            for c in &d.commitment_ids {
-                if !named.contains(c) {
-                    named.push(*c);
-                    let change = Change::NamedBy {
-                        meeting_id: d.meeting_id,
-                        by_link: false,
-                    };
-                    push(t, TAG_COMMITMENT, *c, entry(record, false, change));
-                }
-            }
-        }
-        EventData::MeetingLinked(d) => {
-            let change = Change::Linked {
-                commitment_id: d.commitment_id,
-            };
-            push(t, TAG_MEETING, d.meeting_id, entry(record, true, change));
-            let change = Change::NamedBy {
-                meeting_id: d.meeting_id,
-                by_link: true,
-            };
-            push(
-                t,
-                TAG_COMMITMENT,
-                d.commitment_id,
-                entry(record, false, change),
-            );
-        }
-        EventData::EventRetracted(d) => {
-            let target = ledger.find_event(d.event_id)?.ok_or_else(|| {
-                Error::Core(ikrar_core::Error::Integrity {
-                    position: record.position,
-                    what: format!("retracts event {} which is not in the ledger", d.event_id),
-                })
-            })?;
-            let target_position = target.record.position;
-            // Every timeline that holds an entry of the retracted event.
-            let subjects: Vec<(u8, Uuid)> = match &target.record.data {
-                EventData::CommitmentMade(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
-                EventData::CommitmentAmended(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
-                EventData::CommitmentStatusChanged(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
-                EventData::MeetingHeld(x) => std::iter::once((TAG_MEETING, x.meeting_id))
-                    .chain(x.commitment_ids.iter().map(|c| (TAG_COMMITMENT, *c)))
-                    .collect(),
-                EventData::MeetingLinked(x) => {
-                    vec![
-                        (TAG_MEETING, x.meeting_id),
-                        (TAG_COMMITMENT, x.commitment_id),
-                    ]
-                }
-                EventData::EventRetracted(_) => Vec::new(),
-            };
-            for (tag, id) in subjects {
-                let map = if tag == TAG_COMMITMENT {
-                    &mut t.commitments
-                } else {
-                    &mut t.meetings
-                };
-                if let Some(timeline) = map.get_mut(&id) {
-                    for e in timeline.entries.iter_mut() {
-                        if e.position == target_position {
-                            e.retracted_at = Some(record.position);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes what else may lie in the snapshot's directory: the sled database that held the
-/// projection before snapshots (`conf`, `db`, `blobs/`, `snap.*`), and snapshot writes that
-/// another process (which held this ledger before) left unfinished. Best effort — it is all
-/// cache. Another projection of this process may be writing, so its files are left alone.
-fn remove_other_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let ours = format!("{SNAPSHOT_FILE}.{}.", std::process::id());
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let stale_write = name.starts_with(&format!("{SNAPSHOT_FILE}."))
-            && name.ends_with(".tmp")
-            && !name.starts_with(&ours);
-        let sled_file =
-            name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.");
-        if !(stale_write || sled_file) {
-            continue;
-        }
-        let path = entry.path();
-        let _ = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-    }
-}
-
-/// A writer that also hashes what goes through it (the snapshot's trailing digest).
-struct Hashing<W> {
-    inner: W,
-    digest: sha2::Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        sha2::Digest::update(&mut self.digest, &buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        sha2::Digest::update(&mut self.digest, &buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Writes the snapshot of `t` (at `t.reached`, whose root is `root`) to `dir`: a new file,
-/// renamed over the old one only once whole.
-///
-/// The layout: magic, format (u32 BE), position reached (u64 BE), the ledger's root at that
-/// position (32 bytes); then per timeline its tag (`c`/`m`), subject id (16 bytes), the length
-/// (u32 BE) of its entries in postcard; then `.`, the number of timelines (u64 BE) and the
-/// SHA-256 of everything before it.
-fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
-    // A name of its own per write: two projections of one ledger in one process never write
-    // the same file.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!("{SNAPSHOT_FILE}.{}.{n}.tmp", std::process::id()));
-    let file = std::fs::File::create(&tmp)?;
-    let written = write_snapshot_to(file, t, root)
-        .and_then(|()| std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-fn write_snapshot_to(file: std::fs::File, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        digest: sha2::Sha256::default(),
-    };
-    out.write_all(SNAPSHOT_MAGIC)?;
-    out.write_all(&PROJECTION_FORMAT.to_be_bytes())?;
-    out.write_all(&t.reached.to_be_bytes())?;
-    out.write_all(root)?;
-    let mut timelines = 0u64;
-    for (tag, map) in [(TAG_COMMITMENT, &t.commitments), (TAG_MEETING, &t.meetings)] {
-        for (id, timeline) in map {
-            let entries = postcard::to_stdvec(&timeline.entries)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let len = u32::try_from(entries.len())
-                .ok()
-                .filter(|l| *l <= TIMELINE_BYTES_MAX)
-                .ok_or_else(|| std::io::Error::other("a timeline too large to save"))?;
-            out.write_all(&[tag])?;
-            out.write_all(id.as_bytes())?;
-            out.write_all(&len.to_be_bytes())?;
-            out.write_all(&entries)?;
-            timelines += 1;
-        }
-    }
-    out.write_all(&[TAG_END])?;
-    out.write_all(&timelines.to_be_bytes())?;
-    let digest = sha2::Digest::finalize(out.digest);
-    let mut file = out.inner;
-    file.write_all(&digest)?;
-    file.into_inner().map_err(|e| e.into_error())?;
-    Ok(())
-}
-
-/// Reads a snapshot: `Ok(None)` if there is none; an error if it is damaged, of another
-/// format, ahead of the ledger or of another ledger (its root at the position it reached
-/// differs).
-fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timelines>, Error> {
-    let damaged = |what: &str| Error::Projection(format!("{}: {what}", path.display()));
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ikrar_core::Error::Io(e).into()),
-    };
-    let mut input = Hashing {
-        inner: BufReader::with_capacity(1 << 20, file),
-        digest: sha2::Sha256::default(),
-    };
-    let io = |e: std::io::Error| damaged(&e.to_string());
-    let mut header = [0u8; 8 + 4 + 8 + 32];
-    input.read_exact(&mut header).map_err(io)?;
-    if &header[..8] != SNAPSHOT_MAGIC {
-        return Err(damaged("not a projection snapshot"));
-    }
-    let format = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
-    if format != PROJECTION_FORMAT {
-        return Err(damaged("another format"));
-    }
-    let reached = u64::from_be_bytes(header[12..20].try_into().expect("8 bytes"));
-    if reached > ledger.head().tree_size || ledger.root_at(reached)?.0 != header[20..52] {
-        return Err(damaged("of another ledger"));
-    }
-    let mut t = Timelines {
-        reached,
-        saved: reached,
-        ..Timelines::default()
-    };
-    let mut timelines = 0u64;
-    let mut bytes = Vec::new();
-    loop {
-        let mut tag = [0u8; 1];
-        input.read_exact(&mut tag).map_err(io)?;
-        if tag[0] == TAG_END {
-            break;
-        }
-        let mut id_len = [0u8; 16 + 4];
-        input.read_exact(&mut id_len).map_err(io)?;
-        let id = Uuid::from_slice(&id_len[..16]).expect("16 bytes");
-        let len = u32::from_be_bytes(id_len[16..].try_into().expect("4 bytes"));
-        if len > TIMELINE_BYTES_MAX {
-            return Err(damaged("a timeline's length is out of range"));
-        }
-        bytes.resize(len as usize, 0);
-        input.read_exact(&mut bytes).map_err(io)?;
-        let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
-        match tag[0] {
-            TAG_COMMITMENT => {
-                if let Some(made) = entries.iter().find(|e| matches!(e.change, Change::Made(_))) {
-                    t.commitment_order.push((made.position, id));
-                }
-                t.commitments.insert(id, Timeline { entries });
-            }
-            TAG_MEETING => {
-                t.meetings.insert(id, Timeline { entries });
-            }
-            _ => return Err(damaged("an unknown timeline tag")),
-        }
-        timelines += 1;
-    }
-    let mut count = [0u8; 8];
-    input.read_exact(&mut count).map_err(io)?;
-    if u64::from_be_bytes(count) != timelines {
-        return Err(damaged("the timeline count does not match"));
-    }
-    let computed = sha2::Digest::finalize(input.digest);
-    let mut stored = [0u8; 32];
-    input.inner.read_exact(&mut stored).map_err(io)?;
-    let mut rest = [0u8; 1];
-    if computed.as_slice() != stored || input.inner.read(&mut rest).map_err(io)? != 0 {
-        return Err(damaged("the digest does not match"));
-    }
-    t.commitment_order.sort_unstable();
-    Ok(Some(t))
 }

@@ -12,7 +12,8 @@
 //!    the fields it carries, `commitment_status_changed` sets status, label and `status_since`;
 //!    `meeting_held` creates the meeting, `meeting_linked` adds a commitment to it. Events about a
 //!    subject that does not exist (yet, at that point of the fold) are skipped.
-//!    `version` is the stream version of the last event folded in.
+//!    `version` is the stream version of the last event folded in; `stream_version` the
+//!    stream's last version among the records of step 1 (retractions included).
 //! 5. a commitment's `meetings` are the meetings that exist in the basis and name it — in their
 //!    `commitment_ids` or through a surviving `meeting_linked` — in `(effective, position)` order
 //!    of the naming event.
@@ -60,6 +61,12 @@ pub fn fold(records: &[Record], basis: &ResolvedBasis) -> State {
         .collect();
     surviving.sort_by_key(|r| (r.effective.start(), r.position));
 
+    // Step 1's records only: every version known, whatever its valid time or retraction.
+    let mut stream_versions: HashMap<&str, u64> = HashMap::new();
+    for r in known {
+        let v = stream_versions.entry(r.stream.as_str()).or_default();
+        *v = (*v).max(r.version);
+    }
     let mut commitments: HashMap<Uuid, (u64, CommitmentView)> = HashMap::new();
     let mut meetings: HashMap<Uuid, MeetingView> = HashMap::new();
     // (commitment, meeting, effective, position) of every naming event folded.
@@ -83,6 +90,7 @@ pub fn fold(records: &[Record], basis: &ResolvedBasis) -> State {
                     status_since: effective,
                     meetings: Vec::new(),
                     version: r.version,
+                    stream_version: stream_versions[r.stream.as_str()],
                 };
                 commitments.insert(d.commitment_id, (r.position, view));
             }
@@ -136,6 +144,7 @@ pub fn fold(records: &[Record], basis: &ResolvedBasis) -> State {
                         commitment_ids: ids,
                         outcomes: d.outcomes.clone(),
                         version: r.version,
+                        stream_version: stream_versions[r.stream.as_str()],
                     },
                 );
             }

@@ -35,6 +35,10 @@ pub(crate) enum Change {
     Held(Box<Held>),
     /// In a meeting's timeline: `meeting_linked`.
     Linked { commitment_id: Uuid },
+    /// An `event_retracted` in this subject's own stream. It changes nothing in a fold (the
+    /// retracted entry carries `retracted_at`), but it takes a stream version, which
+    /// `stream_version` must count: the version a writer passes as `expected_version`.
+    Retraction,
 }
 
 /// [`Change::Made`].
@@ -164,6 +168,7 @@ impl Timeline {
                         status_since: e.effective(),
                         meetings: Vec::new(),
                         version: e.version.unwrap_or(0),
+                        stream_version: 0,
                     });
                 }
                 Change::Amended(amended) => {
@@ -211,10 +216,13 @@ impl Timeline {
                 } => {
                     namings.push((*meeting_id, e.position, *by_link));
                 }
-                Change::Held(_) | Change::Linked { .. } => {}
+                Change::Held(_) | Change::Linked { .. } | Change::Retraction => {}
             }
         }
-        view.map(|v| (v, namings))
+        view.map(|mut v| {
+            v.stream_version = self.stream_version(basis.tree_size);
+            (v, namings)
+        })
     }
 
     /// Only the status and parties of the commitment in `basis` — what a summary counts —
@@ -282,6 +290,7 @@ impl Timeline {
                         commitment_ids: ids,
                         outcomes: outcomes.clone(),
                         version: e.version.unwrap_or(0),
+                        stream_version: 0,
                     });
                 }
                 Change::Linked { commitment_id } => {
@@ -296,7 +305,22 @@ impl Timeline {
                 _ => {}
             }
         }
-        view.map(|v| (v, links))
+        view.map(|mut v| {
+            v.stream_version = self.stream_version(basis.tree_size);
+            (v, links)
+        })
+    }
+
+    /// The stream's last version known at `tree_size`, whatever its valid time and whether
+    /// retracted or not (SPEC §4.2 `stream_version`). Entries are in position order, so the
+    /// last one of the subject's own stream below `tree_size` holds it.
+    pub(crate) fn stream_version(&self, tree_size: u64) -> u64 {
+        self.entries
+            .iter()
+            .rev()
+            .filter(|e| e.position < tree_size)
+            .find_map(|e| e.version)
+            .unwrap_or(0)
     }
 }
 

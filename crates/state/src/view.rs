@@ -62,6 +62,10 @@ pub struct CommitmentView {
     pub meetings: Vec<Uuid>,
     /// The stream version of the last event folded in.
     pub version: u64,
+    /// The stream's last version known at `known_at`, whatever its valid time, retracted or
+    /// not: the value a writer passes as `expected_version`. It differs from `version` after a
+    /// back-dated change or a retraction.
+    pub stream_version: u64,
 }
 
 /// A meeting in a basis: its `data` fields plus linked commitments and the stream version.
@@ -85,6 +89,8 @@ pub struct MeetingView {
     pub outcomes: Vec<String>,
     /// The stream version of the last event folded in.
     pub version: u64,
+    /// The stream's last version known at `known_at` (see [`CommitmentView::stream_version`]).
+    pub stream_version: u64,
 }
 
 /// Counts in a basis.

@@ -6,24 +6,11 @@ use std::path::Path;
 use ikrar_core::merkle::TreeBuilder;
 use ikrar_core::{Error, Hash, Ledger, SignerKey, VerifierKey, EVENTS_PER_APPEND_MAX};
 use serde_json::json;
-use uuid::Uuid;
 
-use super::{print_json, usage};
+use super::{audit_failure, print_json, usage};
+use crate::access::{Access, Kind};
 use crate::failure::{exit, Failure};
 use crate::output::{progress, Format};
-
-fn audit_failure(e: ikrar_audit::Error) -> Failure {
-    match e {
-        ikrar_audit::Error::Core(core) => Failure::from(core),
-        e @ ikrar_audit::Error::ProofFailed(_) => {
-            Failure::new("integrity", exit::INTEGRITY, e.to_string())
-        }
-        e @ ikrar_audit::Error::MalformedBundle(_) => {
-            Failure::new("validation", exit::BAD_INPUT, e.to_string())
-        }
-        e => Failure::new("not_found", exit::OPERATIONAL, e.to_string()),
-    }
-}
 
 /// A verifier key given as text, or as a file holding it.
 fn verifier_key(text_or_file: &str) -> Result<VerifierKey, Failure> {
@@ -85,7 +72,7 @@ pub(super) fn keygen(file: &Path, name: &str, format: Format) -> Result<(), Fail
     std::fs::write(&pub_path, format!("{}\n", verifier.text()))?;
     match format {
         Format::Table => {
-            println!("{}", verifier.text());
+            outln!("{}", verifier.text());
             eprintln!(
                 "signer key written to {} (keep it secret); verifier key to {}",
                 file.display(),
@@ -101,14 +88,18 @@ pub(super) fn keygen(file: &Path, name: &str, format: Format) -> Result<(), Fail
     Ok(())
 }
 
-pub(super) fn checkpoint(path: &Path, key_file: &Path, format: Format) -> Result<(), Failure> {
+pub(super) async fn checkpoint(
+    path: &Path,
+    key_file: &Path,
+    format: Format,
+) -> Result<(), Failure> {
     let text = read_file(key_file)?;
     let key =
         SignerKey::parse(&text).map_err(|e| usage(format!("--key {}: {e}", key_file.display())))?;
-    let ledger = Ledger::open(path)?;
-    let signed = ledger.sign_checkpoint(&key)?;
+    let access = Access::open(path)?;
+    let signed = access.checkpoint(&key).await?;
     match format {
-        Format::Table => print!("{}", signed.note),
+        Format::Table => out!("{}", signed.note),
         _ => print_json(&json!({
             "origin": signed.origin, "tree_size": signed.tree_size, "root": signed.root,
             "checkpoint": signed.note,
@@ -117,24 +108,22 @@ pub(super) fn checkpoint(path: &Path, key_file: &Path, format: Format) -> Result
     Ok(())
 }
 
-pub(super) fn prove(
+pub(super) async fn prove(
     path: &Path,
     event_id: Option<&str>,
     consistency: Option<u64>,
     size: Option<u64>,
 ) -> Result<(), Failure> {
-    let ledger = Ledger::open(path)?;
+    let access = Access::open(path)?;
     // A bundle is a document for machines: always JSON.
     match (event_id, consistency) {
         (Some(id), None) => {
-            let id = Uuid::parse_str(id)
-                .map_err(|e| usage(format!("EVENT_ID: `{id}` is not a UUID ({e})")))?;
-            let bundle = ikrar_audit::inclusion_bundle(&ledger, id, size).map_err(audit_failure)?;
+            let (id, _) = super::resolve_id(&access, id, &[Kind::Event]).await?;
+            let bundle = access.inclusion(id, size).await?;
             print_json(&bundle);
         }
         (None, Some(m)) => {
-            let bundle =
-                ikrar_audit::consistency_bundle(&ledger, m, size).map_err(audit_failure)?;
+            let bundle = access.consistency(m, size).await?;
             print_json(&bundle);
         }
         _ => return Err(usage("give either EVENT_ID or --consistency M")),
@@ -148,18 +137,18 @@ pub(super) fn check_proof(file: &Path, public_key: &str, format: Format) -> Resu
     let check = ikrar_audit::check_bundle(&bundle, &key).map_err(audit_failure)?;
     match format {
         Format::Table => match (check.position, &check.from) {
-            (Some(p), _) => println!(
+            (Some(p), _) => outln!(
                 "ok: the record at position {p} (event {}) is in the tree of size {} signed by {}, root {}",
                 check.event_id.map(|e| e.to_string()).unwrap_or_default(),
                 check.tree_size,
                 check.origin,
                 check.root
             ),
-            (_, Some(from)) => println!(
+            (_, Some(from)) => outln!(
                 "ok: the tree of size {} with root {} is a prefix of the tree of size {} signed by {}, root {}",
                 from.tree_size, from.root, check.tree_size, check.origin, check.root
             ),
-            _ => println!("ok"),
+            _ => outln!("ok"),
         },
         _ => {
             let mut v = serde_json::to_value(&check).expect("serialisable");
@@ -288,7 +277,7 @@ pub(super) async fn import(
     }
     let head = ledger.head();
     match format {
-        Format::Table => println!(
+        Format::Table => outln!(
             "imported {written} records; tree size {}, root {}{}",
             head.tree_size,
             head.root,

@@ -3,12 +3,14 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-use futures::StreamExt;
-use ikrar_core::{Error, InputEvent, Ledger, EVENTS_PER_APPEND_MAX};
+use ikrar_core::{Error, InputEvent, Ledger};
 use serde_json::json;
 
+use crate::access::remote::RemoteError;
+use crate::access::Access;
 use crate::failure::{exit, Failure};
 use crate::output::{progress, Format};
+use crate::render;
 
 use super::print_json;
 
@@ -16,7 +18,7 @@ pub(super) fn init(path: &Path, format: Format) -> Result<(), Failure> {
     let ledger = Ledger::create(path)?;
     let head = ledger.head();
     match format {
-        Format::Table => println!("created an empty ledger at {}", ledger.location().display()),
+        Format::Table => outln!("created an empty ledger at {}", ledger.location().display()),
         _ => {
             print_json(&json!({"ledger": ledger.location().display(), "tree_size": head.tree_size}))
         }
@@ -86,7 +88,7 @@ pub(super) fn parse_lines(text: &str, actor: &str) -> Result<Vec<Line>, Failure>
 }
 
 /// Rewrites an error about event `index` of a batch to name the file's line.
-pub(super) fn at_line(e: Error, lines: &[Line]) -> Failure {
+pub(super) fn at_line(e: RemoteError, lines: &[Line]) -> Failure {
     append_failure(e, &|index| {
         format!(
             "line {}: ",
@@ -97,7 +99,11 @@ pub(super) fn at_line(e: Error, lines: &[Line]) -> Failure {
 
 /// An append error as the command line says it, with `locate` naming where the event came from
 /// (a file's line, or nothing for a single recording command).
-pub(super) fn append_failure(e: Error, locate: &dyn Fn(usize) -> String) -> Failure {
+pub(super) fn append_failure(e: RemoteError, locate: &dyn Fn(usize) -> String) -> Failure {
+    let e = match e {
+        RemoteError::Core(e) => e,
+        RemoteError::Other(f) => return f,
+    };
     let message = match &e {
         Error::Validation { index, field, rule } => {
             format!("{}field `{field}`: {rule}", locate(*index))
@@ -136,24 +142,47 @@ pub(super) async fn append(
 ) -> Result<(), Failure> {
     let text = read_input(file)?;
     let lines = parse_lines(&text, actor)?;
-    let ledger = Ledger::open(ledger_path)?;
+    let access = Access::open(ledger_path)?;
     let events: Vec<InputEvent> = lines.iter().map(|l| l.event.clone()).collect();
 
-    // Validate the whole file first, so that a bad line anywhere writes nothing.
-    let checked = ledger
-        .check(events.clone())
-        .await
-        .map_err(|e| at_line(e, &lines))?;
+    // Validate the whole file first, so that a bad line anywhere writes nothing. Through a
+    // server the check is per request of at most a thousand events, each all or nothing.
+    let checked = if access.is_remote() && events.len() > access.append_events_max() {
+        None
+    } else {
+        Some(
+            access
+                .append(events.clone(), true)
+                .await
+                .map_err(|e| at_line(e, &lines))?,
+        )
+    };
     if dry_run {
+        let new_events = match &checked {
+            Some(c) => c.new_events,
+            None => {
+                let mut n = 0;
+                for (i, chunk) in events.chunks(access.append_events_max()).enumerate() {
+                    let offset = i * access.append_events_max();
+                    n += access
+                        .append(chunk.to_vec(), true)
+                        .await
+                        .map_err(|e| at_line(e, &lines[offset..]))?
+                        .new_events;
+                }
+                n
+            }
+        };
         match format {
-            Format::Table => println!(
-                "dry run: {} events are valid ({} new); nothing was written",
-                lines.len(),
-                checked.new_events
+            Format::Table => outln!(
+                "dry run: {} valid ({} new); nothing was written",
+                render::count(lines.len(), "event"),
+                new_events
             ),
             _ => print_json(&json!({
                 "dry_run": true, "valid": true, "events": lines.len(),
-                "new_events": checked.new_events, "positions": checked.positions,
+                "new_events": new_events,
+                "positions": checked.map(|c| c.positions).unwrap_or_default(),
             })),
         }
         return Ok(());
@@ -162,11 +191,12 @@ pub(super) async fn append(
     let bar = progress(lines.len() as u64, "appending");
     let mut positions = Vec::with_capacity(lines.len());
     let mut new_events = 0;
-    let mut tree_size = ledger.head().tree_size;
-    for (chunk_index, chunk) in events.chunks(EVENTS_PER_APPEND_MAX).enumerate() {
-        let offset = chunk_index * EVENTS_PER_APPEND_MAX;
-        let outcome = ledger
-            .append(chunk.to_vec())
+    let mut tree_size = access.tree_size().await?;
+    let per_append = access.append_events_max();
+    for (chunk_index, chunk) in events.chunks(per_append).enumerate() {
+        let offset = chunk_index * per_append;
+        let outcome = access
+            .append(chunk.to_vec(), false)
             .await
             .map_err(|e| at_line(e, &lines[offset..]))?;
         positions.extend(outcome.positions);
@@ -182,9 +212,9 @@ pub(super) async fn append(
                 (Some(a), Some(b)) => format!("positions {a}–{b}"),
                 _ => "no positions".to_string(),
             };
-            println!(
-                "recorded {new_events} new of {} events ({range}); tree size {tree_size}",
-                positions.len()
+            outln!(
+                "recorded {new_events} new of {} ({range}); tree size {tree_size}",
+                render::count(positions.len(), "event")
             );
         }
         _ => print_json(&json!({"positions": positions, "tree_size": tree_size})),
@@ -198,37 +228,29 @@ pub(super) async fn log(
     limit: Option<u64>,
     follow: bool,
 ) -> Result<(), Failure> {
-    let ledger = Ledger::open(path)?;
+    let access = Access::open(path)?;
     let limit = limit.unwrap_or(u64::MAX);
     if follow {
         // One line per event, flushed at once: a follower reads them as they come.
-        let mut feed = Box::pin(ledger.subscribe(from).take(limit as usize));
-        while let Some(item) = feed.next().await {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", item?.as_json())?;
-            out.flush()?;
-        }
-        return Ok(());
+        return access
+            .records(from, limit, true, &mut |json, _| {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{json}")?;
+                out.flush()
+            })
+            .await;
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for item in ledger.iter_from(from).take(limit as usize) {
-        if let Err(e) = writeln!(out, "{}", item?.as_json()) {
-            // A closed pipe (`ikrar log | head`) is not an error.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(());
-            }
-            return Err(e.into());
-        }
-    }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    access
+        .records(from, limit, false, &mut |json, _| writeln!(out, "{json}"))
+        .await?;
+    out.flush()?;
+    Ok(())
 }
 
-pub(super) fn export(path: &Path, file: Option<&Path>) -> Result<(), Failure> {
-    let ledger = Ledger::open(path)?;
-    let total = ledger.head().tree_size;
+pub(super) async fn export(path: &Path, file: Option<&Path>) -> Result<(), Failure> {
+    let access = Access::open(path)?;
+    let total = access.tree_size().await?;
     let bar = progress(total, "exporting");
     let sink: Box<dyn Write> = match file {
         Some(f) => Box::new(std::fs::File::create(f).map_err(|e| {
@@ -241,20 +263,22 @@ pub(super) fn export(path: &Path, file: Option<&Path>) -> Result<(), Failure> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(sink);
-    for (i, item) in ledger.iter_from(0).enumerate() {
-        let record = item?;
-        out.write_all(&record.bytes)?;
-        out.write_all(b"\n")?;
-        if i % 4096 == 0 {
-            bar.set_position(i as u64);
-        }
-    }
+    access
+        .records(0, total, false, &mut |json, position| {
+            out.write_all(json.as_bytes())?;
+            out.write_all(b"\n")?;
+            if position % 4096 == 0 {
+                bar.set_position(position);
+            }
+            Ok(())
+        })
+        .await?;
     out.flush()?;
     bar.finish_and_clear();
     Ok(())
 }
 
-pub(super) fn verify(path: &Path, format: Format) -> Result<(), Failure> {
+pub(super) async fn verify(path: &Path, format: Format) -> Result<(), Failure> {
     let failed = |tree_size: u64, e: Error| -> Failure {
         let Error::Integrity { position, what } = &e else {
             return Failure::from(e);
@@ -272,18 +296,28 @@ pub(super) fn verify(path: &Path, format: Format) -> Result<(), Failure> {
         }
         f
     };
-    // Verify without opening for use, so that the first bad position is named even when the
-    // checks at open would stop at a later one.
-    let tree_size = Ledger::acknowledged_tree_size(path).unwrap_or(0);
-    let bar = progress(tree_size, "verifying");
-    let result = Ledger::verify_at(path, &mut |n| bar.set_position(n));
-    bar.finish_and_clear();
+    let (tree_size, result) = match crate::access::remote::Remote::connect(path) {
+        Some(remote) => {
+            let head: ikrar_server::HeadAnswer = remote.get("/v1/head").await?;
+            (head.tree_size, crate::access::verify_remote(&remote).await?)
+        }
+        None => {
+            // Verify without opening for use, so that the first bad position is named even
+            // when the checks at open would stop at a later one.
+            let tree_size = Ledger::acknowledged_tree_size(path).unwrap_or(0);
+            let bar = progress(tree_size, "verifying");
+            let result = Ledger::verify_at(path, &mut |n| bar.set_position(n));
+            bar.finish_and_clear();
+            (tree_size, result)
+        }
+    };
     match result {
         Ok(report) => {
             match format {
-                Format::Table => println!(
+                Format::Table => outln!(
                     "ok: {} records verified; root {}",
-                    report.tree_size, report.root
+                    report.tree_size,
+                    report.root
                 ),
                 _ => print_json(
                     &json!({"ok": true, "tree_size": report.tree_size, "root": report.root}),

@@ -6,15 +6,12 @@ mod query;
 mod record;
 mod serve;
 
-use std::path::Path;
-
-use ikrar_core::Ledger;
-use ikrar_state::Projection;
 use uuid::Uuid;
 
+use crate::access::{Access, Kind};
 use crate::args::{Cli, Command};
 use crate::failure::{exit, Failure};
-use crate::output::{progress, Format};
+use crate::output::Format;
 
 pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
     let path = cli.global.ledger.clone();
@@ -30,25 +27,40 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             limit,
             follow,
         } => ledger::log(&path, from, limit, follow).await,
-        Command::Export { file } => ledger::export(&path, file.as_deref()),
-        Command::Verify => ledger::verify(&path, format),
+        Command::Export { file } => ledger::export(&path, file.as_deref()).await,
+        Command::Verify => ledger::verify(&path, format).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ikrar", &mut std::io::stdout());
             Ok(())
         }
-        Command::List {
-            status,
-            party,
+        Command::List { filter, basis } => query::list(&path, &filter, &basis, format).await,
+        Command::Meetings {
+            commitment,
+            from,
+            to,
+            search,
+            limit,
+            offset,
             basis,
-        } => query::list(&path, status, party, &basis, format),
-        Command::Show { id, basis } => query::show(&path, &id, &basis, format),
-        Command::History { id } => query::history(&path, &id, format),
-        Command::Summary { basis } => query::summary(&path, &basis, format),
-        Command::Diff { from, to, known_at } => {
-            query::diff(&path, &from, &to, known_at.as_deref(), format)
+        } => {
+            let args = query::MeetingsArgs {
+                commitment,
+                from,
+                to,
+                search,
+                limit,
+                offset,
+            };
+            query::meetings(&path, args, &basis, format).await
         }
-        Command::Actors => query::actors(&path, format),
+        Command::Show { id, basis } => query::show(&path, &id, &basis, format).await,
+        Command::History { id } => query::history(&path, &id, format).await,
+        Command::Summary { basis } => query::summary(&path, &basis, format).await,
+        Command::Diff { from, to, known_at } => {
+            query::diff(&path, &from, &to, known_at.as_deref(), format).await
+        }
+        Command::Actors => query::actors(&path, format).await,
         Command::Rebuild => query::rebuild(&path, format),
         Command::Import {
             file,
@@ -65,19 +77,17 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             .await
         }
         Command::Keygen { file, name } => integrity::keygen(&file, &name, format),
-        Command::Checkpoint { key } => integrity::checkpoint(&path, &key, format),
+        Command::Checkpoint { key } => integrity::checkpoint(&path, &key, format).await,
         Command::Prove {
             event_id,
             consistency,
             size,
-        } => integrity::prove(&path, event_id.as_deref(), consistency, size),
+        } => integrity::prove(&path, event_id.as_deref(), consistency, size).await,
         Command::CheckProof { file, public_key } => {
             integrity::check_proof(&file, &public_key, format)
         }
         Command::Serve { listen, tokens } => serve::serve(&path, listen, tokens.as_deref()).await,
-        Command::Token {
-            command: crate::args::TokenCommand::Add { name, role, tokens },
-        } => serve::token_add(&name, &role, &tokens, format),
+        Command::Token { command } => serve::token(command, format),
         recording => record::run(&path, recording, &actor, format).await,
     }
 }
@@ -94,7 +104,7 @@ fn default_actor(actor: Option<String>) -> String {
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string(value).expect("views always serialise")
     );
@@ -104,21 +114,7 @@ fn usage(message: impl Into<String>) -> Failure {
     Failure::new("usage", exit::BAD_INPUT, message)
 }
 
-/// Opens the ledger and its state projection, catching the projection up (with a progress bar
-/// on a terminal when there is much to apply).
-fn open_state(path: &Path) -> Result<Projection, Failure> {
-    let ledger = Ledger::open(path)?;
-    let bar = progress(0, "projecting");
-    let projection = Projection::open_with_progress(&ledger, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .map_err(state_failure)?;
-    bar.finish_and_clear();
-    Ok(projection)
-}
-
-fn state_failure(e: ikrar_state::Error) -> Failure {
+pub(crate) fn state_failure(e: ikrar_state::Error) -> Failure {
     match e {
         ikrar_state::Error::Core(core) => Failure::from(core),
         ikrar_state::Error::InvalidBasis { .. } => usage(e.to_string()),
@@ -130,33 +126,67 @@ fn state_failure(e: ikrar_state::Error) -> Failure {
                 "projections are caches: `ikrar rebuild` makes them again from the log",
             )
         }
-        #[allow(unreachable_patterns)]
-        other => Failure::new("error", exit::OPERATIONAL, other.to_string()),
     }
 }
 
-/// Parses a full id, or finds the one commitment or meeting whose id starts with `text`.
-fn resolve_id(projection: &Projection, text: &str) -> Result<Uuid, Failure> {
-    if let Ok(id) = Uuid::parse_str(text) {
-        return Ok(id);
+pub(crate) fn audit_failure(e: ikrar_audit::Error) -> Failure {
+    match e {
+        ikrar_audit::Error::Core(core) => Failure::from(core),
+        e @ ikrar_audit::Error::ProofFailed(_) => {
+            Failure::new("integrity", exit::INTEGRITY, e.to_string())
+        }
+        e @ ikrar_audit::Error::MalformedBundle(_) => {
+            Failure::new("validation", exit::BAD_INPUT, e.to_string())
+        }
+        e => Failure::new("not_found", exit::OPERATIONAL, e.to_string()),
     }
-    let prefix = text.to_ascii_lowercase();
+}
+
+/// Ids shown in tables: the first 8 hex digits, enough to be unique in most ledgers and
+/// accepted wherever an id is taken (SPEC §6).
+pub(crate) const SHORT_ID_DIGITS: usize = 8;
+
+/// Parses a full id, or finds the one id of the wanted kinds that starts with `text`. An
+/// ambiguous prefix lists the candidates (exit 2).
+pub(crate) async fn resolve_id(
+    access: &Access,
+    text: &str,
+    wanted: &[Kind],
+) -> Result<(Uuid, Kind), Failure> {
+    let names: Vec<&str> = wanted.iter().map(|k| Access::kind_name(*k)).collect();
+    let what = names.join(" or ");
+    let prefix = text.trim().to_ascii_lowercase();
     if prefix.len() < 4 || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(usage(format!(
-            "`{text}` is not an id (a UUID, or a unique prefix of at least 4 hex digits)"
+            "`{text}` is not a {what} id (a UUID, or a unique prefix of at least 4 hex digits)"
         )));
     }
-    let matches = projection.ids_with_prefix(&prefix);
+    let matches = access.ids_with_prefix(&prefix, wanted).await?;
+    if let Ok(id) = Uuid::parse_str(&prefix) {
+        // A whole id: its kind if it is known, else taken as given (the library says whether
+        // it exists, in its own words).
+        let kind = matches
+            .iter()
+            .find(|(m, _)| *m == id)
+            .map_or(wanted[0], |(_, k)| *k);
+        return Ok((id, kind));
+    }
     match matches.as_slice() {
         [one] => Ok(*one),
         [] => Err(Failure::new(
             "not_found",
             exit::OPERATIONAL,
-            format!("no commitment or meeting id starts with `{text}`"),
+            format!("no {what} id starts with `{text}`"),
         )),
-        many => Err(usage(format!(
-            "`{text}` is ambiguous: {} ids start with it",
-            many.len()
-        ))),
+        many => {
+            let mut f = usage(format!(
+                "`{text}` is ambiguous: {} ids start with it; give more of it",
+                many.len()
+            ));
+            for (id, kind) in many {
+                f = f.with_context(format!("{id}  ({})", Access::kind_name(*kind)));
+            }
+            Err(f)
+        }
     }
 }

@@ -4,10 +4,11 @@ use std::path::Path;
 
 use comfy_table::Cell;
 use ikrar_core::{Moment, Status};
-use ikrar_state::{Basis, KnownAt, ListFilter, Projection};
+use ikrar_state::{Basis, KnownAt, ListFilter, MeetingFilter, Page, Projection, Sort};
 
-use super::{open_state, print_json, resolve_id, state_failure, usage};
-use crate::args::BasisArgs;
+use super::{print_json, resolve_id, state_failure, usage};
+use crate::access::{Access, Kind, TypedBasis};
+use crate::args::{BasisArgs, ListArgs};
 use crate::failure::{exit, Failure};
 use crate::output::{progress, Format};
 use crate::render;
@@ -22,14 +23,83 @@ fn parse_known_at(text: &str) -> Result<KnownAt, Failure> {
         .map_err(|e| usage(format!("--known-at: {e}")))
 }
 
-fn basis(args: &BasisArgs) -> Result<Basis, Failure> {
-    Ok(Basis::new(
-        args.known_at.as_deref().map(parse_known_at).transpose()?,
-        args.as_of
+fn basis(args: &BasisArgs) -> Result<TypedBasis, Failure> {
+    Ok(TypedBasis {
+        basis: Basis::new(
+            args.known_at.as_deref().map(parse_known_at).transpose()?,
+            args.as_of
+                .as_deref()
+                .map(|t| parse_moment("as-of", t))
+                .transpose()?,
+        ),
+        as_of: args.as_of.clone(),
+        known_at: args.known_at.clone(),
+    })
+}
+
+/// A status typed on the command line, with a suggestion for a near miss.
+pub(super) fn parse_status(flag: &str, text: &str) -> Result<Status, Failure> {
+    text.parse::<Status>().map_err(|e: String| {
+        let f = usage(format!("{flag}: {e}"));
+        match closest_status(text) {
+            Some(s) => f.with_context(format!("did you mean `{s}`?")),
+            None => f,
+        }
+    })
+}
+
+/// The canonical status nearest to `text` (at most a third of its letters off).
+fn closest_status(text: &str) -> Option<&'static str> {
+    let text = text.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+    Status::ALL
+        .iter()
+        .map(|s| (edit_distance(&text, s.as_str()), s.as_str()))
+        .filter(|(d, s)| *d <= s.len() / 3 + 1)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, s)| s)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn list_filter(args: &ListArgs) -> Result<ListFilter, Failure> {
+    Ok(ListFilter {
+        status: args
+            .status
             .as_deref()
-            .map(|t| parse_moment("as-of", t))
+            .map(|s| parse_status("--status", s))
             .transpose()?,
-    ))
+        party: args.party.clone(),
+        theme: args.theme.clone(),
+        owner: args.owner.clone(),
+        search: args.search.clone(),
+        due_before: args
+            .due_before
+            .as_deref()
+            .map(|d| {
+                ikrar_core::moment::parse_date(d).map_err(|e| usage(format!("--due-before: {e}")))
+            })
+            .transpose()?,
+        overdue: args.overdue,
+        sort: args
+            .sort
+            .as_deref()
+            .map(|s| s.parse::<Sort>().map_err(|e| usage(format!("--sort: {e}"))))
+            .transpose()?
+            .unwrap_or_default(),
+    })
 }
 
 /// Prints a list of JSON-able items in the chosen machine format.
@@ -44,30 +114,35 @@ fn print_items<T: serde::Serialize>(items: &[T], format: Format) {
     }
 }
 
-pub(super) fn list(
+pub(super) async fn list(
     path: &Path,
-    status: Option<String>,
-    party: Option<String>,
+    args: &ListArgs,
     basis_args: &BasisArgs,
     format: Format,
 ) -> Result<(), Failure> {
-    let status = status
-        .map(|s| {
-            s.parse::<Status>()
-                .map_err(|e| usage(format!("--status: {e}")))
-        })
-        .transpose()?;
+    let filter = list_filter(args)?;
     let basis = basis(basis_args)?;
-    let state = open_state(path)?;
-    let list = state
-        .list(&ListFilter { status, party }, &basis)
-        .map_err(state_failure)?;
+    let access = Access::open(path)?;
+    let page = Page {
+        offset: args.offset,
+        limit: args.limit,
+    };
+    let listed = access.list(&filter, page, &basis).await?;
+    let list = listed.items;
     match format {
         Format::Table => {
             if list.is_empty() {
-                println!("no commitments match");
+                outln!("no commitments match");
             } else {
-                println!("{}", render::commitments_table(&list));
+                outln!("{}", render::commitments_table(&list));
+                if list.len() < listed.total {
+                    outln!(
+                        "{} of {} (--offset {} --limit N for more)",
+                        render::count(list.len(), "commitment"),
+                        listed.total,
+                        args.offset + list.len()
+                    );
+                }
             }
         }
         Format::Csv => render::print_csv(
@@ -79,15 +154,84 @@ pub(super) fn list(
     Ok(())
 }
 
-pub(super) fn show(
+/// `ikrar meetings` options.
+pub(super) struct MeetingsArgs {
+    pub(super) commitment: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) search: Option<String>,
+    pub(super) limit: Option<usize>,
+    pub(super) offset: usize,
+}
+
+pub(super) async fn meetings(
+    path: &Path,
+    args: MeetingsArgs,
+    basis_args: &BasisArgs,
+    format: Format,
+) -> Result<(), Failure> {
+    let from = args
+        .from
+        .as_deref()
+        .map(|t| parse_moment("from", t))
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|t| parse_moment("to", t))
+        .transpose()?;
+    let basis = basis(basis_args)?;
+    let access = Access::open(path)?;
+    let commitment = match args.commitment.as_deref() {
+        Some(text) => Some(resolve_id(&access, text, &[Kind::Commitment]).await?.0),
+        None => None,
+    };
+    let filter = MeetingFilter {
+        commitment,
+        from,
+        to,
+        search: args.search,
+    };
+    let page = Page {
+        offset: args.offset,
+        limit: args.limit,
+    };
+    let listed = access.meetings(&filter, page, &basis).await?;
+    let list = listed.items;
+    match format {
+        Format::Table => {
+            if list.is_empty() {
+                outln!("no meetings match");
+            } else {
+                outln!("{}", render::meetings_table(&list));
+                if list.len() < listed.total {
+                    outln!(
+                        "{} of {} (--offset {} --limit N for more)",
+                        render::count(list.len(), "meeting"),
+                        listed.total,
+                        args.offset + list.len()
+                    );
+                }
+            }
+        }
+        Format::Csv => render::print_csv(
+            &render::MEETING_CSV_HEADER,
+            list.iter().map(render::meeting_csv_row),
+        )?,
+        _ => print_items(&list, format),
+    }
+    Ok(())
+}
+
+pub(super) async fn show(
     path: &Path,
     id: &str,
     basis_args: &BasisArgs,
     format: Format,
 ) -> Result<(), Failure> {
     let basis = basis(basis_args)?;
-    let state = open_state(path)?;
-    let id = resolve_id(&state, id)?;
+    let access = Access::open(path)?;
+    let (id, kind) = resolve_id(&access, id, &[Kind::Commitment, Kind::Meeting]).await?;
     let not_in_basis = |kind: &str| {
         Failure::new(
             "not_found",
@@ -98,59 +242,38 @@ pub(super) fn show(
             "it may be made later in valid time, known later, or retracted; see `ikrar history`",
         )
     };
-    if state.is_meeting(id) {
-        let meeting = state
+    if kind == Kind::Meeting {
+        let meeting = access
             .meeting(id, &basis)
-            .map_err(state_failure)?
+            .await?
             .ok_or_else(|| not_in_basis("meeting"))?;
         match format {
-            Format::Table => println!("{}", render::meeting_detail(&meeting)),
+            Format::Table => outln!("{}", render::meeting_detail(&meeting)),
             Format::Csv => render::print_csv(
-                &[
-                    "meeting_id",
-                    "title",
-                    "held_on",
-                    "location",
-                    "commitment_ids",
-                    "version",
-                ],
-                [vec![
-                    meeting.meeting_id.to_string(),
-                    meeting.title.clone(),
-                    meeting.held_on.to_string(),
-                    meeting.location.clone().unwrap_or_default(),
-                    meeting
-                        .commitment_ids
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                    meeting.version.to_string(),
-                ]],
+                &render::MEETING_CSV_HEADER,
+                [render::meeting_csv_row(&meeting)],
             )?,
             _ => print_json(&meeting),
         }
         return Ok(());
     }
-    let commitment = state
+    let commitment = access
         .commitment(id, &basis)
-        .map_err(state_failure)?
+        .await?
         .ok_or_else(|| not_in_basis("commitment"))?;
     match format {
         Format::Table => {
-            let titles: Vec<(String, String)> = commitment
-                .meetings
-                .iter()
-                .map(|m| {
-                    let title = state
-                        .meeting(*m, &basis)
-                        .ok()
-                        .flatten()
-                        .map_or_else(String::new, |v| v.title);
-                    (m.to_string(), title)
-                })
-                .collect();
-            println!("{}", render::commitment_detail(&commitment, &titles));
+            let mut titles: Vec<(String, String)> = Vec::new();
+            for m in &commitment.meetings {
+                let title = access
+                    .meeting(*m, &basis)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or_else(String::new, |v| v.title);
+                titles.push((m.to_string(), title));
+            }
+            outln!("{}", render::commitment_detail(&commitment, &titles));
         }
         Format::Csv => render::print_csv(
             &render::COMMITMENT_CSV_HEADER,
@@ -161,22 +284,20 @@ pub(super) fn show(
     Ok(())
 }
 
-pub(super) fn history(path: &Path, id: &str, format: Format) -> Result<(), Failure> {
-    let state = open_state(path)?;
-    let id = resolve_id(&state, id)?;
-    let history = ikrar_audit::history(state.ledger(), id).map_err(|e| match e {
-        ikrar_audit::Error::Core(core) => Failure::from(core),
-        other => Failure::new("not_found", exit::OPERATIONAL, other.to_string()),
-    })?;
+pub(super) async fn history(path: &Path, id: &str, format: Format) -> Result<(), Failure> {
+    let access = Access::open(path)?;
+    let (id, kind) = resolve_id(&access, id, &[Kind::Commitment, Kind::Meeting]).await?;
+    let history = access.history(id, kind).await?;
     match format {
         Format::Table => {
-            println!(
-                "history of {} ({} events)",
+            outln!(
+                "history of {} ({})",
                 history.stream,
-                history.entries.len()
+                render::count(history.entries.len(), "event")
             );
             let mut t = render::table(&[
                 "position",
+                "event",
                 "recorded at",
                 "type",
                 "actor",
@@ -187,9 +308,10 @@ pub(super) fn history(path: &Path, id: &str, format: Format) -> Result<(), Failu
             for e in &history.entries {
                 let r = &e.record;
                 let what = describe(&r.data, r.reason.as_deref());
-                let retracted = e.retracted_by.map_or(String::new(), |id| id.to_string());
+                let retracted = e.retracted_by.map_or(String::new(), render::short_id);
                 t.add_row(vec![
                     Cell::new(r.position),
+                    Cell::new(render::short_id(r.event_id)),
                     Cell::new(render::readable_instant(&r.recorded_at)),
                     Cell::new(r.data.type_name()),
                     Cell::new(&r.actor),
@@ -202,7 +324,8 @@ pub(super) fn history(path: &Path, id: &str, format: Format) -> Result<(), Failu
                     },
                 ]);
             }
-            println!("{t}");
+            render::keep_whole(&mut t, &[0, 1, 2, 7]);
+            outln!("{t}");
         }
         Format::Csv => render::print_csv(
             &[
@@ -277,10 +400,14 @@ fn describe(data: &ikrar_core::EventData, reason: Option<&str>) -> String {
     }
 }
 
-pub(super) fn summary(path: &Path, basis_args: &BasisArgs, format: Format) -> Result<(), Failure> {
+pub(super) async fn summary(
+    path: &Path,
+    basis_args: &BasisArgs,
+    format: Format,
+) -> Result<(), Failure> {
     let basis = basis(basis_args)?;
-    let state = open_state(path)?;
-    let summary = state.summary(&basis).map_err(state_failure)?;
+    let access = Access::open(path)?;
+    let summary = access.summary(&basis).await?;
     print_summary(&summary, format)
 }
 
@@ -288,7 +415,7 @@ pub(super) fn print_summary(summary: &ikrar_state::Summary, format: Format) -> R
     match format {
         Format::Table => {
             let (heading, by_status, by_party) = render::summary_tables(summary);
-            println!("{heading}\n{by_status}\n{by_party}");
+            outln!("{heading}\n{by_status}\n{by_party}");
         }
         Format::Csv => {
             let rows = summary
@@ -308,21 +435,29 @@ pub(super) fn print_summary(summary: &ikrar_state::Summary, format: Format) -> R
     Ok(())
 }
 
-pub(super) fn diff(
+pub(super) async fn diff(
     path: &Path,
-    from: &str,
-    to: &str,
-    known_at: Option<&str>,
+    from_text: &str,
+    to_text: &str,
+    known_at_text: Option<&str>,
     format: Format,
 ) -> Result<(), Failure> {
-    let from = parse_moment("from", from)?;
-    let to = parse_moment("to", to)?;
-    let known_at = known_at.map(parse_known_at).transpose()?;
-    let state = open_state(path)?;
-    let diff = state.diff(known_at, from, to).map_err(state_failure)?;
+    let from = parse_moment("from", from_text)?;
+    let to = parse_moment("to", to_text)?;
+    let known_at = known_at_text
+        .map(|k| Ok::<_, Failure>((parse_known_at(k)?, k.to_string())))
+        .transpose()?;
+    let access = Access::open(path)?;
+    let diff = access
+        .diff(
+            known_at,
+            (from, from_text.to_string()),
+            (to, to_text.to_string()),
+        )
+        .await?;
     match format {
         Format::Table => {
-            println!(
+            outln!(
                 "from {} to {}: {} added, {} removed, {} changed",
                 render::readable_instant(&diff.from),
                 render::readable_instant(&diff.to),
@@ -331,7 +466,7 @@ pub(super) fn diff(
                 diff.changed.len()
             );
             if !(diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty()) {
-                println!("{}", render::diff_table(&diff));
+                outln!("{}", render::diff_table(&diff));
             }
         }
         Format::Csv => {
@@ -387,12 +522,9 @@ pub(super) fn diff(
     Ok(())
 }
 
-pub(super) fn actors(path: &Path, format: Format) -> Result<(), Failure> {
-    let ledger = ikrar_core::Ledger::open(path)?;
-    let actors = ikrar_audit::actors(&ledger).map_err(|e| match e {
-        ikrar_audit::Error::Core(core) => Failure::from(core),
-        other => Failure::new("error", exit::OPERATIONAL, other.to_string()),
-    })?;
+pub(super) async fn actors(path: &Path, format: Format) -> Result<(), Failure> {
+    let access = Access::open(path)?;
+    let actors = access.actors().await?;
     match format {
         Format::Table => {
             let mut t = render::table(&[
@@ -411,7 +543,7 @@ pub(super) fn actors(path: &Path, format: Format) -> Result<(), Failure> {
                     a.last_recorded_at.clone(),
                 ]);
             }
-            println!("{t}");
+            outln!("{t}");
         }
         Format::Csv => render::print_csv(
             &[
@@ -437,6 +569,14 @@ pub(super) fn actors(path: &Path, format: Format) -> Result<(), Failure> {
 }
 
 pub(super) fn rebuild(path: &Path, format: Format) -> Result<(), Failure> {
+    if crate::access::remote::Remote::connect(path).is_some() {
+        return Err(Failure::new(
+            "locked",
+            exit::OPERATIONAL,
+            "a running `ikrar serve` holds this ledger and keeps its projections live",
+        )
+        .with_context("stop the server to rebuild them from the log"));
+    }
     let ledger = ikrar_core::Ledger::open(path)?;
     let state = Projection::open(&ledger).map_err(state_failure)?;
     let bar = progress(ledger.head().tree_size, "rebuilding");
@@ -449,7 +589,7 @@ pub(super) fn rebuild(path: &Path, format: Format) -> Result<(), Failure> {
     state.flush().map_err(state_failure)?;
     bar.finish_and_clear();
     match format {
-        Format::Table => println!(
+        Format::Table => outln!(
             "rebuilt the state projection from {} events",
             state.reached()
         ),

@@ -4,14 +4,13 @@ use std::path::Path;
 
 use ikrar_core::{
     CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,
-    ExpectedVersion, InputEvent, Ledger, MeetingHeld, MeetingLinked, Moment, Participant, Source,
-    Status,
+    ExpectedVersion, InputEvent, MeetingHeld, MeetingLinked, Moment, Participant, Source, Status,
 };
-use ikrar_state::{Basis, Projection};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{print_json, resolve_id, state_failure, usage};
+use super::{print_json, resolve_id, usage};
+use crate::access::{Access, Kind, TypedBasis};
 use crate::args::{Command, RecordArgs, SourceArgs};
 use crate::failure::Failure;
 use crate::output::Format;
@@ -78,33 +77,25 @@ fn participant(text: &str) -> Result<Participant, Failure> {
     })
 }
 
-/// Resolves ids given on the command line: full UUIDs directly, prefixes through the projection.
-struct Ids<'a> {
-    ledger: &'a Ledger,
-    projection: Option<Projection>,
-}
-
-impl Ids<'_> {
-    fn resolve(&mut self, text: &str) -> Result<Uuid, Failure> {
-        if let Ok(id) = Uuid::parse_str(text) {
-            return Ok(id);
-        }
-        if self.projection.is_none() {
-            self.projection = Some(Projection::open(self.ledger).map_err(state_failure)?);
-        }
-        resolve_id(self.projection.as_ref().expect("just opened"), text)
-    }
-}
-
 /// The id a recording command made, with its JSON key (`commitment_id` or `meeting_id`).
 type MadeId = (&'static str, Uuid);
 
 /// Builds the event a recording command describes, and the id it makes (if any).
-fn event(
+async fn event(
     command: Command,
     actor: &str,
-    ids: &mut Ids<'_>,
-) -> Result<(InputEvent, Option<MadeId>), Failure> {
+    access: &Access,
+) -> Result<(InputEvent, Option<MadeId>, bool), Failure> {
+    let commitment = |text: String| async move {
+        resolve_id(access, &text, &[Kind::Commitment])
+            .await
+            .map(|(id, _)| id)
+    };
+    let meeting = |text: String| async move {
+        resolve_id(access, &text, &[Kind::Meeting])
+            .await
+            .map(|(id, _)| id)
+    };
     let common = |record: &RecordArgs, data: EventData| -> Result<InputEvent, Failure> {
         let mut e = InputEvent::new(data);
         e.actor = Some(actor.to_string());
@@ -146,6 +137,7 @@ fn event(
             (
                 common(&record, data)?,
                 Some(("commitment_id", commitment_id)),
+                record.dry_run,
             )
         }
         Command::Status {
@@ -156,11 +148,9 @@ fn event(
             expected_version: expected,
             record,
         } => {
-            let status: Status = status
-                .parse()
-                .map_err(|e: String| usage(format!("STATUS: {e}")))?;
+            let status: Status = super::query::parse_status("STATUS", &status)?;
             let data = EventData::CommitmentStatusChanged(CommitmentStatusChanged {
-                commitment_id: ids.resolve(&id)?,
+                commitment_id: commitment(id).await?,
                 status,
                 label,
             });
@@ -170,7 +160,7 @@ fn event(
                 .map(|t| moment("effective", t))
                 .transpose()?;
             e.expected_version = expected.as_deref().map(expected_version).transpose()?;
-            (e, None)
+            (e, None, record.dry_run)
         }
         Command::Amend {
             id,
@@ -184,7 +174,7 @@ fn event(
             record,
         } => {
             let data = EventData::CommitmentAmended(CommitmentAmended {
-                commitment_id: ids.resolve(&id)?,
+                commitment_id: commitment(id).await?,
                 title,
                 summary,
                 owner,
@@ -197,7 +187,7 @@ fn event(
                 .as_deref()
                 .map(|t| moment("effective", t))
                 .transpose()?;
-            (e, None)
+            (e, None, record.dry_run)
         }
         Command::Meeting {
             title,
@@ -222,13 +212,20 @@ fn event(
                     .iter()
                     .map(|p| participant(p))
                     .collect::<Result<_, _>>()?,
-                commitment_ids: commitments
-                    .iter()
-                    .map(|c| ids.resolve(c))
-                    .collect::<Result<_, _>>()?,
+                commitment_ids: {
+                    let mut ids = Vec::with_capacity(commitments.len());
+                    for c in commitments {
+                        ids.push(commitment(c).await?);
+                    }
+                    ids
+                },
                 outcomes,
             });
-            (common(&record, data)?, Some(("meeting_id", meeting_id)))
+            (
+                common(&record, data)?,
+                Some(("meeting_id", meeting_id)),
+                record.dry_run,
+            )
         }
         Command::Link {
             meeting_id,
@@ -236,50 +233,66 @@ fn event(
             record,
         } => {
             let data = EventData::MeetingLinked(MeetingLinked {
-                meeting_id: ids.resolve(&meeting_id)?,
-                commitment_id: ids.resolve(&commitment_id)?,
+                meeting_id: meeting(meeting_id).await?,
+                commitment_id: commitment(commitment_id).await?,
             });
-            (common(&record, data)?, None)
+            (common(&record, data)?, None, record.dry_run)
         }
         Command::Retract {
             event_id,
             reason,
+            dry_run,
             source: src,
         } => {
             let record = RecordArgs {
+                dry_run,
                 reason: Some(reason),
                 event_id: None,
                 source: src,
             };
-            let data = EventData::EventRetracted(EventRetracted {
-                event_id: uuid("EVENT_ID", &event_id)?,
-            });
-            (common(&record, data)?, None)
+            let (event_id, _) = resolve_id(access, &event_id, &[Kind::Event]).await?;
+            let data = EventData::EventRetracted(EventRetracted { event_id });
+            (common(&record, data)?, None, dry_run)
         }
         other => unreachable!("not a recording command: {other:?}"),
     })
 }
 
-/// Records one event described by a recording command and prints what it made.
+/// Records one event described by a recording command (or with `--dry-run` only checks it)
+/// and prints what it made.
 pub(super) async fn run(
     path: &Path,
     command: Command,
     actor: &str,
     format: Format,
 ) -> Result<(), Failure> {
-    let ledger = Ledger::open(path)?;
-    let mut ids = Ids {
-        ledger: &ledger,
-        projection: None,
-    };
-    let (event, made) = event(command, actor, &mut ids)?;
+    let access = Access::open(path)?;
+    let (event, made, dry_run) = event(command, actor, &access).await?;
     let type_name = event.data.type_name();
-    drop(ids);
-    let outcome = ledger
-        .append(vec![event])
+    let shown = event.clone();
+    let outcome = access
+        .append(vec![event], dry_run)
         .await
         .map_err(|e| super::ledger::append_failure(e, &|_| String::new()))?;
     let position = outcome.positions[0];
+    if dry_run {
+        match format {
+            Format::Table => {
+                let what = if outcome.new_events == 0 {
+                    "is already recorded".to_string()
+                } else {
+                    format!("would be recorded at position {position}")
+                };
+                outln!("dry run: {type_name} {what}; nothing was written");
+                outln!("{}", shown.to_json());
+            }
+            _ => print_json(&json!({"dry_run": true, "valid": true,
+                "positions": outcome.positions, "new_events": outcome.new_events,
+                "event": serde_json::from_str::<serde_json::Value>(&shown.to_json())
+                    .expect("input events are JSON")})),
+        }
+        return Ok(());
+    }
     match format {
         Format::Table => {
             let repeat = if outcome.new_events == 0 {
@@ -287,13 +300,13 @@ pub(super) async fn run(
             } else {
                 ""
             };
-            println!(
+            outln!(
                 "recorded {type_name} at position {position}{repeat}; tree size {}",
                 outcome.tree_size
             );
-            println!("event id: {}", outcome.event_ids[0]);
+            outln!("event id: {}", outcome.event_ids[0]);
             if let Some((key, id)) = made {
-                println!("{}: {id}", key.replace('_', " "));
+                outln!("{}: {id}", key.replace('_', " "));
             }
         }
         _ => {
@@ -311,21 +324,20 @@ pub(super) async fn run(
 /// Records the seed article's commitments and meetings (creating the ledger if needed) and
 /// prints the summary.
 pub(super) async fn demo(path: &Path, format: Format) -> Result<(), Failure> {
-    let ledger = Ledger::open_or_create(path)?;
+    let access = Access::open_or_create(path)?;
     let lines = super::ledger::parse_lines(DEMO_JSONL, "ikrar.demo")?;
     let events: Vec<InputEvent> = lines.iter().map(|l| l.event.clone()).collect();
-    let outcome = ledger
-        .append(events)
+    let outcome = access
+        .append(events, false)
         .await
         .map_err(|e| super::ledger::at_line(e, &lines))?;
-    let projection = Projection::open(&ledger).map_err(state_failure)?;
-    let summary = projection.summary(&Basis::now()).map_err(state_failure)?;
+    let summary = access.summary(&TypedBasis::default()).await?;
     if format == Format::Table {
-        println!(
+        outln!(
             "{} of {} demo events recorded in {} (tree size {})\n",
             outcome.new_events,
             outcome.positions.len(),
-            ledger.location().display(),
+            ikrar_core::Location::of(path).display(),
             outcome.tree_size
         );
     }

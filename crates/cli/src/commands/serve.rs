@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use ikrar_core::Ledger;
-use ikrar_server::{Role, ServerConfig, Tokens};
+use ikrar_server::{LocalSocket, Role, ServerConfig, Tokens};
 use serde_json::json;
 
 use super::{print_json, usage};
+use crate::args::TokenCommand;
 use crate::failure::{exit, Failure};
 use crate::output::Format;
 
@@ -47,9 +48,20 @@ pub(super) async fn serve(
     let mut config = ServerConfig::loopback(listen);
     if let Some(file) = tokens {
         config.tokens = Some(Tokens::load(file).map_err(server_failure)?);
+        config.tokens_file = Some(file.to_path_buf());
     }
     let listener = ikrar_server::bind(&config).await.map_err(server_failure)?;
     let ledger = Ledger::open(path)?;
+    // The CLI beside the server (SPEC §7.1): a sled ledger is a directory, and the socket
+    // lives in it, reachable only by this user.
+    let socket = match ledger.path() {
+        Some(dir) => Some(
+            LocalSocket::bind(&dir.join(crate::access::remote::SOCKET_FILE))
+                .await
+                .map_err(server_failure)?,
+        ),
+        None => None,
+    };
     eprintln!(
         "ikrar serving {} on http://{} ({})",
         ledger.location().display(),
@@ -60,26 +72,61 @@ pub(super) async fn serve(
             "open access, loopback only"
         }
     );
-    ikrar_server::serve_on(listener, ledger, config, shutdown_signal())
+    ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown_signal())
         .await
         .map_err(server_failure)?;
     eprintln!("stopped; every acknowledged append is durable");
     Ok(())
 }
 
-pub(super) fn token_add(
-    name: &str,
-    role: &str,
-    tokens: &Path,
-    format: Format,
-) -> Result<(), Failure> {
+pub(super) fn token(command: TokenCommand, format: Format) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Add { name, role, tokens } => token_add(&name, &role, &tokens, format),
+        TokenCommand::List { tokens } => {
+            let file = Tokens::load(&tokens).map_err(server_failure)?;
+            match format {
+                Format::Table => {
+                    let mut t = crate::render::table(&["name", "role", "sha-256 prefix"]);
+                    for e in &file.tokens {
+                        t.add_row(vec![
+                            e.name.clone(),
+                            format!("{:?}", e.role).to_lowercase(),
+                            e.token_sha256.chars().take(12).collect(),
+                        ]);
+                    }
+                    outln!("{t}");
+                }
+                _ => print_json(&json!(file
+                    .tokens
+                    .iter()
+                    .map(|e| json!({"name": e.name, "role": e.role,
+                        "token_sha256_prefix": e.token_sha256.chars().take(12).collect::<String>()}))
+                    .collect::<Vec<_>>())),
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { name, tokens } => {
+            let removed = Tokens::revoke(&tokens, &name).map_err(server_failure)?;
+            match format {
+                Format::Table => outln!(
+                    "revoked {} named {name}; a running server refuses it from its next request",
+                    crate::render::count(removed, "token")
+                ),
+                _ => print_json(&json!({"revoked": name, "tokens": removed})),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn token_add(name: &str, role: &str, tokens: &Path, format: Format) -> Result<(), Failure> {
     let role: Role = role
         .parse()
         .map_err(|e: String| usage(format!("--role: {e}")))?;
     let token = Tokens::add(tokens, name, role).map_err(server_failure)?;
     match format {
         Format::Table => {
-            println!("{token}");
+            outln!("{token}");
             eprintln!(
                 "token for {name} ({role:?}) added to {}; it is shown only now",
                 tokens.display()

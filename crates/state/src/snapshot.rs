@@ -1,0 +1,235 @@
+//! The projection's snapshot file: its layout, writing it whole under a new name and renaming,
+//! and reading it back only if it is whole, of this format and of this ledger. Only the
+//! projection calls this module; the snapshot is a cache (SPEC §4.3), so a snapshot that does not
+//! check out is an error here and a rebuild for the caller.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use ikrar_core::Ledger;
+use uuid::Uuid;
+
+use crate::apply::add_words;
+use crate::error::Error;
+use crate::projection::Timelines;
+use crate::timeline::{Change, Entry, Timeline};
+
+/// Bumped whenever the persisted encoding or the fold changes: a projection written by another
+/// version is rebuilt. (4: retractions keep an entry in their own stream, for `stream_version`.)
+const PROJECTION_FORMAT: u32 = 4;
+/// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
+/// million entries is about 60 MB).
+const TIMELINE_BYTES_MAX: u32 = 1 << 30;
+/// The snapshot's file name in [`PROJECTION_DIR`]; it is written under a temporary name and
+/// renamed.
+pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"IKRARPS1";
+pub(crate) const TAG_COMMITMENT: u8 = b'c';
+pub(crate) const TAG_MEETING: u8 = b'm';
+/// The end of the snapshot's timelines (a tag no timeline has).
+const TAG_END: u8 = b'.';
+
+/// Removes what else may lie in the snapshot's directory: the sled database that held the
+/// projection before snapshots (`conf`, `db`, `blobs/`, `snap.*`), and snapshot writes that
+/// another process (which held this ledger before) left unfinished. Best effort — it is all
+/// cache. Another projection of this process may be writing, so its files are left alone.
+pub(crate) fn remove_other_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let ours = format!("{SNAPSHOT_FILE}.{}.", std::process::id());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale_write = name.starts_with(&format!("{SNAPSHOT_FILE}."))
+            && name.ends_with(".tmp")
+            && !name.starts_with(&ours);
+        let sled_file =
+            name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.");
+        if !(stale_write || sled_file) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// A writer that also hashes what goes through it (the snapshot's trailing digest).
+struct Hashing<W> {
+    inner: W,
+    digest: sha2::Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.digest, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.digest, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Writes the snapshot of `t` (at `t.reached`, whose root is `root`) to `dir`: a new file,
+/// renamed over the old one only once whole.
+///
+/// The layout: magic, format (u32 BE), position reached (u64 BE), the ledger's root at that
+/// position (32 bytes); then per timeline its tag (`c`/`m`), subject id (16 bytes), the length
+/// (u32 BE) of its entries in postcard; then `.`, the number of timelines (u64 BE) and the
+/// SHA-256 of everything before it.
+pub(crate) fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
+    // A name of its own per write: two projections of one ledger in one process never write
+    // the same file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.{}.{n}.tmp", std::process::id()));
+    let file = std::fs::File::create(&tmp)?;
+    let written = write_snapshot_to(file, t, root)
+        .and_then(|()| std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn write_snapshot_to(file: std::fs::File, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        digest: sha2::Sha256::default(),
+    };
+    out.write_all(SNAPSHOT_MAGIC)?;
+    out.write_all(&PROJECTION_FORMAT.to_be_bytes())?;
+    out.write_all(&t.reached.to_be_bytes())?;
+    out.write_all(root)?;
+    let mut timelines = 0u64;
+    for (tag, map) in [(TAG_COMMITMENT, &t.commitments), (TAG_MEETING, &t.meetings)] {
+        for (id, timeline) in map {
+            let entries = postcard::to_stdvec(&timeline.entries)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let len = u32::try_from(entries.len())
+                .ok()
+                .filter(|l| *l <= TIMELINE_BYTES_MAX)
+                .ok_or_else(|| std::io::Error::other("a timeline too large to save"))?;
+            out.write_all(&[tag])?;
+            out.write_all(id.as_bytes())?;
+            out.write_all(&len.to_be_bytes())?;
+            out.write_all(&entries)?;
+            timelines += 1;
+        }
+    }
+    out.write_all(&[TAG_END])?;
+    out.write_all(&timelines.to_be_bytes())?;
+    let digest = sha2::Digest::finalize(out.digest);
+    let mut file = out.inner;
+    file.write_all(&digest)?;
+    file.into_inner().map_err(|e| e.into_error())?;
+    Ok(())
+}
+
+/// Reads a snapshot: `Ok(None)` if there is none; an error if it is damaged, of another
+/// format, ahead of the ledger or of another ledger (its root at the position it reached
+/// differs).
+pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timelines>, Error> {
+    let damaged = |what: &str| Error::Projection(format!("{}: {what}", path.display()));
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ikrar_core::Error::Io(e).into()),
+    };
+    let mut input = Hashing {
+        inner: BufReader::with_capacity(1 << 20, file),
+        digest: sha2::Sha256::default(),
+    };
+    let io = |e: std::io::Error| damaged(&e.to_string());
+    let mut header = [0u8; 8 + 4 + 8 + 32];
+    input.read_exact(&mut header).map_err(io)?;
+    if &header[..8] != SNAPSHOT_MAGIC {
+        return Err(damaged("not a projection snapshot"));
+    }
+    let format = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
+    if format != PROJECTION_FORMAT {
+        return Err(damaged("another format"));
+    }
+    let reached = u64::from_be_bytes(header[12..20].try_into().expect("8 bytes"));
+    if reached > ledger.head().tree_size || ledger.root_at(reached)?.0 != header[20..52] {
+        return Err(damaged("of another ledger"));
+    }
+    let mut t = Timelines {
+        reached,
+        saved: reached,
+        ..Timelines::default()
+    };
+    let mut timelines = 0u64;
+    let mut bytes = Vec::new();
+    loop {
+        let mut tag = [0u8; 1];
+        input.read_exact(&mut tag).map_err(io)?;
+        if tag[0] == TAG_END {
+            break;
+        }
+        let mut id_len = [0u8; 16 + 4];
+        input.read_exact(&mut id_len).map_err(io)?;
+        let id = Uuid::from_slice(&id_len[..16]).expect("16 bytes");
+        let len = u32::from_be_bytes(id_len[16..].try_into().expect("4 bytes"));
+        if len > TIMELINE_BYTES_MAX {
+            return Err(damaged("a timeline's length is out of range"));
+        }
+        bytes.resize(len as usize, 0);
+        input.read_exact(&mut bytes).map_err(io)?;
+        let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
+        match tag[0] {
+            TAG_COMMITMENT => {
+                for e in &entries {
+                    match &e.change {
+                        Change::Made(m) => {
+                            add_words(&mut t, id, Some(&m.title), m.summary.as_deref())
+                        }
+                        Change::Amended(a) => {
+                            add_words(&mut t, id, a.title.as_deref(), a.summary.as_deref())
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(made) = entries.iter().find(|e| matches!(e.change, Change::Made(_))) {
+                    t.commitment_order.push((made.position, id));
+                }
+                t.commitments.insert(id, Timeline { entries });
+            }
+            TAG_MEETING => {
+                if let Some(held) = entries.iter().find(|e| matches!(e.change, Change::Held(_))) {
+                    t.meeting_order.push((held.position, id));
+                }
+                t.meetings.insert(id, Timeline { entries });
+            }
+            _ => return Err(damaged("an unknown timeline tag")),
+        }
+        timelines += 1;
+    }
+    let mut count = [0u8; 8];
+    input.read_exact(&mut count).map_err(io)?;
+    if u64::from_be_bytes(count) != timelines {
+        return Err(damaged("the timeline count does not match"));
+    }
+    let computed = sha2::Digest::finalize(input.digest);
+    let mut stored = [0u8; 32];
+    input.inner.read_exact(&mut stored).map_err(io)?;
+    let mut rest = [0u8; 1];
+    if computed.as_slice() != stored || input.inner.read(&mut rest).map_err(io)? != 0 {
+        return Err(damaged("the digest does not match"));
+    }
+    t.commitment_order.sort_unstable();
+    t.meeting_order.sort_unstable();
+    Ok(Some(t))
+}
