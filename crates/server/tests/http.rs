@@ -413,15 +413,21 @@ async fn concurrent_clients_lose_and_double_nothing_and_conflicts_are_409() {
     for t in tasks {
         conflicts += t.await.unwrap();
     }
-    let events: Value = http
-        .get(server.url("/v1/events?limit=10000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let events = events.as_array().unwrap();
+    // Every page, following `Link: rel="next"` (a page holds at most 1,000 records).
+    let mut events: Vec<Value> = Vec::new();
+    let mut next = Some("/v1/events?limit=1000".to_string());
+    while let Some(path) = next.take() {
+        let r = http.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        next = r
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_string())
+            .map(|l| l[1..l.find('>').unwrap()].to_string());
+        let page: Value = r.json().await.unwrap();
+        events.extend(page.as_array().unwrap().iter().cloned());
+    }
+    let events = &events;
     assert_eq!(
         events.len(),
         1 + CLIENTS * (1 + APPENDS) + CLIENTS * APPENDS
