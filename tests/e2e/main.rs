@@ -14,7 +14,9 @@
 //! - `postgres`: a ledger moved between sled and PostgreSQL, two servers on one database ledger.
 
 mod append;
+mod beside_server;
 mod canada;
+mod finding;
 mod ledger;
 mod postgres;
 mod query;

@@ -55,9 +55,36 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// An id as tables show it: its first hex digits, which every command takes as a prefix.
-pub fn short_id(id: uuid::Uuid) -> String {
-    id.simple().to_string()[..crate::commands::SHORT_ID_DIGITS].to_string()
+/// Ids as a table shows them: each id's shortest prefix (at least its first 13 characters,
+/// the millisecond of a UUIDv7) that no other id of the table shares, which every command
+/// takes in place of the whole id. Ids that differ only at their end (made in one millisecond,
+/// or numbered by hand) are shown whole.
+pub struct ShortIds(std::collections::HashMap<uuid::Uuid, String>);
+
+impl ShortIds {
+    pub fn of(ids: impl IntoIterator<Item = uuid::Uuid>) -> ShortIds {
+        let mut texts: Vec<String> = ids.into_iter().map(|id| id.to_string()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        let common =
+            |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        let mut out = std::collections::HashMap::new();
+        for (i, t) in texts.iter().enumerate() {
+            let before = i.checked_sub(1).map_or(0, |j| common(&texts[j], t));
+            let after = texts.get(i + 1).map_or(0, |n| common(n, t));
+            let len = (before.max(after) + 1)
+                .max(crate::commands::SHORT_ID_CHARS)
+                .min(t.len());
+            if let Ok(id) = t.parse() {
+                out.insert(id, t[..len].to_string());
+            }
+        }
+        ShortIds(out)
+    }
+
+    pub fn get(&self, id: uuid::Uuid) -> String {
+        self.0.get(&id).cloned().unwrap_or_else(|| id.to_string())
+    }
 }
 
 /// Commitments, one per row.
@@ -65,9 +92,10 @@ pub fn commitments_table(list: &[CommitmentView]) -> Table {
     let mut t = table(&[
         "id", "title", "status", "label", "parties", "made on", "due",
     ]);
+    let short = ShortIds::of(list.iter().map(|c| c.commitment_id));
     for c in list {
         t.add_row(vec![
-            Cell::new(short_id(c.commitment_id)),
+            Cell::new(short.get(c.commitment_id)),
             Cell::new(&c.title),
             status_cell(c.status),
             Cell::new(or_dash(c.label.as_deref())),
@@ -83,22 +111,26 @@ pub fn commitments_table(list: &[CommitmentView]) -> Table {
 /// Meetings, one per row.
 pub fn meetings_table(list: &[MeetingView]) -> Table {
     let mut t = table(&["id", "title", "held on", "location", "commitments"]);
+    let short = ShortIds::of(
+        list.iter()
+            .flat_map(|m| std::iter::once(m.meeting_id).chain(m.commitment_ids.iter().copied())),
+    );
     for m in list {
         t.add_row(vec![
-            Cell::new(short_id(m.meeting_id)),
+            Cell::new(short.get(m.meeting_id)),
             Cell::new(&m.title),
             Cell::new(readable_moment(&m.held_on)),
             Cell::new(or_dash(m.location.as_deref())),
             Cell::new(
                 m.commitment_ids
                     .iter()
-                    .map(|c| short_id(*c))
+                    .map(|c| short.get(*c))
                     .collect::<Vec<_>>()
-                    .join(" "),
+                    .join("\n"),
             ),
         ]);
     }
-    keep_whole(&mut t, &[0, 2]);
+    keep_whole(&mut t, &[0, 2, 4]);
     t
 }
 
@@ -349,7 +381,7 @@ pub fn readable_instant(t: &chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-fn readable_moment(m: &Moment) -> String {
+pub fn readable_moment(m: &Moment) -> String {
     match m {
         Moment::Date(d) => d.to_string(),
         Moment::Instant(t) => readable_instant(t),

@@ -31,7 +31,9 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::Verify => ledger::verify(&path, format).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "ikrar", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "ikrar", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(())
         }
         Command::List { filter, basis } => query::list(&path, &filter, &basis, format).await,
@@ -142,9 +144,10 @@ pub(crate) fn audit_failure(e: ikrar_audit::Error) -> Failure {
     }
 }
 
-/// Ids shown in tables: the first 8 hex digits, enough to be unique in most ledgers and
-/// accepted wherever an id is taken (SPEC §6).
-pub(crate) const SHORT_ID_DIGITS: usize = 8;
+/// Ids shown in tables are at least this many characters of the id (`0194a1c2-7f00`: a
+/// UUIDv7's millisecond), longer where another id shown shares them (see
+/// [`crate::render::ShortIds`]); any unique prefix is accepted wherever an id is taken.
+pub(crate) const SHORT_ID_CHARS: usize = 13;
 
 /// Parses a full id, or finds the one id of the wanted kinds that starts with `text`. An
 /// ambiguous prefix lists the candidates (exit 2).

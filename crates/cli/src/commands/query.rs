@@ -305,17 +305,24 @@ pub(super) async fn history(path: &Path, id: &str, format: Format) -> Result<(),
                 "what",
                 "retracted by",
             ]);
+            let short = render::ShortIds::of(
+                history
+                    .entries
+                    .iter()
+                    .map(|e| e.record.event_id)
+                    .chain(history.entries.iter().filter_map(|e| e.retracted_by)),
+            );
             for e in &history.entries {
                 let r = &e.record;
                 let what = describe(&r.data, r.reason.as_deref());
-                let retracted = e.retracted_by.map_or(String::new(), render::short_id);
+                let retracted = e.retracted_by.map_or(String::new(), |id| short.get(id));
                 t.add_row(vec![
                     Cell::new(r.position),
-                    Cell::new(render::short_id(r.event_id)),
+                    Cell::new(short.get(r.event_id)),
                     Cell::new(render::readable_instant(&r.recorded_at)),
                     Cell::new(r.data.type_name()),
                     Cell::new(&r.actor),
-                    Cell::new(r.effective),
+                    Cell::new(render::readable_moment(&r.effective)),
                     Cell::new(what),
                     if e.retracted_by.is_some() {
                         Cell::new(retracted).fg(comfy_table::Color::Red)
