@@ -121,3 +121,54 @@ fn serve_refuses_a_public_address_without_tokens() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("tokens"), "{}", stderr(&out));
 }
+
+/// The Python example of docs/http.md, run as written against a live server of the demo
+/// ledger: its output must be the one the document shows.
+#[test]
+fn the_http_docs_python_example_runs_as_written() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/http.md"))
+        .unwrap();
+    let block = |start: &str| {
+        let from = doc.find(start).unwrap() + start.len();
+        doc[from..from + doc[from..].find("```").unwrap()].to_string()
+    };
+    let script = block("```python\n");
+    let expected = block("Its output:\n\n```text\n");
+
+    let env = Env::empty();
+    env.run(&["demo"]);
+    let port = free_port();
+    let mut server = env
+        .process()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while get(port, "/healthz", None).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no server");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut python = std::process::Command::new("python3")
+        .arg("-")
+        .env("IKRAR_URL", format!("http://127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the documentation's example");
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = python.wait_with_output().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}

@@ -44,6 +44,7 @@ pub async fn ids(
             "prefix: the start of an id is hex digits and dashes",
         ));
     }
+    app.state.catch_up()?;
     let mut out: Vec<IdMatch> = app
         .state
         .ids_with_prefix(&prefix)

@@ -1,11 +1,12 @@
 //! The HTTP API over real HTTP on loopback: roles, every route, errors and limits, concurrent
 //! clients, the feed across reconnects, and a shutdown under load.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
+use common::{open_when_released, Server};
 use futures::StreamExt;
 use ikrar_core::Ledger;
 use ikrar_server::{Role, ServerConfig, Tokens};
@@ -13,63 +14,6 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 const C1: &str = "0194a1c2-7f00-7000-8000-000000000001";
-
-struct Server {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), ikrar_server::Error>>,
-}
-
-impl Server {
-    async fn start(ledger_path: &Path, tokens: Option<Tokens>, body_bytes_max: usize) -> Server {
-        let ledger = Ledger::open_or_create(ledger_path).unwrap();
-        let mut config = ServerConfig::loopback("127.0.0.1:0".parse().unwrap());
-        config.tokens = tokens;
-        config.body_bytes_max = body_bytes_max;
-        let listener = ikrar_server::bind(&config).await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(ikrar_server::serve_on(
-            listener,
-            ledger,
-            config,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Server {
-            base: format!("http://{addr}"),
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-/// Opens a ledger a server just released. The server's last handle can outlive its shutdown by
-/// a moment (a worker thread finishing its task), so a `Locked` answer is retried briefly.
-async fn open_when_released(path: &Path) -> Ledger {
-    let started = std::time::Instant::now();
-    loop {
-        match Ledger::open(path) {
-            Ok(ledger) => return ledger,
-            Err(ikrar_core::Error::Locked { .. })
-                if started.elapsed() < std::time::Duration::from_secs(5) =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
 
 fn made(id: &str, title: &str) -> Value {
     json!({"type":"commitment_made","data":{"commitment_id":id,"title":title,"parties":["Japan"],"made_on":"2025-01-16"}})

@@ -70,7 +70,9 @@ pub struct Direct {
 
 /// A command's way to its ledger.
 pub enum Access {
-    Direct(Direct),
+    // Boxed: a projection beside the ledger is large, and an `Access` lives on the stack of
+    // every command.
+    Direct(Box<Direct>),
     Remote(Remote),
 }
 
@@ -96,10 +98,10 @@ impl Access {
     }
 
     fn direct(ledger: Ledger) -> Access {
-        Access::Direct(Direct {
+        Access::Direct(Box::new(Direct {
             ledger,
             state: OnceLock::new(),
-        })
+        }))
     }
 
     /// Whether a running server answers for this ledger.
