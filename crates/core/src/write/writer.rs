@@ -14,12 +14,14 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::append::{stage, stage_records, AppendOutcome, Layer, Staged, View};
 use crate::error::Error;
-use crate::event::InputEvent;
-use crate::merkle::{Hash, HASH_BYTES};
-use crate::moment::truncate_to_micros;
+use crate::model::input::InputEvent;
+use crate::model::moment::truncate_to_micros;
 use crate::storage::{CommitBatch, CommitLock, CommitRecord, Head, Store, TILE_WIDTH};
+use crate::tree::merkle::{Hash, HASH_BYTES};
+use crate::write::import::stage_records;
+use crate::write::layer::{Layer, Staged, View};
+use crate::write::stage::{stage, AppendOutcome, EVENTS_PER_APPEND_MAX};
 
 /// Events gathered into one group commit at most (beyond the first append, which may hold up
 /// to 10,000 on its own). sled keeps a batch in memory, so the group is bounded.
@@ -221,14 +223,13 @@ fn same_error(e: &Error) -> Error {
 
 fn check_limits(request: &AppendRequest) -> Result<(), Error> {
     let count = request.payload.len();
-    if !request.dry_run && count > crate::append::EVENTS_PER_APPEND_MAX {
+    if !request.dry_run && count > EVENTS_PER_APPEND_MAX {
         return Err(Error::validation(
-            crate::append::EVENTS_PER_APPEND_MAX,
+            EVENTS_PER_APPEND_MAX,
             "-",
             format!(
                 "an append holds at most {} events; this one has {}",
-                crate::append::EVENTS_PER_APPEND_MAX,
-                count
+                EVENTS_PER_APPEND_MAX, count
             ),
         ));
     }
