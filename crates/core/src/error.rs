@@ -67,7 +67,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// There is no ledger at the path.
-    #[error("no ledger at {} (create one with `ikrar init`)", path.display())]
+    #[error("no ledger at {}", path.display())]
     NoLedger {
         /// The path.
         path: PathBuf,

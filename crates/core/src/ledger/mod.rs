@@ -24,6 +24,7 @@ use crate::storage::on_postgres::PostgresBackend;
 use crate::storage::on_sled::{HeadFile, SledBackend};
 use crate::storage::{Head, Store, CACHE_BYTES_DEFAULT};
 use crate::verify::{self, VerifyReport};
+use crate::write::clock::Clock;
 use crate::write::stage::AppendOutcome;
 use crate::write::writer::{self, AppendRequest, Payload};
 
@@ -32,12 +33,15 @@ use crate::write::writer::{self, AppendRequest, Payload};
 pub struct LedgerOptions {
     /// sled's page cache, in bytes.
     pub cache_bytes: u64,
+    /// Where the writer reads the moment of recording (the system clock by default).
+    pub clock: Clock,
 }
 
 impl Default for LedgerOptions {
     fn default() -> Self {
         LedgerOptions {
             cache_bytes: CACHE_BYTES_DEFAULT,
+            clock: Clock::system(),
         }
     }
 }
@@ -115,12 +119,13 @@ impl Ledger {
                     Store::new(Arc::new(backend)),
                     Head::empty(),
                     None,
+                    options.clock,
                 )
             }
             #[cfg(feature = "postgres")]
             Location::Postgres(url) => {
                 let backend = PostgresBackend::create(&url)?;
-                Self::start_shared(Location::Postgres(url), backend)
+                Self::start_shared(Location::Postgres(url), backend, options.clock)
             }
             #[cfg(not(feature = "postgres"))]
             Location::Postgres(_) => Err(no_postgres()),
@@ -146,12 +151,12 @@ impl Ledger {
                 // The indexes are a projection of the log, kept in memory: build them now.
                 let index = store.build_index(head.tree_size, false)?;
                 *store.write_index() = index;
-                Self::start(Location::Directory(dir), store, head, None)
+                Self::start(Location::Directory(dir), store, head, None, options.clock)
             }
             #[cfg(feature = "postgres")]
             Location::Postgres(url) => {
                 let backend = PostgresBackend::open(&url)?;
-                Self::start_shared(Location::Postgres(url), backend)
+                Self::start_shared(Location::Postgres(url), backend, options.clock)
             }
             #[cfg(not(feature = "postgres"))]
             Location::Postgres(_) => Err(no_postgres()),
@@ -239,6 +244,7 @@ impl Ledger {
         store: Store,
         head: Head,
         follow: Option<&StartFollowing<'_>>,
+        clock: Clock,
     ) -> Result<Ledger, Error> {
         let (head_tx, head_rx) = watch::channel(head);
         let head_tx = Arc::new(head_tx);
@@ -246,7 +252,7 @@ impl Ledger {
             Some(follow) => Some(follow(store.clone(), head_tx.clone())?),
             None => None,
         };
-        let (tx, handle) = writer::spawn(store.clone(), head_tx)?;
+        let (tx, handle) = writer::spawn(store.clone(), head_tx, clock)?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 location,
@@ -264,7 +270,11 @@ impl Ledger {
     /// the head as it is now, and a follower keeps index and head up to date with commits
     /// made elsewhere.
     #[cfg(feature = "postgres")]
-    fn start_shared(location: Location, backend: PostgresBackend) -> Result<Ledger, Error> {
+    fn start_shared(
+        location: Location,
+        backend: PostgresBackend,
+        clock: Clock,
+    ) -> Result<Ledger, Error> {
         let backend = Arc::new(backend);
         let store = Store::new(backend.clone());
         let head = store.head()?;
@@ -281,6 +291,7 @@ impl Ledger {
             Some(&|store, head_tx| {
                 backend.follow(store, move |head| writer::publish(&head_tx, head))
             }),
+            clock,
         )
     }
 

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::Error;
 use crate::model::input::InputEvent;
-use crate::model::moment::truncate_to_micros;
 use crate::storage::{CommitBatch, CommitLock, CommitRecord, Head, Store, TILE_WIDTH};
 use crate::tree::merkle::{Hash, HASH_BYTES};
+use crate::write::clock::Clock;
 use crate::write::import::stage_records;
 use crate::write::layer::{Layer, Staged, View};
 use crate::write::stage::{stage, AppendOutcome, EVENTS_PER_APPEND_MAX};
@@ -54,11 +54,12 @@ pub(crate) struct AppendRequest {
 pub(crate) fn spawn(
     store: Store,
     head_tx: Arc<watch::Sender<Head>>,
+    clock: Clock,
 ) -> std::io::Result<(mpsc::Sender<AppendRequest>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_APPENDS_MAX);
     let handle = std::thread::Builder::new()
         .name("ikrar-writer".into())
-        .spawn(move || run(store, head_tx, rx))?;
+        .spawn(move || run(store, head_tx, rx, clock))?;
     Ok((tx, handle))
 }
 
@@ -82,7 +83,12 @@ const RECLAIM_QUEUE_MAX: usize = 2;
 /// input, freed on another thread (see [`run`]).
 type Spent = (Layer, Vec<Payload>);
 
-fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<AppendRequest>) {
+fn run(
+    store: Store,
+    head_tx: Arc<watch::Sender<Head>>,
+    mut rx: mpsc::Receiver<AppendRequest>,
+    clock: Clock,
+) {
     // Freeing a group of 1,000 events (the staged bytes and every string of the input) took
     // about a tenth of the writer's time, and the writer is the bottleneck of a sequential
     // appender: the next group cannot start until the last is freed. A second thread frees
@@ -139,7 +145,7 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
         let mut group = Layer::new(head.tree_size, head.last_recorded_at);
         let mut answers = Vec::with_capacity(requests.len());
         for request in requests {
-            let now = truncate_to_micros(chrono::Utc::now());
+            let now = clock.now();
             let result = check_limits(&request).and_then(|()| match &request.payload {
                 Payload::Events(events) => stage(&store, &group, events, now),
                 Payload::Records(records) => stage_records(&store, &group, records),
