@@ -1,8 +1,6 @@
 //! The durable log end to end: appends, rules, durability, integrity, concurrency. The tests
 //! named in `on_both_backends!` form the conformance suite: each runs on sled and on PostgreSQL.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,26 +8,12 @@ use std::sync::{Arc, Mutex};
 use ikrar_core::merkle::reference_root;
 use ikrar_core::moment::truncate_to_micros;
 use ikrar_core::{
-    Clock, CommitmentStatusChanged, Error, EventData, EventRetracted, ExpectedVersion, Hash,
-    InputEvent, Ledger, LedgerOptions, Status, StreamId,
+    Clock, Error, EventData, EventRetracted, ExpectedVersion, Hash, InputEvent, Ledger,
+    LedgerOptions, Status, StreamId,
 };
-use ikrar_testkit::{on_both_backends, Place};
+use ikrar_testkit::tamper::rewrite_record;
+use ikrar_testkit::{cid, made, on_both_backends, runtime, status, Place};
 use uuid::Uuid;
-
-use common::{cid, made, runtime};
-
-fn status(n: u128, s: Status, expected: Option<ExpectedVersion>) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentStatusChanged(
-        CommitmentStatusChanged {
-            commitment_id: cid(n),
-            status: s,
-            label: None,
-        },
-    ));
-    e.actor = Some("tester".into());
-    e.expected_version = expected;
-    e
-}
 
 fn leaves(ledger: &Ledger) -> Vec<Hash> {
     ledger
@@ -397,7 +381,7 @@ fn verify_finds_a_record_changed_on_disk() {
 
     // Rewrite record 17 underneath ikrar, the way a tamperer with write access to the files
     // would: through sled itself, so that sled's own checksums stay valid.
-    common::rewrite_record(&path.join("db"), 17, |r| {
+    rewrite_record(&path.join("db"), 17, |r| {
         r.replace("Commitment 17", "Commitment 71")
     });
     let ledger = Ledger::open(&path).unwrap();
