@@ -62,6 +62,7 @@ pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
 pub use storage::{Head, CACHE_BYTES_DEFAULT};
 pub use tree::checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
+pub use tree::ExportCheck;
 pub use verify::VerifyReport;
 pub use write::{AppendOutcome, Clock, EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};
 
