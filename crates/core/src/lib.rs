@@ -54,7 +54,7 @@ pub use event::{
     ExpectedVersion, InputError, InputEvent, MeetingHeld, MeetingLinked, Participant, Source,
     Status, StreamId,
 };
-pub use ledger::{Ledger, LedgerOptions};
+pub use ledger::{ExportCheck, Ledger, LedgerOptions};
 pub use location::Location;
 pub use merkle::Hash;
 pub use moment::Moment;
@@ -62,7 +62,6 @@ pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
 pub use storage::{Head, CACHE_BYTES_DEFAULT};
 pub use tree::checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
-pub use tree::ExportCheck;
 pub use verify::VerifyReport;
 pub use write::{AppendOutcome, Clock, EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};
 

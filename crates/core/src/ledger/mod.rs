@@ -5,6 +5,7 @@
 //! how each is opened, and nothing of how either lays out its bytes.
 
 mod checkpoints;
+mod export_check;
 mod proofs;
 mod read;
 #[cfg(test)]
@@ -27,6 +28,8 @@ use crate::verify::{self, VerifyReport};
 use crate::write::clock::Clock;
 use crate::write::stage::AppendOutcome;
 use crate::write::writer::{self, AppendRequest, Payload};
+
+pub use export_check::ExportCheck;
 
 /// How to open a ledger.
 #[derive(Debug, Clone)]

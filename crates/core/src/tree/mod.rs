@@ -6,8 +6,5 @@
 //! and checks.
 
 pub mod checkpoint;
-mod export_check;
 pub mod merkle;
 pub mod proof;
-
-pub use export_check::ExportCheck;
