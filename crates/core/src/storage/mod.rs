@@ -172,8 +172,16 @@ pub(crate) trait CommitLock: Send {
     fn head(&self) -> Head;
     /// Writes the batch atomically and durably, and runs `meanwhile` once on this thread:
     /// while the written batch is made durable where the backend can wait for the disk on
-    /// another thread (sled, for large batches), else after the commit. On error nothing of
-    /// the batch is visible, though `meanwhile` may have run.
+    /// another thread (sled, for large batches), else after the commit. `meanwhile` may have
+    /// run whether or not the commit succeeds.
+    ///
+    /// On error the caller cannot tell what was written. PostgreSQL rolls the transaction back,
+    /// so nothing of the batch is stored. sled has applied the batch before it flushes: after a
+    /// failed flush (or a failed head-file write after a good one) the batch may be in sled's
+    /// tree, durable or not, and may be there when the ledger is opened again. That is why a
+    /// failed commit on sled is fatal ([`Backend::commit_failure_is_fatal`]): the writer
+    /// refuses every later append until the ledger is reopened and its tail checked, and no
+    /// reader is shown the batch, since the head is not published.
     fn commit(
         self: Box<Self>,
         batch: CommitBatch<'_>,

@@ -153,6 +153,8 @@ impl Store {
         if index.size < tree_size {
             return Err(records_missing(index.size, tree_size));
         }
+        // Right after reading: the index holds exactly the records up to the head it followed.
+        debug_assert_eq!(index.size, tree_size);
         Ok(())
     }
 

@@ -169,6 +169,8 @@ fn run(
             match commit(&store, lock, &group, &head) {
                 Ok(new_head) => {
                     tree_size = new_head.tree_size;
+                    // Invariant: readers are shown a head only once the index has its records.
+                    debug_assert!(store.read_index().size >= new_head.tree_size);
                     publish(&head_tx, new_head);
                 }
                 Err(e) => {
@@ -250,11 +252,19 @@ pub(crate) fn commit(
     group: &Layer,
     head: &Head,
 ) -> Result<Head, Error> {
-    // Invariant: the records are written only at positions at or above the head.
+    // Invariants, right before writing (docs/ARCHITECTURE.md): the records continue the log
+    // at the head with gapless positions, and `recorded_at` never goes back.
     debug_assert!(group
         .records
-        .first()
-        .is_none_or(|s| s.position == head.tree_size));
+        .iter()
+        .enumerate()
+        .all(|(i, s)| s.position == head.tree_size + i as u64));
+    debug_assert!(group
+        .records
+        .iter()
+        .try_fold(head.last_recorded_at, |last, s| (s.recorded_at >= last)
+            .then_some(s.recorded_at))
+        .is_some());
     let records = group
         .records
         .iter()

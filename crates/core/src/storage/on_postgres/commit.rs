@@ -65,6 +65,17 @@ impl CommitLock for PostgresCommit<'_> {
         batch: CommitBatch<'_>,
         meanwhile: &mut dyn FnMut(),
     ) -> Result<(), Error> {
+        // Invariants, right before writing: the batch continues the log at the locked head
+        // (the primary key refuses an overwrite anyway), and its head counts exactly its records.
+        debug_assert!(batch
+            .records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.position == self.head.tree_size + i as u64));
+        debug_assert_eq!(
+            batch.head.tree_size,
+            self.head.tree_size + batch.records.len() as u64
+        );
         let client = self.client.take().expect("a commit lock commits once");
         let positions: Vec<i64> = batch.records.iter().map(|r| to_i64(r.position)).collect();
         let streams: Vec<String> = batch.records.iter().map(|r| r.stream.to_string()).collect();
