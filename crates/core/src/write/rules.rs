@@ -1,10 +1,11 @@
 //! The rulebook: SPEC §3's rules for one event, decided against the ledger as the writer sees it
 //! (a [`View`]: the store, then what the group and the append have staged before the event).
 //!
-//! The rules run in the order SPEC §3 gives them, and the first broken one is the answer: who
-//! records the event ([`actor`]); whether its id is known ([`repeat`]); its type's own rules
-//! ([`subject`], one function per event type); its valid time ([`effective`]); and what its
-//! writer expects of the stream ([`expected_version`]).
+//! The rules run in a fixed order, and the first broken one is the answer: who records the
+//! event ([`actor`]); whether its id is known ([`repeat`]: a repeat is answered before any other
+//! rule, as it was when first recorded); its type's own rules ([`subject`], one function per
+//! event type); its valid time ([`effective`]); and what its writer expects of the stream
+//! ([`expected_version`]).
 //!
 //! The rules only decide. They assign nothing (no position, id or version), stage nothing and
 //! know nothing of how a record is encoded or committed: that is [`super::stage`]'s business.
