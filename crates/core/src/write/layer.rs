@@ -126,6 +126,7 @@ impl PendingRecords for () {
     }
 }
 
+/// The ledger as the writer sees it: the store, then the group's layer, then the append's,
 /// then the append's events validated but not yet encoded.
 pub(crate) struct View<'a> {
     pub(crate) store: &'a Store,

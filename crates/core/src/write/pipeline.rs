@@ -181,8 +181,6 @@ impl PendingRecords for Vec<OnceLock<Pending<'_>>> {
     }
 }
 
-/// The ledger as the writer sees it: the store, then the group's layer, then the append's,
-
 /// The pipeline as the validating code sees it: where to publish each new event, and what is
 /// published but not yet encoded.
 pub(super) struct Publisher<'p, 'e> {
