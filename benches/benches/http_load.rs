@@ -82,10 +82,7 @@ async fn servers_on_postgres(url: &str, clients: usize, appends: usize) {
     let mut children = Vec::new();
     let mut bases = Vec::new();
     for _ in 0..servers {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = ikrar_testkit::free_port();
         children.push(
             std::process::Command::new(&bin)
                 .args(["--ledger", &ledger, "serve", "--listen"])

@@ -96,6 +96,9 @@ impl From<Error> for Failure {
                     "the ledger does not check out; stop writing to it and investigate",
                 );
             }
+            Error::NoLedger { .. } => {
+                f = f.with_context("create one with `ikrar init`");
+            }
             _ => {}
         }
         f

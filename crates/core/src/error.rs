@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use crate::event::{ExpectedVersion, StreamId};
+use crate::model::event::StreamId;
+use crate::model::input::ExpectedVersion;
 
 /// Everything that can go wrong in the core, as variants a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +67,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// There is no ledger at the path.
-    #[error("no ledger at {} (create one with `ikrar init`)", path.display())]
+    #[error("no ledger at {}", path.display())]
     NoLedger {
         /// The path.
         path: PathBuf,
@@ -85,10 +86,10 @@ pub enum Error {
     },
     /// A key, signed note or checkpoint was refused (malformed, wrong key, bad signature).
     #[error(transparent)]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    Checkpoint(#[from] crate::tree::checkpoint::CheckpointError),
     /// A proof could not be made or does not check out.
     #[error(transparent)]
-    Proof(#[from] crate::proof::ProofError),
+    Proof(#[from] crate::tree::proof::ProofError),
     /// A filesystem error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -29,36 +29,46 @@
 //! # Ok(()) }
 //! ```
 
-mod append;
-pub mod checkpoint;
 mod error;
-pub mod event;
 mod ledger;
-pub mod merkle;
-pub mod moment;
-pub mod proof;
-pub mod record;
+mod location;
+mod model;
 mod storage;
+mod tree;
 mod verify;
-mod writer;
+mod write;
 
-pub use append::{AppendOutcome, EVENTS_PER_APPEND_MAX};
-pub use checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
+// The public modules, at the paths they have always had.
+pub use model::{moment, record};
+pub use tree::{checkpoint, merkle, proof};
+
+/// The event types (SPEC §2) and their input form (§2.2).
+pub mod event {
+    pub use crate::model::event::*;
+    pub use crate::model::input::*;
+}
+
 pub use error::Error;
 pub use event::{
     CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,
     ExpectedVersion, InputError, InputEvent, MeetingHeld, MeetingLinked, Participant, Source,
     Status, StreamId,
 };
-pub use ledger::{Ledger, LedgerOptions, Location};
+pub use ledger::{ExportCheck, Ledger, LedgerOptions};
+pub use location::Location;
 pub use merkle::Hash;
 pub use moment::Moment;
 pub use proof::ProofError;
 pub use record::{Record, StoredRecord, RECORD_BYTES_MAX, SCHEMA_VERSION};
-pub use storage::on_sled::{BUNDLE_RECORDS_MAX, DB_DIR_NAME, LOCK_FILE_NAME};
-pub use storage::{open_sled, Head, CACHE_BYTES_DEFAULT};
+pub use storage::{Head, CACHE_BYTES_DEFAULT};
+pub use tree::checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
 pub use verify::VerifyReport;
-pub use writer::{GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};
+pub use write::{AppendOutcome, Clock, EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};
+
+/// What only tests and benchmarks need: the files of a ledger directory, to tamper with them as
+/// an attacker with write access would, and the bundle size, to aim at a bundle's edges.
+#[cfg(feature = "testing")]
+pub use storage::on_sled::{open_sled, BUNDLE_RECORDS_MAX, DB_DIR_NAME, LOCK_FILE_NAME};
 
 /// The hash map of the writer's staging and of the index: keyed by event ids, stream ids and
 /// tree coordinates, millions of entries, on the hot path of every append. foldhash is several

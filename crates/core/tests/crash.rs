@@ -13,10 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use ikrar_core::{
-    CommitmentMade, CommitmentStatusChanged, EventData, ExpectedVersion, InputEvent, Ledger,
-    Status, StreamId,
+    CommitmentStatusChanged, EventData, ExpectedVersion, InputEvent, Ledger, Status, StreamId,
 };
 use uuid::Uuid;
 
@@ -40,16 +38,7 @@ impl Rng {
 }
 
 fn made(id: Uuid, event_id: Uuid) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
-        commitment_id: id,
-        title: format!("Commitment {id}"),
-        summary: None,
-        owner: None,
-        parties: vec!["Japan".into()],
-        themes: vec![],
-        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
-        due: None,
-    }));
+    let mut e = ikrar_testkit::commitment_made(id, format!("Commitment {id}"));
     e.event_id = Some(event_id);
     e.actor = Some("crash-child".into());
     e
@@ -228,9 +217,19 @@ fn rounds_on(path: &std::path::Path, rounds: u32, seed: u64) {
         if count != size {
             // On PostgreSQL a COMMIT the writer sent just before it was killed is still carried
             // out by the server, and may land between the read of the head and the scan: then
-            // the ledger, opened again, must say exactly what the scan found.
-            std::thread::sleep(Duration::from_millis(500));
-            let settled = Ledger::open(&path).map(|l| l.head().tree_size);
+            // the ledger, opened again, must say exactly what the scan found. Reopen until it
+            // does (or time is up); fewer records than the head says is a failure at once.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let settled = loop {
+                let settled = Ledger::open(&path).map(|l| l.head().tree_size);
+                if count < size
+                    || settled.as_ref().is_ok_and(|s| *s == count)
+                    || std::time::Instant::now() >= deadline
+                {
+                    break settled;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
             if !(count > size && settled.as_ref().is_ok_and(|s| *s == count)) {
                 fail(
                     seed,

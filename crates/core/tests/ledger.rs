@@ -1,32 +1,19 @@
 //! The durable log end to end: appends, rules, durability, integrity, concurrency. The tests
 //! named in `on_both_backends!` form the conformance suite: each runs on sled and on PostgreSQL.
 
-mod common;
-
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ikrar_core::merkle::reference_root;
+use ikrar_core::moment::truncate_to_micros;
 use ikrar_core::{
-    CommitmentStatusChanged, Error, EventData, EventRetracted, ExpectedVersion, Hash, InputEvent,
-    Ledger, Status, StreamId,
+    Clock, Error, EventData, EventRetracted, ExpectedVersion, Hash, InputEvent, Ledger,
+    LedgerOptions, Status, StreamId,
 };
-use ikrar_testkit::{on_both_backends, Place};
+use ikrar_testkit::tamper::rewrite_record;
+use ikrar_testkit::{cid, made, on_both_backends, runtime, status, Place};
 use uuid::Uuid;
-
-use common::{cid, made, runtime};
-
-fn status(n: u128, s: Status, expected: Option<ExpectedVersion>) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentStatusChanged(
-        CommitmentStatusChanged {
-            commitment_id: cid(n),
-            status: s,
-            label: None,
-        },
-    ));
-    e.actor = Some("tester".into());
-    e.expected_version = expected;
-    e
-}
 
 fn leaves(ledger: &Ledger) -> Vec<Hash> {
     ledger
@@ -334,7 +321,26 @@ fn an_oversized_event_in_a_large_append_is_named_and_nothing_is_written(place: &
 
 fn recorded_at_never_decreases_and_effective_may_not_be_in_the_future(place: &Place) {
     let rt = runtime();
-    let ledger = Ledger::create(place.path()).unwrap();
+    // A clock that jumps forward and steps back in turn, an hour in the past; every reading is
+    // kept, to compare with what was recorded.
+    let base = truncate_to_micros(chrono::Utc::now() - chrono::Duration::hours(1));
+    let readings = Arc::new(Mutex::new(Vec::new()));
+    let clock = {
+        let readings = readings.clone();
+        Clock::from_fn(move || {
+            let mut readings = readings.lock().unwrap();
+            let n = readings.len() as i64;
+            let step = if n % 2 == 0 { 10 * n } else { 10 * n - 25 };
+            let now = base + chrono::Duration::seconds(step);
+            readings.push(now);
+            now
+        })
+    };
+    let options = LedgerOptions {
+        clock,
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::create_with(place.path(), options).unwrap();
     for n in 0..20 {
         rt.block_on(ledger.append(vec![made(n)])).unwrap();
     }
@@ -342,6 +348,18 @@ fn recorded_at_never_decreases_and_effective_may_not_be_in_the_future(place: &Pl
         .iter_from(0)
         .map(|r| r.unwrap().record.recorded_at)
         .collect();
+    let readings = readings.lock().unwrap().clone();
+    assert_eq!(readings.len(), times.len(), "one reading per append");
+    assert!(
+        readings.windows(2).any(|w| w[1] < w[0]),
+        "the clock did step back"
+    );
+    // Each record holds the later of the clock's reading and the last recorded moment.
+    let mut latest = readings[0];
+    for (i, (time, reading)) in times.iter().zip(&readings).enumerate() {
+        latest = latest.max(*reading);
+        assert_eq!(*time, latest, "record {i}");
+    }
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
     let mut future = status(1, Status::InProgress, None);
     future.effective = Some("2999-01-01".parse().unwrap());
@@ -363,7 +381,7 @@ fn verify_finds_a_record_changed_on_disk() {
 
     // Rewrite record 17 underneath ikrar, the way a tamperer with write access to the files
     // would: through sled itself, so that sled's own checksums stay valid.
-    common::rewrite_record(&path.join("db"), 17, |r| {
+    rewrite_record(&path.join("db"), 17, |r| {
         r.replace("Commitment 17", "Commitment 71")
     });
     let ledger = Ledger::open(&path).unwrap();
@@ -623,21 +641,43 @@ fn verify_passes_while_appends_go_on(place: &Place) {
     rt.block_on(ledger.append((0..3_000).map(made).collect()))
         .unwrap();
     // Appends run while verify scans: verify checks the tree size it started with and must
-    // neither fail on the records added meanwhile nor hold the appends up.
+    // neither fail on the records added meanwhile nor hold the appends up. The appender goes on
+    // until a verify has seen the head move while it ran.
+    let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let ledger = ledger.clone();
+        let (ledger, stop) = (ledger.clone(), stop.clone());
         rt.spawn(async move {
-            for n in 3_000..3_200 {
+            let mut n = 3_000;
+            while !stop.load(Ordering::Relaxed) {
                 ledger.append(vec![made(n)]).await.unwrap();
+                n += 1;
             }
+            n
         })
     };
-    for _ in 0..5 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut overlapped = 0;
+    while overlapped < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no verify overlapped an append"
+        );
+        let before = ledger.head().tree_size;
         let report = ledger.verify().unwrap();
-        assert!(report.tree_size >= 3_000);
+        let after = ledger.head().tree_size;
+        assert!(
+            (before..=after).contains(&report.tree_size),
+            "verify checked {} records; the head was {before} before and {after} after",
+            report.tree_size
+        );
+        assert_eq!(report.root, ledger.root_at(report.tree_size).unwrap());
+        if after > before {
+            overlapped += 1;
+        }
     }
-    rt.block_on(writer).unwrap();
-    assert_eq!(ledger.verify().unwrap().tree_size, 3_200);
+    stop.store(true, Ordering::Relaxed);
+    let appended = rt.block_on(writer).unwrap();
+    assert_eq!(ledger.verify().unwrap().tree_size, appended as u64);
 }
 
 on_both_backends!(

@@ -5,31 +5,17 @@
 //! Each test needs `IKRAR_TEST_POSTGRES` (see `ikrar-testkit`); without it, it says so and
 //! checks nothing.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{cid, made, runtime};
 use futures::StreamExt;
-use ikrar_core::{
-    CommitmentStatusChanged, Error, EventData, ExpectedVersion, InputEvent, Ledger, Status,
-    StreamId,
-};
-use ikrar_testkit::{run_sql, Place};
+use ikrar_core::{Error, ExpectedVersion, InputEvent, Ledger, Status, StreamId};
+use ikrar_testkit::{cid, made, run_sql, runtime, Place};
 use uuid::Uuid;
 
+/// `commitment_status_changed` of commitment `n` to in progress, expecting `expected`.
 fn status(n: u128, expected: ExpectedVersion) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentStatusChanged(
-        CommitmentStatusChanged {
-            commitment_id: cid(n),
-            status: Status::InProgress,
-            label: None,
-        },
-    ));
-    e.actor = Some("tester".into());
-    e.expected_version = Some(expected);
-    e
+    ikrar_testkit::status(n, Status::InProgress, Some(expected))
 }
 
 /// The `search_path` schema in a place's URL, to reach its tables with plain SQL.

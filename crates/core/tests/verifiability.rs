@@ -1,34 +1,17 @@
 //! Proofs from a real ledger, signed checkpoints checked by independent code, and verifiers fed
 //! garbage.
 
-mod common;
-
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use chrono::NaiveDate;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _};
 use ikrar_core::merkle::reference_root;
 use ikrar_core::proof::{verify_consistency, verify_inclusion};
-use ikrar_core::{
-    CommitmentMade, Error, EventData, Hash, InputEvent, Ledger, SignerKey, VerifierKey,
-};
+use ikrar_core::{Error, Hash, InputEvent, Ledger, SignerKey, VerifierKey};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 fn made(n: u64) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
-        commitment_id: Uuid::from_u64_pair(1, n),
-        title: format!("Commitment {n}"),
-        summary: None,
-        owner: None,
-        parties: vec![],
-        themes: vec![],
-        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
-        due: None,
-    }));
-    e.actor = Some("tester".into());
-    e
+    ikrar_testkit::made(u128::from(n))
 }
 
 fn ledger_with(n: u64) -> (tempfile::TempDir, Ledger) {
@@ -112,7 +95,7 @@ fn checkpoints_are_stored_signed_consistent_and_checked_by_verify() {
 
     // A rewritten record breaks the tree's agreement with the checkpoints: open or verify fail.
     drop(ledger);
-    common::rewrite_record(&dir.path().join("l").join("db"), 3, |r| {
+    ikrar_testkit::tamper::rewrite_record(&dir.path().join("l").join("db"), 3, |r| {
         r.replace("Commitment 3", "Commitment 8")
     });
     let outcome = Ledger::open(dir.path().join("l")).and_then(|l| l.verify());
@@ -124,7 +107,7 @@ fn checkpoints_are_stored_signed_consistent_and_checked_by_verify() {
 
 /// Writes a key straight into the ledger's sled tree, as a tamperer with the files could.
 fn tamper(dir: &std::path::Path, key: Vec<u8>, value: Vec<u8>) {
-    let db = common::open_raw_sled(&dir.join("l").join("db"));
+    let db = ikrar_testkit::tamper::open_raw_sled(&dir.join("l").join("db"));
     let log = db.open_tree("log").unwrap();
     log.insert(key, value).unwrap();
     db.flush().unwrap();
@@ -178,7 +161,7 @@ fn checkpoints_that_disagree_with_the_tree_are_reported() {
     drop(ledger);
     let mut tile_key = vec![b'h', 0];
     tile_key.extend_from_slice(&0u64.to_be_bytes());
-    let mut tile = common::open_raw_sled(&dir.path().join("l").join("db"))
+    let mut tile = ikrar_testkit::tamper::open_raw_sled(&dir.path().join("l").join("db"))
         .open_tree("log")
         .unwrap()
         .get(&tile_key)

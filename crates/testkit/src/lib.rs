@@ -1,7 +1,9 @@
 //! # ikrar-testkit
 //!
 //! Fresh, empty ledger locations for tests, on each backend, so that one test body can run
-//! against sled and against PostgreSQL (the conformance suite).
+//! against sled and against PostgreSQL (the conformance suite); and what the tests would
+//! otherwise each write again: event builders ([`events`]), a tamperer's access to a ledger's
+//! files ([`tamper`]), a runtime and a free port.
 //!
 //! The PostgreSQL half needs a server: `IKRAR_TEST_POSTGRES` names it
 //! (`postgres://user@host:port/database`); `scripts/with-postgres` starts a throwaway cluster and
@@ -16,6 +18,28 @@
 //! ```
 
 use std::path::Path;
+
+pub mod events;
+pub mod tamper;
+
+pub use events::{cid, commitment_made, made, status};
+
+/// A two-worker runtime, as the tests drive a ledger from.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the OS chose it), for a server to bind.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
 
 /// The environment variable naming the PostgreSQL server the tests may use.
 pub const POSTGRES_ENV: &str = "IKRAR_TEST_POSTGRES";

@@ -3,8 +3,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use ikrar_core::merkle::TreeBuilder;
-use ikrar_core::{Error, Hash, Ledger, SignerKey, VerifierKey, EVENTS_PER_APPEND_MAX};
+use ikrar_core::{Error, ExportCheck, Ledger, SignerKey, VerifierKey, EVENTS_PER_APPEND_MAX};
 use serde_json::json;
 
 use super::{audit_failure, print_json, usage};
@@ -199,44 +198,13 @@ pub(super) async fn import(
     };
 
     // Pass 1: every line is one record; the tree they make must have the checkpoint's root.
-    let mut builder = TreeBuilder::new();
-    let mut checked_root: Option<Hash> = None;
+    let mut check = ExportCheck::new(checkpoint.as_ref().map(|(cp, _, _)| cp));
     for line in open_lines()?.lines() {
-        let line = line?;
-        builder.push(Hash::leaf(line.as_bytes()));
-        if let Some((cp, _, _)) = &checkpoint {
-            if builder.size() == cp.tree_size {
-                checked_root = Some(builder.root());
-            }
-        }
+        check.push(line?.as_bytes());
     }
-    let total = builder.size();
-    if let Some((cp, _, _)) = &checkpoint {
-        if cp.tree_size == 0 {
-            checked_root = Some(Hash::empty_tree());
-        }
-        match checked_root {
-            None => {
-                return Err(integrity(
-                    total,
-                    format!(
-                        "the export has {total} records; the checkpoint signs {}",
-                        cp.tree_size
-                    ),
-                ))
-            }
-            Some(root) if root != cp.root => {
-                return Err(integrity(
-                    cp.tree_size.saturating_sub(1),
-                    format!(
-                        "the export's first {} records do not have the checkpoint's root",
-                        cp.tree_size
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
-    }
+    let total = check
+        .finish()
+        .map_err(|e| Failure::from(e).with_context("nothing was imported"))?;
 
     // Pass 2: write into an empty ledger.
     let ledger = Ledger::open_or_create(path)?;

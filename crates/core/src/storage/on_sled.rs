@@ -436,6 +436,17 @@ impl CommitLock for SledCommit<'_> {
         batch: CommitBatch<'_>,
         meanwhile: &mut dyn FnMut(),
     ) -> Result<(), Error> {
+        // Invariants, right before writing: the batch continues the log at the locked head
+        // (so no stored record is overwritten), and its head counts exactly its records.
+        debug_assert!(batch
+            .records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.position == self.head.tree_size + i as u64));
+        debug_assert_eq!(
+            batch.head.tree_size,
+            self.head.tree_size + batch.records.len() as u64
+        );
         let overlap = batch.records.len() >= FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN;
         let mut sled_batch = sled::Batch::default();
         // Records go into new bundles of up to BUNDLE_RECORDS_MAX; a bundle is never

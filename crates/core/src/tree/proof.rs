@@ -6,7 +6,7 @@
 //! sizes, size 0, too many or too few hashes — can make them panic, loop, or do more than
 //! O(log n) work.
 
-use crate::merkle::Hash;
+use crate::tree::merkle::Hash;
 
 /// The most hashes a proof can hold: inclusion needs at most 64 for a 64-bit tree size, and a
 /// consistency proof at most about twice that.
@@ -118,7 +118,7 @@ pub fn verify_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{largest_power_of_two_below, reference_root};
+    use crate::tree::merkle::{largest_power_of_two_below, reference_root};
 
     /// RFC 9162 §2.1.3.1's PATH(m, D[n]), directly.
     fn reference_path(m: usize, leaves: &[Hash]) -> Vec<Hash> {

@@ -14,12 +14,14 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::append::{stage, stage_records, AppendOutcome, Layer, Staged, View};
 use crate::error::Error;
-use crate::event::InputEvent;
-use crate::merkle::{Hash, HASH_BYTES};
-use crate::moment::truncate_to_micros;
+use crate::model::input::InputEvent;
 use crate::storage::{CommitBatch, CommitLock, CommitRecord, Head, Store, TILE_WIDTH};
+use crate::tree::merkle::{Hash, HASH_BYTES};
+use crate::write::clock::Clock;
+use crate::write::import::stage_records;
+use crate::write::layer::{Layer, Staged, View};
+use crate::write::stage::{stage, AppendOutcome, EVENTS_PER_APPEND_MAX};
 
 /// Events gathered into one group commit at most (beyond the first append, which may hold up
 /// to 10,000 on its own). sled keeps a batch in memory, so the group is bounded.
@@ -52,11 +54,12 @@ pub(crate) struct AppendRequest {
 pub(crate) fn spawn(
     store: Store,
     head_tx: Arc<watch::Sender<Head>>,
+    clock: Clock,
 ) -> std::io::Result<(mpsc::Sender<AppendRequest>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_APPENDS_MAX);
     let handle = std::thread::Builder::new()
         .name("ikrar-writer".into())
-        .spawn(move || run(store, head_tx, rx))?;
+        .spawn(move || run(store, head_tx, rx, clock))?;
     Ok((tx, handle))
 }
 
@@ -80,7 +83,12 @@ const RECLAIM_QUEUE_MAX: usize = 2;
 /// input, freed on another thread (see [`run`]).
 type Spent = (Layer, Vec<Payload>);
 
-fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<AppendRequest>) {
+fn run(
+    store: Store,
+    head_tx: Arc<watch::Sender<Head>>,
+    mut rx: mpsc::Receiver<AppendRequest>,
+    clock: Clock,
+) {
     // Freeing a group of 1,000 events (the staged bytes and every string of the input) took
     // about a tenth of the writer's time, and the writer is the bottleneck of a sequential
     // appender: the next group cannot start until the last is freed. A second thread frees
@@ -137,7 +145,7 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
         let mut group = Layer::new(head.tree_size, head.last_recorded_at);
         let mut answers = Vec::with_capacity(requests.len());
         for request in requests {
-            let now = truncate_to_micros(chrono::Utc::now());
+            let now = clock.now();
             let result = check_limits(&request).and_then(|()| match &request.payload {
                 Payload::Events(events) => stage(&store, &group, events, now),
                 Payload::Records(records) => stage_records(&store, &group, records),
@@ -161,6 +169,8 @@ fn run(store: Store, head_tx: Arc<watch::Sender<Head>>, mut rx: mpsc::Receiver<A
             match commit(&store, lock, &group, &head) {
                 Ok(new_head) => {
                     tree_size = new_head.tree_size;
+                    // Invariant: readers are shown a head only once the index has its records.
+                    debug_assert!(store.read_index().size >= new_head.tree_size);
                     publish(&head_tx, new_head);
                 }
                 Err(e) => {
@@ -221,14 +231,13 @@ fn same_error(e: &Error) -> Error {
 
 fn check_limits(request: &AppendRequest) -> Result<(), Error> {
     let count = request.payload.len();
-    if !request.dry_run && count > crate::append::EVENTS_PER_APPEND_MAX {
+    if !request.dry_run && count > EVENTS_PER_APPEND_MAX {
         return Err(Error::validation(
-            crate::append::EVENTS_PER_APPEND_MAX,
+            EVENTS_PER_APPEND_MAX,
             "-",
             format!(
                 "an append holds at most {} events; this one has {}",
-                crate::append::EVENTS_PER_APPEND_MAX,
-                count
+                EVENTS_PER_APPEND_MAX, count
             ),
         ));
     }
@@ -243,11 +252,19 @@ pub(crate) fn commit(
     group: &Layer,
     head: &Head,
 ) -> Result<Head, Error> {
-    // Invariant: the records are written only at positions at or above the head.
+    // Invariants, right before writing (docs/ARCHITECTURE.md): the records continue the log
+    // at the head with gapless positions, and `recorded_at` never goes back.
     debug_assert!(group
         .records
-        .first()
-        .is_none_or(|s| s.position == head.tree_size));
+        .iter()
+        .enumerate()
+        .all(|(i, s)| s.position == head.tree_size + i as u64));
+    debug_assert!(group
+        .records
+        .iter()
+        .try_fold(head.last_recorded_at, |last, s| (s.recorded_at >= last)
+            .then_some(s.recorded_at))
+        .is_some());
     let records = group
         .records
         .iter()

@@ -1,10 +1,13 @@
-//! Helpers shared by the core's integration tests.
+//! A tamperer's access to a ledger directory: its sled database opened directly, and a stored
+//! record rewritten through sled itself, so that sled's own checksums stay valid and only
+//! ikrar's checks can tell.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
-use ikrar_core::{CommitmentMade, EventData, InputEvent};
-use uuid::Uuid;
+/// The sled database directory of the ledger directory `ledger`.
+pub fn db_dir(ledger: &Path) -> PathBuf {
+    ledger.join(ikrar_core::DB_DIR_NAME)
+}
 
 /// Opens a ledger's sled database directly, as a tamperer with the files would (retrying
 /// sled's lock, which a just-dropped ledger may hold for a moment).
@@ -14,7 +17,6 @@ pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
 
 /// Rewrites the stored record at `position` (inside its bundle) through sled itself — the way a
 /// tamperer with write access to the files would, keeping sled's own checksums valid.
-#[allow(dead_code)] // Not every test binary that includes this module uses it.
 pub fn rewrite_record(db_dir: &Path, position: u64, edit: impl FnOnce(String) -> String) {
     let db = open_raw_sled(db_dir);
     let log = db.open_tree("log").unwrap();
@@ -33,37 +35,4 @@ pub fn rewrite_record(db_dir: &Path, position: u64, edit: impl FnOnce(String) ->
     log.insert(bundle_key, records.join("\n").as_bytes())
         .unwrap();
     db.flush().unwrap();
-}
-
-/// A two-worker runtime, as the tests drive the ledger from.
-#[allow(dead_code)]
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Commitment id number `n`.
-#[allow(dead_code)]
-pub fn cid(n: u128) -> Uuid {
-    Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000 + n)
-}
-
-/// `commitment_made` of commitment `n`, recorded by `tester`.
-#[allow(dead_code)]
-pub fn made(n: u128) -> InputEvent {
-    let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
-        commitment_id: cid(n),
-        title: format!("Commitment {n}"),
-        summary: None,
-        owner: Some("Ministry of Foreign Affairs".into()),
-        parties: vec!["Japan".into()],
-        themes: vec![],
-        made_on: NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
-        due: None,
-    }));
-    e.actor = Some("tester".into());
-    e
 }

@@ -29,23 +29,23 @@
 //! backend's own: the `Backend` trait is synchronous (sled is), so each call runs its query on
 //! that runtime and waits for the answer, from any thread, inside an async context or not.
 
+mod commit;
+mod follow;
+mod schema;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::DateTime;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use crate::error::Error;
-use crate::merkle::Hash;
-use crate::storage::{
-    Backend, Bytes, Chunk, ChunkRecords, Chunks, CommitBatch, CommitLock, Head, Store,
-};
+use crate::location::Location;
+use crate::storage::{Backend, Bytes, Chunk, ChunkRecords, Chunks, CommitLock, Head};
+use crate::tree::merkle::Hash;
 
 /// The schema version this build writes; migrations up to it are applied on open.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -54,44 +54,12 @@ pub const SCHEMA_VERSION: i32 = 1;
 const POOL_CONNECTIONS_MAX: usize = 16;
 /// Records read per query when scanning.
 const PAGE_RECORDS: i64 = 4096;
-/// How often the follower looks at the head even without a notification.
-const FOLLOW_POLL: Duration = Duration::from_secs(1);
-/// Serialises schema changes between processes opening the same database at once.
-const MIGRATION_LOCK_KEY: i64 = 0x0069_6b72_6172; // "ikrar" in ASCII
 
 /// The migrations, in order; migration `n` takes the schema from version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &["
-    CREATE TABLE ikrar_head (
-        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-        tree_size bigint NOT NULL CHECK (tree_size >= 0),
-        root bytea NOT NULL CHECK (length(root) = 32),
-        last_recorded_at_us bigint NOT NULL
-    );
-    CREATE TABLE ikrar_records (
-        position bigint PRIMARY KEY CHECK (position >= 0),
-        stream text NOT NULL,
-        version bigint NOT NULL CHECK (version >= 0),
-        event_id uuid NOT NULL UNIQUE,
-        record bytea NOT NULL,
-        UNIQUE (stream, version)
-    );
-    CREATE TABLE ikrar_tiles (
-        level smallint NOT NULL,
-        tile bigint NOT NULL,
-        hashes bytea NOT NULL,
-        PRIMARY KEY (level, tile)
-    );
-    CREATE TABLE ikrar_checkpoints (
-        tree_size bigint NOT NULL,
-        key_name text NOT NULL,
-        note text NOT NULL,
-        PRIMARY KEY (tree_size, key_name)
-    );
-    CREATE TABLE ikrar_verifier_keys (
-        key_name text PRIMARY KEY,
-        verifier text NOT NULL
-    );
-"];
+pub(super) const MIGRATIONS: &[&str] = &[include_str!("sql/0001_initial.sql")];
+
+/// The table of applied migrations, which `create` makes before the first migration.
+pub(super) const SCHEMA_MIGRATIONS: &str = include_str!("sql/schema_migrations.sql");
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -125,7 +93,7 @@ fn integrity(position: u64, what: impl Into<String>) -> Error {
     }
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).expect("positions and sizes stay below 2^63")
 }
 
@@ -154,7 +122,7 @@ impl Drop for PostgresBackend {
 }
 
 impl PostgresBackend {
-    fn connect(url: &str) -> Result<PostgresBackend, Error> {
+    pub(super) fn connect(url: &str) -> Result<PostgresBackend, Error> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| {
             Error::Storage(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
         })?;
@@ -191,7 +159,7 @@ impl PostgresBackend {
     }
 
     /// Runs `work` with the pool on the backend's runtime and waits for its answer.
-    fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, Error>
+    pub(super) fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, Error>> + Send + 'static,
@@ -228,7 +196,7 @@ impl PostgresBackend {
         })
     }
 
-    fn location(&self) -> PathBuf {
+    pub(super) fn location(&self) -> PathBuf {
         PathBuf::from(redact(&self.url))
     }
 
@@ -238,180 +206,18 @@ impl PostgresBackend {
     }
 
     fn has_ledger(&self) -> Result<bool, Error> {
-        Ok(self.query_value(HAS_LEDGER, vec![])?.unwrap_or(false))
+        Ok(self
+            .query_value(schema::HAS_LEDGER, vec![])?
+            .unwrap_or(false))
     }
-
-    /// Creates the tables of an empty ledger. Refuses a schema that already holds one.
-    pub(crate) fn create(url: &str) -> Result<PostgresBackend, Error> {
-        let backend = Self::connect(url)?;
-        let location = backend.location();
-        backend.run(move |pool| async move {
-            let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
-            let exists = lock_schema(&tx).await?;
-            if exists {
-                return Err(Error::AlreadyExists { path: location });
-            }
-            tx.batch_execute(
-                "CREATE TABLE ikrar_schema_migrations (
-                     version integer PRIMARY KEY,
-                     applied_at timestamptz NOT NULL DEFAULT now()
-                 )",
-            )
-            .await?;
-            migrate(&tx, 0).await?;
-            let empty = Head::empty();
-            tx.execute(
-                "INSERT INTO ikrar_head (tree_size, root, last_recorded_at_us) VALUES ($1, $2, $3)",
-                &[
-                    &0i64,
-                    &&empty.root.0[..],
-                    &empty.last_recorded_at.timestamp_micros(),
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        })?;
-        Ok(backend)
-    }
-
-    /// Opens the ledger at `url`, applying any migrations it lacks.
-    pub(crate) fn open(url: &str) -> Result<PostgresBackend, Error> {
-        let backend = Self::connect(url)?;
-        let location = backend.location();
-        backend.run(move |pool| async move {
-            let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
-            let exists = lock_schema(&tx).await?;
-            if !exists {
-                return Err(Error::NoLedger { path: location });
-            }
-            let version: i32 = tx
-                .query_one(
-                    "SELECT coalesce(max(version), 0) FROM ikrar_schema_migrations",
-                    &[],
-                )
-                .await?
-                .get(0);
-            if version > SCHEMA_VERSION {
-                return Err(Error::Storage(format!(
-                    "the ledger's schema is version {version}; this build knows up to \
-                     {SCHEMA_VERSION}: upgrade ikrar"
-                )));
-            }
-            migrate(&tx, version).await?;
-            tx.commit().await?;
-            Ok(())
-        })?;
-        Ok(backend)
-    }
-
-    /// Starts following commits other processes make: on each (and once a second), reads the
-    /// head, extends `store`'s index to it, and calls `on_head`. Returns the function that stops
-    /// following.
-    pub(crate) fn follow(
-        &self,
-        store: Store,
-        on_head: impl Fn(Head) + Send + 'static,
-    ) -> Result<Box<dyn FnOnce() + Send + Sync>, Error> {
-        let stopped = Arc::new(AtomicBool::new(false));
-        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
-        let config = self.config.clone();
-        let listener = self.handle.spawn(listen(config, wake_tx));
-        let thread_stopped = stopped.clone();
-        std::thread::Builder::new()
-            .name("ikrar-follower".into())
-            .spawn(move || {
-                while !thread_stopped.load(Ordering::Relaxed) {
-                    match wake_rx.recv_timeout(FOLLOW_POLL) {
-                        Ok(()) => while wake_rx.try_recv().is_ok() {},
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        // The listening connection ended: keep polling.
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                            std::thread::sleep(FOLLOW_POLL)
-                        }
-                    }
-                    if thread_stopped.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    // A failed read is retried at the next wake-up; the writer's own lock
-                    // catches the index up before any append regardless.
-                    if let Ok(head) = store.head() {
-                        if store.catch_up_index(head.tree_size).is_ok() {
-                            on_head(head);
-                        }
-                    }
-                }
-            })?;
-        Ok(Box::new(move || {
-            stopped.store(true, Ordering::Relaxed);
-            listener.abort();
-        }))
-    }
-}
-
-/// Listens for `ikrar_head` notifications of this connection's schema and wakes the follower.
-async fn listen(config: tokio_postgres::Config, wake: std::sync::mpsc::Sender<()>) {
-    use futures::StreamExt;
-    let Ok((client, mut connection)) = config.connect(NoTls).await else {
-        return;
-    };
-    let (messages_tx, mut messages_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if messages_tx.send(message).is_err() {
-                break;
-            }
-        }
-    });
-    let Ok(row) = client.query_one("SELECT current_schema()", &[]).await else {
-        return;
-    };
-    let schema: String = row.get(0);
-    if client.batch_execute("LISTEN ikrar_head").await.is_err() {
-        return;
-    }
-    while let Some(message) = messages_rx.recv().await {
-        if let tokio_postgres::AsyncMessage::Notification(n) = message {
-            if n.payload() == schema && wake.send(()).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// Takes the schema lock for the rest of `tx` (two processes creating or migrating one ledger
-/// at once take turns) and answers whether the schema holds a ledger.
-async fn lock_schema(tx: &deadpool_postgres::Transaction<'_>) -> Result<bool, Error> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await?;
-    Ok(tx.query_one(HAS_LEDGER, &[]).await?.get(0))
-}
-
-/// Whether the connection's schema holds a ledger.
-const HAS_LEDGER: &str = "SELECT to_regclass('ikrar_schema_migrations') IS NOT NULL";
-
-async fn migrate(tx: &deadpool_postgres::Transaction<'_>, from_version: i32) -> Result<(), Error> {
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from_version as usize) {
-        let version = i as i32 + 1;
-        tx.batch_execute(sql).await?;
-        tx.execute(
-            "INSERT INTO ikrar_schema_migrations (version) VALUES ($1)",
-            &[&version],
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 fn redact(url: &str) -> String {
-    crate::ledger::Location::Postgres(url.to_string()).display()
+    Location::Postgres(url.to_string()).display()
 }
 
-fn head_of(row: &tokio_postgres::Row) -> Result<Head, Error> {
+pub(super) fn head_of(row: &tokio_postgres::Row) -> Result<Head, Error> {
     let tree_size = to_u64(row.get::<_, i64>(0), 0)?;
     let root: &[u8] = row.get(1);
     let micros: i64 = row.get(2);
@@ -426,7 +232,7 @@ fn head_of(row: &tokio_postgres::Row) -> Result<Head, Error> {
     })
 }
 
-const SELECT_HEAD: &str = "SELECT tree_size, root, last_recorded_at_us FROM ikrar_head";
+pub(super) const SELECT_HEAD: &str = "SELECT tree_size, root, last_recorded_at_us FROM ikrar_head";
 
 /// Pages of records from a position on, split into runs of consecutive positions.
 struct Pages<'a> {
@@ -639,33 +445,8 @@ impl Backend for PostgresBackend {
             vec![Box::new(name.to_string())],
         )
     }
-
     fn lock_for_commit(&self) -> Result<Box<dyn CommitLock + '_>, Error> {
-        let (client, head) = self.run(|pool| async move {
-            let client = pool.get().await?;
-            // BEGIN and the locking read are pipelined: one round trip. The read waits for any
-            // other writer's transaction, then sees its commit.
-            let select = format!("{SELECT_HEAD} FOR UPDATE");
-            let (begun, row) = futures::join!(
-                client.batch_execute("BEGIN"),
-                client.query_one(&select, &[])
-            );
-            match begun.and(row) {
-                Ok(row) => {
-                    let head = head_of(&row)?;
-                    Ok((client, head))
-                }
-                Err(e) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    Err(e.into())
-                }
-            }
-        })?;
-        Ok(Box::new(PostgresCommit {
-            backend: self,
-            client: Some(client),
-            head,
-        }))
+        commit::lock(self)
     }
 
     fn close(&self) {}
@@ -673,99 +454,5 @@ impl Backend for PostgresBackend {
     fn commit_failure_is_fatal(&self) -> bool {
         // The next lock reads the head as the database has it, and the index catches up.
         false
-    }
-}
-
-/// An open transaction holding the head row's lock.
-struct PostgresCommit<'a> {
-    backend: &'a PostgresBackend,
-    client: Option<Object>,
-    head: Head,
-}
-
-impl Drop for PostgresCommit<'_> {
-    fn drop(&mut self) {
-        // Not committed: roll back before the connection goes back to the pool.
-        if let Some(client) = self.client.take() {
-            let _ = self.backend.run(|_| async move {
-                client.batch_execute("ROLLBACK").await?;
-                Ok(())
-            });
-        }
-    }
-}
-
-impl CommitLock for PostgresCommit<'_> {
-    fn head(&self) -> Head {
-        self.head
-    }
-
-    fn commit(
-        mut self: Box<Self>,
-        batch: CommitBatch<'_>,
-        meanwhile: &mut dyn FnMut(),
-    ) -> Result<(), Error> {
-        let client = self.client.take().expect("a commit lock commits once");
-        let positions: Vec<i64> = batch.records.iter().map(|r| to_i64(r.position)).collect();
-        let streams: Vec<String> = batch.records.iter().map(|r| r.stream.to_string()).collect();
-        let versions: Vec<i64> = batch.records.iter().map(|r| to_i64(r.version)).collect();
-        let ids: Vec<uuid::Uuid> = batch.records.iter().map(|r| r.event_id).collect();
-        let records: Vec<Vec<u8>> = batch.records.iter().map(|r| r.bytes.to_vec()).collect();
-        let levels: Vec<i16> = batch.tiles.iter().map(|t| i16::from(t.0)).collect();
-        let tiles: Vec<i64> = batch.tiles.iter().map(|t| to_i64(t.1)).collect();
-        let hashes: Vec<Vec<u8>> = batch.tiles.into_iter().map(|t| t.2).collect();
-        let head = batch.head;
-        self.backend.run(move |_| async move {
-            let head_size = to_i64(head.tree_size);
-            let head_root = head.root.0.to_vec();
-            let head_micros = head.last_recorded_at.timestamp_micros();
-            type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-            let record_params: [Param<'_>; 5] = [&positions, &streams, &versions, &ids, &records];
-            let tile_params: [Param<'_>; 3] = [&levels, &tiles, &hashes];
-            let head_params: [Param<'_>; 3] = [&head_size, &head_root, &head_micros];
-            let result = async {
-                // The four statements are pipelined (sent together, one round trip), then
-                // COMMIT. Any failure aborts the transaction, and the others with it.
-                let (inserted, upserted, moved, notified) = futures::join!(
-                    client.execute(
-                        "INSERT INTO ikrar_records (position, stream, version, event_id, record) \
-                         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], \
-                         $4::uuid[], $5::bytea[])",
-                        &record_params,
-                    ),
-                    client.execute(
-                        "INSERT INTO ikrar_tiles (level, tile, hashes) \
-                         SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) \
-                         ON CONFLICT (level, tile) DO UPDATE SET hashes = EXCLUDED.hashes",
-                        &tile_params,
-                    ),
-                    client.execute(
-                        "UPDATE ikrar_head SET tree_size = $1, root = $2, last_recorded_at_us = $3",
-                        &head_params,
-                    ),
-                    // Delivered at COMMIT, to the followers of this schema's ledger.
-                    client.execute("SELECT pg_notify('ikrar_head', current_schema())", &[]),
-                );
-                inserted?;
-                upserted?;
-                if moved? != 1 {
-                    return Err(Error::Integrity {
-                        position: head.tree_size,
-                        what: "the ledger's head row is missing".into(),
-                    });
-                }
-                notified?;
-                client.batch_execute("COMMIT").await?;
-                Ok::<(), Error>(())
-            }
-            .await;
-            if result.is_err() {
-                let _ = client.batch_execute("ROLLBACK").await;
-            }
-            result
-        })?;
-        // Nothing to overlap: COMMIT is one round trip, awaited above.
-        meanwhile();
-        Ok(())
     }
 }

@@ -1,12 +1,18 @@
-//! Integrity checks: the full `verify` (SPEC §5) and the cheaper tail check run at open.
+//! Integrity checks: the full `verify` (SPEC §5) here, and the cheaper checks run at open in
+//! [`at_open`]. Verify reads the store and recomputes; it never writes, and knows nothing of the
+//! writer or of which backend is below.
+
+mod at_open;
+
+pub(crate) use at_open::{check_against_head_file, check_latest_checkpoint, check_tail};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::merkle::{Hash, TreeBuilder, HASH_BYTES};
-use crate::record::{Record, RecordHeader};
+use crate::model::record::RecordHeader;
 use crate::storage::{Bytes, Chunk, Head, Store, TILE_WIDTH};
+use crate::tree::merkle::{Hash, TreeBuilder, HASH_BYTES};
 
 /// What a successful `verify` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +23,7 @@ pub struct VerifyReport {
     pub root: Hash,
 }
 
-fn integrity(position: u64, what: impl Into<String>) -> Error {
+pub(super) fn integrity(position: u64, what: impl Into<String>) -> Error {
     Error::Integrity {
         position,
         what: what.into(),
@@ -250,7 +256,7 @@ fn scan_into(
         // First every record's own checks, then its index entries for the whole chunk in one
         // tight loop: the lookups miss the cache (maps of a million entries), and apart from
         // the rest of the work the processor overlaps several of them.
-        let mut headers = Vec::with_capacity(crate::storage::on_sled::BUNDLE_RECORDS_MAX);
+        let mut headers = Vec::with_capacity(crate::storage::CHUNK_RECORDS_TYPICAL);
         let mut failure = None;
         for record in chunk.records() {
             let position = scanned.size;
@@ -425,11 +431,11 @@ fn build_tree(
 fn stored_checkpoints(
     store: &Store,
     head: &Head,
-) -> Result<Vec<crate::checkpoint::SignedCheckpoint>, Error> {
+) -> Result<Vec<crate::tree::checkpoint::SignedCheckpoint>, Error> {
     let mut out = Vec::new();
     for (size, note) in store.checkpoint_notes()? {
         let bad = |what: String| integrity(size.min(head.tree_size), what);
-        let unverified = crate::checkpoint::parse_unverified(&note).map_err(|e| {
+        let unverified = crate::tree::checkpoint::parse_unverified(&note).map_err(|e| {
             bad(format!(
                 "stored checkpoint of size {size} is malformed: {e}"
             ))
@@ -440,191 +446,15 @@ fn stored_checkpoints(
                 unverified.origin
             ))
         })?;
-        let key = crate::checkpoint::VerifierKey::parse(&key_text)
+        let key = crate::tree::checkpoint::VerifierKey::parse(&key_text)
             .map_err(|e| bad(format!("the stored verifier key is malformed: {e}")))?;
         let checkpoint = key
             .open(&note)
             .map_err(|e| bad(format!("the checkpoint of size {size}: {e}")))?;
         if checkpoint.tree_size > head.tree_size {
-            return Err(checkpoint_beyond_log(checkpoint.tree_size, head));
+            return Err(at_open::checkpoint_beyond_log(checkpoint.tree_size, head));
         }
         out.push(checkpoint);
     }
     Ok(out)
-}
-
-/// At open: the latest checkpoint is within the log and the stored tree has its root.
-pub(crate) fn check_latest_checkpoint(store: &Store, head: &Head) -> Result<(), Error> {
-    let notes = store.checkpoint_notes()?;
-    let Some((size, note)) = notes.iter().max_by_key(|(size, _)| *size) else {
-        return Ok(());
-    };
-    let checkpoint = crate::checkpoint::parse_unverified(note)
-        .map_err(|e| integrity(*size, format!("the latest checkpoint is malformed: {e}")))?;
-    if checkpoint.tree_size > head.tree_size {
-        return Err(checkpoint_beyond_log(checkpoint.tree_size, head));
-    }
-    let root = stored_root(store, checkpoint.tree_size)?;
-    if root != checkpoint.root {
-        return Err(integrity(
-            checkpoint.tree_size.saturating_sub(1),
-            format!(
-                "the tree differs from the checkpoint of size {}",
-                checkpoint.tree_size
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The check run at open: the head, the last record and the root agree, and nothing lies
-/// beyond the head. O(log n), so every open can afford it. `shared`: other processes may commit
-/// between reading the head and the records, so records beyond the head are later commits.
-pub(crate) fn check_tail(store: &Store, head: &Head, shared: bool) -> Result<(), Error> {
-    let last = match store.backend.last_position()? {
-        Some(p) if shared && p >= head.tree_size => head.tree_size.checked_sub(1),
-        last => last,
-    };
-    if head.tree_size == 0 {
-        return match last {
-            None => Ok(()),
-            Some(_) => Err(integrity(0, "a record lies beyond the head (tree size 0)")),
-        };
-    }
-    let expected_last = head.tree_size - 1;
-    match last {
-        Some(p) if p > expected_last => {
-            return Err(integrity(
-                expected_last + 1,
-                format!(
-                    "a record lies beyond the head (tree size {})",
-                    head.tree_size
-                ),
-            ))
-        }
-        Some(p) if p < expected_last => {
-            return Err(integrity(
-                p + 1,
-                format!(
-                    "the log ends at {} records but its head says {}: records are missing",
-                    p + 1,
-                    head.tree_size
-                ),
-            ))
-        }
-        None => {
-            return Err(integrity(
-                0,
-                format!(
-                    "the log is empty but its head says {} records",
-                    head.tree_size
-                ),
-            ))
-        }
-        Some(_) => {}
-    }
-    let bytes = store
-        .record_bytes(expected_last)?
-        .ok_or_else(|| integrity(expected_last, "the last record is missing"))?;
-    let record = Record::decode(&bytes).map_err(|e| {
-        integrity(
-            expected_last,
-            format!("the last record does not decode: {e}"),
-        )
-    })?;
-    if record.position != expected_last || record.recorded_at != head.last_recorded_at {
-        return Err(integrity(
-            expected_last,
-            "the last record does not match the head",
-        ));
-    }
-    if store.hash(0, expected_last)? != Some(Hash::leaf(&bytes)) {
-        return Err(integrity(
-            expected_last,
-            "the last record's hash differs from the stored tree (the record was altered)",
-        ));
-    }
-    let root = stored_root(store, head.tree_size)?;
-    if root != head.root {
-        return Err(integrity(
-            expected_last,
-            "the stored tree does not give the head's root",
-        ));
-    }
-    Ok(())
-}
-
-/// The root of the first `tree_size` records, from the stored tree hashes.
-fn stored_root(store: &Store, tree_size: u64) -> Result<Hash, Error> {
-    tlog_tiles::tree_hash(tree_size, &StoreHashes(store))
-        .map(Hash::from)
-        .map_err(|e| {
-            integrity(
-                tree_size.saturating_sub(1),
-                format!("stored tree hashes are missing: {e}"),
-            )
-        })
-}
-
-/// A checkpoint signed at a size the log no longer reaches.
-fn checkpoint_beyond_log(checkpoint_size: u64, head: &Head) -> Error {
-    integrity(
-        head.tree_size,
-        format!(
-            "a checkpoint was signed at size {checkpoint_size} but the log holds {} records: records were lost",
-            head.tree_size
-        ),
-    )
-}
-
-/// The stored hashes of a ledger, for `tlog_tiles`.
-pub(crate) struct StoreHashes<'a>(pub(crate) &'a Store);
-
-impl tlog_tiles::HashReader for StoreHashes<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
-        indexes
-            .iter()
-            .map(|&i| {
-                let (level, n) = tlog_tiles::split_stored_hash_index(i);
-                match self.0.hash(level, n) {
-                    Ok(Some(h)) => Ok(h.into()),
-                    _ => Err(tlog_tiles::Error::IndexesNotInTree),
-                }
-            })
-            .collect()
-    }
-}
-
-/// Compares the log with the head file written after every acknowledged commit: the log must
-/// hold at least the acknowledged records, with the acknowledged root.
-pub(crate) fn check_against_head_file(
-    store: &Store,
-    head: &Head,
-    acknowledged: Option<Head>,
-) -> Result<(), Error> {
-    let Some(acknowledged) = acknowledged else {
-        return Err(integrity(
-            head.tree_size,
-            "the head file is missing, so lost records could not be detected; \
-             if it was deleted by mistake, restore it from a backup",
-        ));
-    };
-    if acknowledged.tree_size > head.tree_size {
-        return Err(integrity(
-            head.tree_size,
-            format!(
-                "{} records were acknowledged but the log holds only {}: records were lost \
-                 (the database was truncated or damaged)",
-                acknowledged.tree_size, head.tree_size
-            ),
-        ));
-    }
-    let root = stored_root(store, acknowledged.tree_size)?;
-    if root != acknowledged.root {
-        return Err(integrity(
-            acknowledged.tree_size.saturating_sub(1),
-            "the log's tree differs from the acknowledged root: history was rewritten",
-        ));
-    }
-    Ok(())
 }

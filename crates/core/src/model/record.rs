@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::event::{EventData, InputError, Source, StreamId};
-use crate::moment::{instant_format, Moment};
+use crate::model::event::{EventData, Source, StreamId};
+use crate::model::input::InputError;
+use crate::model::moment::{instant_format, Moment};
 
 /// The version of the recorded form this code writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -266,7 +267,7 @@ struct RetractionData {
 #[derive(Deserialize)]
 struct MadeData {
     commitment_id: Uuid,
-    #[serde(with = "crate::moment::date_format")]
+    #[serde(with = "crate::model::moment::date_format")]
     made_on: chrono::NaiveDate,
 }
 
@@ -362,7 +363,7 @@ impl<'a> RecordHeader<'a> {
     fn decode_with_serde(bytes: &'a [u8]) -> Result<RecordHeader<'a>, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
         let h: HeaderRepr<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let recorded_at = crate::moment::parse_instant(&h.recorded_at)?;
+        let recorded_at = crate::model::moment::parse_instant(&h.recorded_at)?;
         let (mut retracts, mut made) = (None, None);
         if h.type_name == "event_retracted" {
             let d: RetractionData =
@@ -387,7 +388,7 @@ impl<'a> RecordHeader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CommitmentMade, CommitmentStatusChanged, EventRetracted, Status};
+    use crate::model::event::{CommitmentMade, CommitmentStatusChanged, EventRetracted, Status};
 
     fn record(position: u64, data: EventData) -> Record {
         Record {
@@ -397,10 +398,11 @@ mod tests {
                 .own_stream()
                 .unwrap_or_else(|| StreamId::commitment(Uuid::from_u128(1))),
             version: position,
-            recorded_at: crate::moment::parse_instant("2026-11-26T19:43:36.479996Z").unwrap(),
+            recorded_at: crate::model::moment::parse_instant("2026-11-26T19:43:36.479996Z")
+                .unwrap(),
             schema: SCHEMA_VERSION,
             effective: Moment::Instant(
-                crate::moment::parse_instant("2025-03-01T10:00:00Z").unwrap(),
+                crate::model::moment::parse_instant("2025-03-01T10:00:00Z").unwrap(),
             ),
             actor: "kim \"the \\ auditor\"".into(),
             reason: Some("a reason with \"quotes\"".into()),

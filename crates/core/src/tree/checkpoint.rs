@@ -12,7 +12,7 @@ use signed_note::{
     Note, Signer as _, StandardSigner, StandardVerifier, Verifier as _, VerifierList,
 };
 
-use crate::merkle::Hash;
+use crate::tree::merkle::Hash;
 
 /// Why a key, note or checkpoint was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

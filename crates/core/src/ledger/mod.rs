@@ -1,0 +1,382 @@
+//! [`Ledger`], the public API: create, open, append, verify — and, in their own files, reading
+//! ([`read`]), the tree's roots and proofs ([`proofs`]) and checkpoints ([`checkpoints`]).
+//!
+//! The ledger owns the writer thread and the store; it knows which backend a location names and
+//! how each is opened, and nothing of how either lays out its bytes.
+
+mod checkpoints;
+mod export_check;
+mod proofs;
+mod read;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::Error;
+use crate::location::Location;
+use crate::model::input::InputEvent;
+#[cfg(feature = "postgres")]
+use crate::storage::on_postgres::PostgresBackend;
+use crate::storage::on_sled::{HeadFile, SledBackend};
+use crate::storage::{Head, Store, CACHE_BYTES_DEFAULT};
+use crate::verify::{self, VerifyReport};
+use crate::write::clock::Clock;
+use crate::write::stage::AppendOutcome;
+use crate::write::writer::{self, AppendRequest, Payload};
+
+pub use export_check::ExportCheck;
+
+/// How to open a ledger.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Where the writer reads the moment of recording (the system clock by default).
+    pub clock: Clock,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// An open ledger. Cheap to clone; all clones share one writer. The ledger closes when the last
+/// clone (and the last subscription) is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ikrar_core::Error> {
+/// use ikrar_core::{Ledger, InputEvent};
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::create(dir.path().join("ledger"))?;
+/// let event = InputEvent::from_json(r#"{"type":"commitment_made","actor":"kim",
+///     "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001",
+///             "title":"Hold the first Korea–Central Asia summit","made_on":"2025-01-16"}}"#).unwrap();
+/// let outcome = ledger.append(vec![event]).await?;
+/// assert_eq!(outcome.positions, vec![0]);
+/// assert_eq!(ledger.verify()?.tree_size, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+/// Stops a follower of other processes' commits.
+type StopFollowing = Box<dyn FnOnce() + Send + Sync>;
+/// Starts a follower of other processes' commits, given the store and the head's sender.
+type StartFollowing<'a> =
+    dyn Fn(Store, Arc<watch::Sender<Head>>) -> Result<StopFollowing, Error> + 'a;
+
+struct Inner {
+    location: Location,
+    store: Store,
+    tx: Option<mpsc::Sender<AppendRequest>>,
+    head_rx: watch::Receiver<Head>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises checkpoint signing, so that "consistent with the last" holds between two.
+    checkpoint_lock: Mutex<()>,
+    /// Stops the follower of other processes' commits (shared backends) when the ledger closes.
+    follower: Option<StopFollowing>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(stop) = self.follower.take() {
+            stop();
+        }
+        // Closing the channel stops the writer after its current group; wait for it so that
+        // the backend is flushed (and, on sled, unlocked) when the ledger is gone.
+        self.tx.take();
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+        self.store.backend.close();
+    }
+}
+
+impl Ledger {
+    /// Creates a new, empty ledger at `path` (a directory, or a `postgres://` URL: see
+    /// [`Location::of`]). Refuses a directory that exists and is not empty, and a database that
+    /// already holds a ledger.
+    pub fn create(path: impl AsRef<Path>) -> Result<Ledger, Error> {
+        Self::create_with(path, LedgerOptions::default())
+    }
+
+    /// [`Ledger::create`] with options.
+    pub fn create_with(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger, Error> {
+        match Location::of(path) {
+            Location::Directory(dir) => {
+                let backend = SledBackend::create(&dir, options.cache_bytes)?;
+                Self::start(
+                    Location::Directory(dir),
+                    Store::new(Arc::new(backend)),
+                    Head::empty(),
+                    None,
+                    options.clock,
+                )
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => {
+                let backend = PostgresBackend::create(&url)?;
+                Self::start_shared(Location::Postgres(url), backend, options.clock)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_) => Err(no_postgres()),
+        }
+    }
+
+    /// Opens an existing ledger, checking its tail (see [`Ledger::verify`] for the full check).
+    pub fn open(path: impl AsRef<Path>) -> Result<Ledger, Error> {
+        Self::open_with(path, LedgerOptions::default())
+    }
+
+    /// [`Ledger::open`] with options.
+    pub fn open_with(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger, Error> {
+        match Location::of(path) {
+            Location::Directory(dir) => {
+                let backend = SledBackend::open(&dir, options.cache_bytes)?;
+                let acknowledged = backend.acknowledged_head()?;
+                let store = Store::new(Arc::new(backend));
+                let head = store.head()?;
+                verify::check_tail(&store, &head, false)?;
+                verify::check_against_head_file(&store, &head, acknowledged)?;
+                verify::check_latest_checkpoint(&store, &head)?;
+                // The indexes are a projection of the log, kept in memory: build them now.
+                let index = store.build_index(head.tree_size, false)?;
+                *store.write_index() = index;
+                Self::start(Location::Directory(dir), store, head, None, options.clock)
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => {
+                let backend = PostgresBackend::open(&url)?;
+                Self::start_shared(Location::Postgres(url), backend, options.clock)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_) => Err(no_postgres()),
+        }
+    }
+
+    /// Verifies the ledger at `path` without opening it for use: none of the checks that
+    /// [`Ledger::open`] runs first can stop it, so a damaged ledger is reported at its *first*
+    /// bad position (the earliest of the head-file check and the full scan), not at whatever
+    /// the tail check happens to meet.
+    pub fn verify_at(
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport, Error> {
+        let dir = match Location::of(path) {
+            Location::Directory(dir) => dir,
+            // A database ledger has no files of its own to check first: open and verify.
+            Location::Postgres(url) => return Self::open(url)?.verify_with_progress(progress),
+        };
+        let backend = SledBackend::open(&dir, CACHE_BYTES_DEFAULT)?;
+        let acknowledged = backend.acknowledged_head()?;
+        let store = Store::new(Arc::new(backend));
+        let head = store.head()?;
+        let mut failures = Vec::new();
+        if let Err(e) = verify::check_against_head_file(&store, &head, acknowledged) {
+            failures.push(e);
+        }
+        // Build the index as an open would; if that fails, the scan still runs (without index
+        // checks) to find the earliest bad position.
+        let indexed = match store.build_index(head.tree_size, false) {
+            Ok(index) => {
+                *store.write_index() = index;
+                true
+            }
+            Err(e) => {
+                failures.push(e);
+                false
+            }
+        };
+        match verify::verify(&store, &head, indexed, false, progress) {
+            Ok(report) if failures.is_empty() => return Ok(report),
+            Ok(_) => {}
+            Err(e) => failures.push(e),
+        }
+        // Report the earliest integrity failure; anything else (I/O) as it is.
+        failures.sort_by_key(|e| match e {
+            Error::Integrity { position, .. } => *position,
+            _ => 0,
+        });
+        Err(failures.remove(0))
+    }
+
+    /// The tree size of the last acknowledged commit, from the head file of a ledger
+    /// directory, without opening the ledger (`None` if the file is missing or unreadable, and
+    /// for a database ledger).
+    pub fn acknowledged_tree_size(path: impl AsRef<Path>) -> Option<u64> {
+        match Location::of(path) {
+            Location::Directory(dir) => HeadFile::read(&dir).ok().flatten().map(|h| h.tree_size),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    /// Opens the ledger at `path`, creating it if there is none.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Ledger, Error> {
+        match Location::of(path.as_ref()) {
+            Location::Directory(dir) if !SledBackend::exists(&dir) => Self::create(path),
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) if !PostgresBackend::exists(&url)? => {
+                match Self::create(path.as_ref()) {
+                    // Another process created it in between.
+                    Err(Error::AlreadyExists { .. }) => Self::open(path),
+                    other => other,
+                }
+            }
+            _ => Self::open(path),
+        }
+    }
+
+    /// Starts the writer (and, on a shared backend, `follow`: the follower of other processes'
+    /// commits, given the store and the head's sender; it answers how to stop it). `head` is the
+    /// head the index was built to: readers must not be shown a later one before the index
+    /// has it (on a shared backend the stored head may already be ahead).
+    fn start(
+        location: Location,
+        store: Store,
+        head: Head,
+        follow: Option<&StartFollowing<'_>>,
+        clock: Clock,
+    ) -> Result<Ledger, Error> {
+        let (head_tx, head_rx) = watch::channel(head);
+        let head_tx = Arc::new(head_tx);
+        let follower = match follow {
+            Some(follow) => Some(follow(store.clone(), head_tx.clone())?),
+            None => None,
+        };
+        let (tx, handle) = writer::spawn(store.clone(), head_tx, clock)?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                location,
+                store,
+                tx: Some(tx),
+                head_rx,
+                writer: Mutex::new(Some(handle)),
+                checkpoint_lock: Mutex::new(()),
+                follower,
+            }),
+        })
+    }
+
+    /// Starts a ledger on a backend other processes may write too: the index is built under
+    /// the head as it is now, and a follower keeps index and head up to date with commits
+    /// made elsewhere.
+    #[cfg(feature = "postgres")]
+    fn start_shared(
+        location: Location,
+        backend: PostgresBackend,
+        clock: Clock,
+    ) -> Result<Ledger, Error> {
+        let backend = Arc::new(backend);
+        let store = Store::new(backend.clone());
+        let head = store.head()?;
+        verify::check_tail(&store, &head, true)?;
+        verify::check_latest_checkpoint(&store, &head)?;
+        // Other processes may commit meanwhile: index up to this head; the follower and the
+        // writer's lock bring the rest.
+        let index = store.build_index(head.tree_size, true)?;
+        *store.write_index() = index;
+        Self::start(
+            location,
+            store,
+            head,
+            Some(&|store, head_tx| {
+                backend.follow(store, move |head| writer::publish(&head_tx, head))
+            }),
+            clock,
+        )
+    }
+
+    /// Where the ledger lives.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// The ledger's directory, for a ledger on sled (`None` for a database ledger).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.location {
+            Location::Directory(dir) => Some(dir),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    /// The durable head: tree size, root and last `recorded_at`.
+    pub fn head(&self) -> Head {
+        *self.inner.head_rx.borrow()
+    }
+
+    /// Appends events, all or nothing, and answers once they are durable (SPEC §3).
+    pub async fn append(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
+        self.submit(events, false).await
+    }
+
+    /// Validates events exactly as [`Ledger::append`] would, against the current ledger, and
+    /// writes nothing. Any number of events may be checked this way.
+    pub async fn check(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
+        self.submit(events, true).await
+    }
+
+    /// Appends records exactly as recorded elsewhere (an export), checking their structure:
+    /// canonical form, gapless positions and versions, `recorded_at` order, unique ids, valid
+    /// retractions. Any failure is [`Error::Integrity`] at the record's position, and nothing of
+    /// the batch is written. At most [`crate::EVENTS_PER_APPEND_MAX`] records per call.
+    pub async fn import_records(&self, records: Vec<Vec<u8>>) -> Result<AppendOutcome, Error> {
+        self.submit_payload(Payload::Records(records), false).await
+    }
+
+    async fn submit(&self, events: Vec<InputEvent>, dry_run: bool) -> Result<AppendOutcome, Error> {
+        self.submit_payload(Payload::Events(events), dry_run).await
+    }
+
+    async fn submit_payload(
+        &self,
+        payload: Payload,
+        dry_run: bool,
+    ) -> Result<AppendOutcome, Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Closed {
+            reason: "the writer has stopped".into(),
+        };
+        let tx = self.inner.tx.as_ref().ok_or_else(closed)?;
+        tx.send(AppendRequest {
+            payload,
+            dry_run,
+            reply,
+        })
+        .await
+        .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Re-reads and re-hashes every record and checks the whole ledger (SPEC §5).
+    pub fn verify(&self) -> Result<VerifyReport, Error> {
+        self.verify_with_progress(&mut |_| {})
+    }
+
+    /// [`Ledger::verify`], calling `progress` with the number of records checked so far.
+    pub fn verify_with_progress(
+        &self,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport, Error> {
+        verify::verify(&self.inner.store, &self.head(), true, true, progress)
+    }
+}
+
+/// A `postgres://` location in a build without the PostgreSQL backend.
+#[cfg(not(feature = "postgres"))]
+fn no_postgres() -> Error {
+    Error::Storage(
+        "this build has no PostgreSQL backend (it was built without the `postgres` feature)".into(),
+    )
+}

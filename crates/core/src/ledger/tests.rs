@@ -1,0 +1,98 @@
+use super::*;
+use uuid::Uuid;
+
+use crate::model::event::{CommitmentMade, EventData};
+
+/// A backend whose commit fails after the writer has taught the index (as sled's can, when
+/// its flush fails while the index learns the group on the writer's thread).
+struct FailingCommit(Head);
+
+impl crate::storage::CommitLock for FailingCommit {
+    fn head(&self) -> Head {
+        self.0
+    }
+
+    fn commit(
+        self: Box<Self>,
+        _batch: crate::storage::CommitBatch<'_>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(), Error> {
+        meanwhile();
+        Err(Error::Storage("the disk went away".into()))
+    }
+}
+
+#[test]
+fn a_failed_commit_takes_back_what_the_index_learned() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(ledger.append(made(0..3))).unwrap();
+    let store = &ledger.inner.store;
+    let head = ledger.head();
+    let before = store.read_index().clone();
+    let mut group = crate::write::layer::Layer::new(head.tree_size, head.last_recorded_at);
+    let (layer, _) =
+        crate::write::stage::stage(store, &group, &made(3..300), chrono::Utc::now()).unwrap();
+    group.merge(layer);
+    let failed = crate::write::writer::commit(store, Box::new(FailingCommit(head)), &group, &head);
+    assert!(matches!(failed, Err(Error::Storage(_))), "{failed:?}");
+    let after = store.read_index();
+    assert_eq!(after.size, before.size);
+    assert_eq!(after.streams, before.streams);
+    assert_eq!(after.ids, before.ids);
+    assert_eq!(after.made_on, before.made_on);
+    drop(after);
+    // Nothing was written, and the ledger goes on.
+    assert_eq!(ledger.head(), head);
+    rt.block_on(ledger.append(made(3..5))).unwrap();
+    ledger.verify().unwrap();
+}
+
+fn made(numbers: std::ops::Range<u128>) -> Vec<InputEvent> {
+    numbers
+        .map(|n| {
+            let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
+                commitment_id: Uuid::from_u128(n + 1),
+                title: format!("Commitment {n}"),
+                summary: None,
+                owner: None,
+                parties: vec![],
+                themes: vec![],
+                made_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
+                due: None,
+            }));
+            e.actor = Some("tester".into());
+            e
+        })
+        .collect()
+}
+
+/// The index check of `verify` names the first record whose entries the in-memory index
+/// does not hold — whichever of the checked chunk's records it is.
+#[test]
+fn verify_names_the_first_record_the_index_disagrees_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(ledger.append(made(0..40))).unwrap();
+    ledger.verify().unwrap();
+    for (damaged, other) in [(21u64, 27u64), (3, 30)] {
+        let store = &ledger.inner.store;
+        let saved = store.read_index().clone();
+        {
+            let mut index = store.write_index();
+            index.ids.insert(out.event_ids[damaged as usize], 999);
+            index.ids.insert(out.event_ids[other as usize], 998);
+        }
+        match ledger.verify() {
+            Err(Error::Integrity { position, what }) => {
+                assert_eq!(position, damaged, "{what}");
+                assert!(what.contains("disagrees with the index"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+        *store.write_index() = saved;
+        ledger.verify().unwrap();
+    }
+}

@@ -1,0 +1,59 @@
+//! Where a ledger lives, as a `--ledger` value names it: a directory (sled) or a PostgreSQL URL.
+//!
+//! Its own module, below both storage and the public API, so that the backends can name a
+//! location (and redact its password) without importing the [`crate::Ledger`] above them.
+
+use std::path::{Path, PathBuf};
+
+/// Where a ledger lives: a directory on this machine (sled), or a PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A ledger directory holding a sled database.
+    Directory(PathBuf),
+    /// A PostgreSQL connection string, `postgres://user@host:port/database` (libpq's URL form;
+    /// `?options=-csearch_path%3Dname` puts the ledger in its own schema).
+    Postgres(String),
+}
+
+impl Location {
+    /// The location a `--ledger` value names: a `postgres://` or `postgresql://` URL is a
+    /// PostgreSQL ledger, anything else a directory.
+    ///
+    /// ```
+    /// use ikrar_core::Location;
+    /// assert!(matches!(Location::of("postgres://ikrar@db/ledger"), Location::Postgres(_)));
+    /// assert!(matches!(Location::of("ikrar-ledger"), Location::Directory(_)));
+    /// ```
+    pub fn of(value: impl AsRef<Path>) -> Location {
+        let path = value.as_ref();
+        match path.to_str() {
+            Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                Location::Postgres(s.to_string())
+            }
+            _ => Location::Directory(path.to_path_buf()),
+        }
+    }
+
+    /// How to name the location to a person: the path, or the URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Directory(p) => p.display().to_string(),
+            Location::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}

@@ -1,0 +1,283 @@
+//! [`Store`]: a backend and the in-memory index over it, and what the rest of the crate reads
+//! through it — records, the index's answers, stored hashes (with a cache of hash tiles).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use uuid::Uuid;
+
+use chrono::NaiveDate;
+
+use crate::error::Error;
+use crate::model::event::StreamId;
+use crate::storage::index::{records_missing, Index};
+use crate::storage::{Backend, Bytes, Chunks, Head, TILE_WIDTH};
+use crate::tree::merkle::{Hash, HASH_BYTES};
+
+/// A backend and the in-memory index over it. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Store {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) index: Arc<RwLock<Index>>,
+    /// Recently read hash tiles. A stored hash never changes once written (tiles only grow at
+    /// the end), so a cached tile answers any hash it holds; a hash beyond its end is read
+    /// again. Saves the many small reads of proofs and roots (one query each on a database).
+    tiles: Arc<Mutex<HashMap<(u8, u64), Bytes>>>,
+}
+
+/// Hash tiles cached at most (8 KiB each): 8 MiB.
+const TILE_CACHE_MAX: usize = 1024;
+
+impl Store {
+    pub(crate) fn new(backend: Arc<dyn Backend>) -> Store {
+        Store {
+            backend,
+            index: Arc::new(RwLock::new(Index::default())),
+            tiles: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub(crate) fn head(&self) -> Result<Head, Error> {
+        self.backend.head()
+    }
+
+    pub(crate) fn chunks_from(&self, position: u64) -> Result<Chunks<'_>, Error> {
+        self.backend.chunks_from(position)
+    }
+
+    pub(crate) fn record_bytes(&self, position: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.backend.record_bytes(position)
+    }
+
+    pub(crate) fn records_at(&self, positions: &[u64]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        self.backend.records_at(positions)
+    }
+
+    pub(crate) fn tile(&self, level: u8, tile: u64) -> Result<Option<Bytes>, Error> {
+        self.backend.tile(level, tile)
+    }
+
+    pub(crate) fn checkpoint_notes(&self) -> Result<Vec<(u64, String)>, Error> {
+        self.backend.checkpoint_notes()
+    }
+
+    pub(crate) fn put_checkpoint(
+        &self,
+        size: u64,
+        name: &str,
+        note: &str,
+        verifier: &str,
+    ) -> Result<(), Error> {
+        self.backend.put_checkpoint(size, name, note, verifier)
+    }
+
+    pub(crate) fn verifier_key(&self, name: &str) -> Result<Option<String>, Error> {
+        self.backend.verifier_key(name)
+    }
+
+    pub(crate) fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        // The index is only written record by record, each push whole; a panic there poisons
+        // the lock but leaves a consistent prefix.
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last version and its position, if the stream exists.
+    pub(crate) fn stream_head(&self, stream: &StreamId) -> Result<Option<(u64, u64)>, Error> {
+        Ok(self
+            .read_index()
+            .streams
+            .get(stream)
+            .and_then(|v| v.last().map(|p| (v.len() as u64 - 1, *p))))
+    }
+
+    /// The positions of a stream's events, in version order.
+    pub(crate) fn stream_positions(&self, stream: &StreamId) -> Result<Vec<u64>, Error> {
+        Ok(self
+            .read_index()
+            .streams
+            .get(stream)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The position of an event.
+    pub(crate) fn event_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        Ok(self.read_index().ids.get(&id).copied())
+    }
+
+    /// The position of the retraction of an event.
+    pub(crate) fn retraction_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        Ok(self.read_index().retracted.get(&id).copied())
+    }
+
+    /// `made_on` of a commitment.
+    pub(crate) fn made_on(&self, commitment: Uuid) -> Option<NaiveDate> {
+        self.read_index().made_on.get(&commitment).copied()
+    }
+
+    /// Builds the index by scanning every record up to `tree_size` (at open). Fails if the log
+    /// has a gap or ends early, and — unless `shared` (other processes may be appending, so
+    /// later records are later commits) — if it holds records beyond `tree_size`.
+    pub(crate) fn build_index(&self, tree_size: u64, shared: bool) -> Result<Index, Error> {
+        let mut index = Index::default();
+        let scan_to = if shared { tree_size } else { u64::MAX };
+        index.extend(self.chunks_from(0)?, scan_to)?;
+        if index.size > tree_size {
+            return Err(Error::Integrity {
+                position: tree_size,
+                what: format!("a record lies beyond the head (tree size {tree_size})"),
+            });
+        }
+        if index.size != tree_size {
+            return Err(records_missing(index.size, tree_size));
+        }
+        Ok(index)
+    }
+
+    /// Extends the index with records other processes committed, up to `tree_size` (a
+    /// backend shared by several writers; a no-op when the index is already there).
+    pub(crate) fn catch_up_index(&self, tree_size: u64) -> Result<(), Error> {
+        if self.read_index().size >= tree_size {
+            return Ok(());
+        }
+        let mut index = self.write_index();
+        if index.size >= tree_size {
+            return Ok(());
+        }
+        let from = index.size;
+        index.extend(self.chunks_from(from)?, tree_size)?;
+        if index.size < tree_size {
+            return Err(records_missing(index.size, tree_size));
+        }
+        // Right after reading: the index holds exactly the records up to the head it followed.
+        debug_assert_eq!(index.size, tree_size);
+        Ok(())
+    }
+
+    /// One stored hash, `(level, index)`.
+    pub(crate) fn hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
+        let key = (level, index / TILE_WIDTH);
+        let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
+        let slice = |tile: &[u8]| {
+            tile.get(at..at + HASH_BYTES)
+                .map(|b| Hash(b.try_into().expect("slice of 32")))
+        };
+        let cached = self.tile_cache().get(&key).and_then(|t| slice(t));
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let Some(tile) = self.tile(key.0, key.1)? else {
+            return Ok(None);
+        };
+        let hash = slice(&tile);
+        let mut cache = self.tile_cache();
+        if cache.len() >= TILE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, tile);
+        Ok(hash)
+    }
+
+    /// A stored tile as it is in the tree of `tree_size` records, for the writer to extend: the
+    /// cached copy when it holds exactly the hashes that size implies (level `L` has
+    /// `tree_size >> L` stored hashes), else a fresh read. Saves a read per level and group
+    /// commit, a round trip each on a database, taken under the write lock.
+    pub(crate) fn tile_at_size(
+        &self,
+        level: u8,
+        tile: u64,
+        tree_size: u64,
+    ) -> Result<Option<Bytes>, Error> {
+        let expected_bytes = Self::tile_bytes_at_size(level, tile, tree_size);
+        if let Some(cached) = self.tile_cache().get(&(level, tile)) {
+            if cached.len() == expected_bytes {
+                return Ok(Some(cached.clone()));
+            }
+        }
+        self.tile(level, tile)
+    }
+
+    /// Brings the cached copies of the tiles a group commit on top of `tree_size` records reads
+    /// and extends (the last tile of each level, and the one before it) up to that size, in one
+    /// read of the backend for all that are stale. Another process's commit makes them stale.
+    pub(crate) fn refresh_frontier(&self, tree_size: u64) -> Result<(), Error> {
+        let mut stale = Vec::new();
+        {
+            let cache = self.tile_cache();
+            let mut level = 0u8;
+            while level < 64 && tree_size >> level > 0 {
+                let last_tile = (tree_size >> level) / TILE_WIDTH;
+                for tile in last_tile.saturating_sub(1)..=last_tile {
+                    let expected = Self::tile_bytes_at_size(level, tile, tree_size);
+                    let fresh = cache.get(&(level, tile)).map(|t| t.len()) == Some(expected);
+                    if expected > 0 && !fresh {
+                        stale.push((level, tile));
+                    }
+                }
+                level += 1;
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let fetched = self.backend.tiles(&stale)?;
+        let mut cache = self.tile_cache();
+        if cache.len() + stale.len() > TILE_CACHE_MAX {
+            cache.clear();
+        }
+        for (key, tile) in stale.into_iter().zip(fetched) {
+            if let Some(tile) = tile {
+                cache.insert(key, tile);
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of tile `(level, tile)` in the tree of `tree_size` records: level `L` holds
+    /// `tree_size >> L` stored hashes.
+    fn tile_bytes_at_size(level: u8, tile: u64, tree_size: u64) -> usize {
+        let hashes_in_level = tree_size >> level;
+        hashes_in_level
+            .saturating_sub(tile * TILE_WIDTH)
+            .min(TILE_WIDTH) as usize
+            * HASH_BYTES
+    }
+
+    /// Puts tiles just committed into the cache.
+    pub(crate) fn remember_tiles(&self, tiles: Vec<(u8, u64, Vec<u8>)>) {
+        let mut cache = self.tile_cache();
+        if cache.len() + tiles.len() > TILE_CACHE_MAX {
+            cache.clear();
+        }
+        for (level, tile, hashes) in tiles {
+            cache.insert((level, tile), Bytes::Owned(hashes));
+        }
+    }
+
+    fn tile_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(u8, u64), Bytes>> {
+        // A cache: whatever a panic left in it is still true.
+        self.tiles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The stored hashes of a ledger, for `tlog_tiles`.
+pub(crate) struct StoreHashes<'a>(pub(crate) &'a Store);
+
+impl tlog_tiles::HashReader for StoreHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                let (level, n) = tlog_tiles::split_stored_hash_index(i);
+                match self.0.hash(level, n) {
+                    Ok(Some(h)) => Ok(h.into()),
+                    _ => Err(tlog_tiles::Error::IndexesNotInTree),
+                }
+            })
+            .collect()
+    }
+}
