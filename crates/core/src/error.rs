@@ -34,7 +34,7 @@ pub enum Error {
         actual: Option<u64>,
     },
     /// The event id is already recorded with other content. Nothing was written.
-    #[error("event {index}: event_id {event_id} is already recorded at position {position} with other content")]
+    #[error("event {index}: event_id {event_id} is already recorded at position {position} with other content: {}", differences.join("; "))]
     EventIdConflict {
         /// The event's index in the append.
         index: usize,
@@ -42,6 +42,8 @@ pub enum Error {
         event_id: Uuid,
         /// Where the original is.
         position: u64,
+        /// What differs, a field each: `actor: "root" now, "oversight.kim" recorded`.
+        differences: Vec<String>,
     },
     /// Stored data does not check out: the ledger was altered or damaged. Stop writing and
     /// investigate; `position` is the first bad one.

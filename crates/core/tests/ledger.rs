@@ -143,14 +143,31 @@ fn idempotent_event_ids_and_conflicts(place: &Place) {
     if let EventData::CommitmentMade(d) = &mut other.data {
         d.title = "Something else".into();
     }
-    assert!(matches!(
-        rt.block_on(ledger.append(vec![other])),
+    match rt.block_on(ledger.append(vec![other.clone()])) {
         Err(Error::EventIdConflict {
             index: 0,
             position: 0,
+            differences,
             ..
-        })
-    ));
+        }) => assert_eq!(
+            differences,
+            [r#"data.title: "Something else" now, "Commitment 0" recorded"#]
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Another actor and reason too: each field is named.
+    other.actor = Some("root".into());
+    other.reason = Some("retry".into());
+    match rt.block_on(ledger.append(vec![other])) {
+        Err(Error::EventIdConflict { differences, .. }) => {
+            assert_eq!(differences.len(), 3, "{differences:?}");
+            assert!(differences.contains(&r#"reason: "retry" now, nothing recorded"#.to_string()));
+            assert!(differences
+                .iter()
+                .any(|d| d.starts_with(r#"actor: "root" now, "#)));
+        }
+        other => panic!("{other:?}"),
+    }
 
     // A second commitment_made on the same stream is a conflict (it implies no_stream).
     match rt.block_on(ledger.append(vec![made(1)])) {

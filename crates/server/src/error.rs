@@ -118,8 +118,9 @@ impl From<ikrar_core::Error> for ApiError {
                 index,
                 event_id,
                 position,
+                differences,
             } => Some(serde_json::json!({"index": index, "event_id": event_id,
-                                          "position": position})),
+                                          "position": position, "differences": differences})),
             E::Integrity { position, what } => {
                 Some(serde_json::json!({"position": position, "what": what}))
             }

@@ -121,6 +121,8 @@ fn api_error(status: u16, error: &Value) -> RemoteError {
                     index,
                     event_id,
                     position,
+                    differences: serde_json::from_value(detail["differences"].clone())
+                        .unwrap_or_default(),
                 }),
                 _ => None,
             }

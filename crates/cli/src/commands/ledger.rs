@@ -104,6 +104,7 @@ pub(super) fn append_failure(e: RemoteError, locate: &dyn Fn(usize) -> String) -
         RemoteError::Core(e) => e,
         RemoteError::Other(f) => return f,
     };
+    let mut first_context = Vec::new();
     let message = match &e {
         Error::Validation { index, field, rule } => {
             format!("{}field `{field}`: {rule}", locate(*index))
@@ -122,14 +123,21 @@ pub(super) fn append_failure(e: RemoteError, locate: &dyn Fn(usize) -> String) -
             index,
             event_id,
             position,
-        } => format!(
-            "{}conflict: event_id {event_id} is already recorded at position {position} with other content",
-            locate(*index)
-        ),
+            differences,
+        } => {
+            // The differences first, so that a retry can be fixed from the message alone.
+            first_context = differences.clone();
+            format!(
+                "{}conflict: event_id {event_id} is already recorded at position {position} with other content",
+                locate(*index)
+            )
+        }
         _ => return Failure::from(e),
     };
     let mut f = Failure::from(e);
     f.message = message;
+    first_context.append(&mut f.context);
+    f.context = first_context;
     f
 }
 

@@ -80,7 +80,79 @@ pub(super) fn repeat(
             index,
             event_id: id,
             position,
+            differences: differences(event, actor, &original),
         })
+    }
+}
+
+/// What `event` says that the recorded `record` does not, a field each, so that a retry with
+/// a reused id can be fixed without reading the ledger: `actor: "root" now, "kim" recorded`.
+fn differences(event: &InputEvent, actor: &str, record: &Record) -> Vec<String> {
+    fn text(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Null => "nothing".to_string(),
+            other => other.to_string(),
+        }
+    }
+    let mut out = Vec::new();
+    let mut field = |name: &str, now: serde_json::Value, recorded: serde_json::Value| {
+        if now != recorded {
+            out.push(format!(
+                "{name}: {} now, {} recorded",
+                text(&now),
+                text(&recorded)
+            ));
+        }
+    };
+    let json = |v: &dyn erased::Json| v.json();
+    field(
+        "type",
+        event.data.type_name().into(),
+        record.data.type_name().into(),
+    );
+    if event.data.type_name() == record.data.type_name() {
+        let now = json(&event.data);
+        let recorded = json(&record.data);
+        let keys: std::collections::BTreeSet<&String> = now
+            .as_object()
+            .into_iter()
+            .chain(recorded.as_object())
+            .flat_map(|o| o.keys())
+            .collect();
+        for key in keys {
+            field(
+                &format!("data.{key}"),
+                now.get(key).cloned().unwrap_or_default(),
+                recorded.get(key).cloned().unwrap_or_default(),
+            );
+        }
+    }
+    field("actor", actor.into(), record.actor.as_str().into());
+    field("reason", json(&event.reason), json(&record.reason));
+    field("source", json(&event.source), json(&record.source));
+    let effective = event.effective.or(event.data.default_effective());
+    let effective_now = match effective {
+        Some(m) => json(&m),
+        None => "the moment of recording".into(),
+    };
+    if effective != Some(record.effective)
+        && !(effective.is_none() && record.effective == Moment::Instant(record.recorded_at))
+    {
+        field("effective", effective_now, json(&record.effective));
+    }
+    out
+}
+
+/// Values compared by their JSON form, whatever their type.
+mod erased {
+    pub(super) trait Json {
+        fn json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
+        }
     }
 }
 
