@@ -156,29 +156,7 @@ pub(crate) fn verify(
             "the root recomputed from the records differs from the stored root",
         ));
     }
-    // Every record's entries were found; equal counts mean the index holds nothing else. The
-    // ledger may have grown during the scan: count only entries below the verified size then
-    // (`made_on` has no position, so it is counted only when nothing was appended).
-    let live = store.read_index();
-    let below = |p: &u64| *p < size;
-    let counts_agree = if live.size == size {
-        let stream_entries: usize = live.streams.values().map(Vec::len).sum();
-        live.ids.len() as u64 == size
-            && stream_entries as u64 == size
-            && live.retracted.len() == scanned.retractions
-            && live.made_on.len() == scanned.made
-    } else {
-        let stream_entries: usize = live
-            .streams
-            .values()
-            .map(|v| v.iter().filter(|p| below(p)).count())
-            .sum();
-        live.size > size
-            && live.ids.values().filter(|p| below(p)).count() as u64 == size
-            && stream_entries as u64 == size
-            && live.retracted.values().filter(|p| below(p)).count() == scanned.retractions
-    };
-    if check_index && !counts_agree {
+    if check_index && !index_counts_agree(store, size, &scanned) {
         return Err(integrity(
             position,
             "the in-memory index holds entries no record implies; reopen the ledger to rebuild it",
@@ -457,4 +435,31 @@ fn stored_checkpoints(
         out.push(checkpoint);
     }
     Ok(out)
+}
+
+/// Whether the in-memory index holds as many entries as the `size` records scanned imply (each
+/// record's own entries were already found).
+fn index_counts_agree(store: &Store, size: u64, scanned: &Scanned) -> bool {
+    // Every record's entries were found; equal counts mean the index holds nothing else. The
+    // ledger may have grown during the scan: count only entries below the verified size then
+    // (`made_on` has no position, so it is counted only when nothing was appended).
+    let live = store.read_index();
+    let below = |p: &u64| *p < size;
+    if live.size == size {
+        let stream_entries: usize = live.streams.values().map(Vec::len).sum();
+        live.ids.len() as u64 == size
+            && stream_entries as u64 == size
+            && live.retracted.len() == scanned.retractions
+            && live.made_on.len() == scanned.made
+    } else {
+        let stream_entries: usize = live
+            .streams
+            .values()
+            .map(|v| v.iter().filter(|p| below(p)).count())
+            .sum();
+        live.size > size
+            && live.ids.values().filter(|p| below(p)).count() as u64 == size
+            && stream_entries as u64 == size
+            && live.retracted.values().filter(|p| below(p)).count() == scanned.retractions
+    }
 }

@@ -142,25 +142,7 @@ fn run(
         let head = lock.head();
         publish(&head_tx, head);
 
-        let mut group = Layer::new(head.tree_size, head.last_recorded_at);
-        let mut answers = Vec::with_capacity(requests.len());
-        for request in requests {
-            let now = clock.now();
-            let result = check_limits(&request).and_then(|()| match &request.payload {
-                Payload::Events(events) => stage(&store, &group, events, now),
-                Payload::Records(records) => stage_records(&store, &group, records),
-            });
-            let result = match result {
-                Ok((layer, outcome)) => {
-                    if !request.dry_run {
-                        group.merge(layer);
-                    }
-                    Ok(outcome)
-                }
-                Err(e) => Err(e),
-            };
-            answers.push((request, result));
-        }
+        let (group, answers) = stage_group(&store, &head, requests, &clock);
 
         let mut tree_size = head.tree_size;
         if group.records.is_empty() {
@@ -188,19 +170,7 @@ fn run(
                 }
             }
         }
-        let mut payloads = Vec::with_capacity(answers.len());
-        for (request, result) in answers {
-            let result = result.map(|mut outcome| {
-                outcome.tree_size = if request.dry_run {
-                    tree_size + outcome.new_events as u64
-                } else {
-                    tree_size
-                };
-                outcome
-            });
-            let _ = request.reply.send(result);
-            payloads.push(request.payload);
-        }
+        let payloads = answer(answers, tree_size);
         if let Some(tx) = &reclaim_tx {
             // Fails only if the reclaimer is gone; the group is then freed here.
             let _ = tx.send((group, payloads));
@@ -210,6 +180,58 @@ fn run(
     if let Ok(reclaimer) = reclaimer {
         let _ = reclaimer.join();
     }
+}
+
+/// Each request's answer, before the group is committed: its outcome, or why it failed alone.
+type Answers = Vec<(AppendRequest, Result<AppendOutcome, Error>)>;
+
+/// Validates and stages each request of a group on top of the ones before it, under the lock
+/// whose head is `head`: a request that fails fails alone, and a dry run stages nothing.
+fn stage_group(
+    store: &Store,
+    head: &Head,
+    requests: Vec<AppendRequest>,
+    clock: &Clock,
+) -> (Layer, Answers) {
+    let mut group = Layer::new(head.tree_size, head.last_recorded_at);
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        let now = clock.now();
+        let result = check_limits(&request).and_then(|()| match &request.payload {
+            Payload::Events(events) => stage(store, &group, events, now),
+            Payload::Records(records) => stage_records(store, &group, records),
+        });
+        let result = match result {
+            Ok((layer, outcome)) => {
+                if !request.dry_run {
+                    group.merge(layer);
+                }
+                Ok(outcome)
+            }
+            Err(e) => Err(e),
+        };
+        answers.push((request, result));
+    }
+    (group, answers)
+}
+
+/// Answers every appender of a group committed at `tree_size` (a dry run: the size it would
+/// have made), and hands back the appends' input, to be freed off the writer's path.
+fn answer(answers: Answers, tree_size: u64) -> Vec<Payload> {
+    let mut payloads = Vec::with_capacity(answers.len());
+    for (request, result) in answers {
+        let result = result.map(|mut outcome| {
+            outcome.tree_size = if request.dry_run {
+                tree_size + outcome.new_events as u64
+            } else {
+                tree_size
+            };
+            outcome
+        });
+        let _ = request.reply.send(result);
+        payloads.push(request.payload);
+    }
+    payloads
 }
 
 /// The same failure again, for each appender of a group (`Error` is not `Clone`: it may hold
@@ -277,51 +299,8 @@ pub(crate) fn commit(
         })
         .collect();
 
-    // Extend the hash tiles. Hashes of one level only ever grow at the end.
-    let mut by_tile: BTreeMap<(u8, u64), Vec<(u64, Hash)>> = BTreeMap::new();
-    for (&(level, index), &hash) in &group.hashes {
-        by_tile
-            .entry((level, index / TILE_WIDTH))
-            .or_default()
-            .push((index, hash));
-    }
-    let mut tiles = Vec::with_capacity(by_tile.len());
-    for ((level, tile), mut hashes) in by_tile {
-        hashes.sort_unstable_by_key(|(i, _)| *i);
-        let mut value = store
-            .tile_at_size(level, tile, head.tree_size)?
-            .map(|v| v.to_vec())
-            .unwrap_or_default();
-        for (index, hash) in hashes {
-            let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
-            if value.len() != at {
-                return Err(Error::Integrity {
-                    position: head.tree_size,
-                    what: format!(
-                        "hash tile ({level}, {tile}) holds {} bytes where {at} were expected",
-                        value.len()
-                    ),
-                });
-            }
-            value.extend_from_slice(&hash.0);
-        }
-        tiles.push((level, tile, value));
-    }
-
-    let tree_size = group.next_position();
-    let empty = Layer::new(tree_size, group.last_recorded_at);
-    let view = View::new(store, [group, &empty]);
-    let root: Hash = tlog_tiles::tree_hash(tree_size, &view)
-        .map_err(|e| Error::Integrity {
-            position: tree_size.saturating_sub(1),
-            what: format!("cannot compute the new root: {e}"),
-        })?
-        .into();
-    let new_head = Head {
-        tree_size,
-        root,
-        last_recorded_at: group.last_recorded_at,
-    };
+    let tiles = extended_tiles(store, group, head)?;
+    let new_head = new_head(store, group)?;
     let written: Vec<(u8, u64, Vec<u8>)> = tiles.clone();
     // The index learns the records before anyone is answered, and no reader sees them before
     // they are durable: it is taught under its write lock, held until the commit returns —
@@ -370,4 +349,63 @@ pub(crate) fn commit(
     store.remember_tiles(written);
     push_result?;
     Ok(new_head)
+}
+
+/// The hash tiles the group extends, each whole as it will be stored: what is stored at the
+/// head's size, then the group's new hashes. Hashes of one level only ever grow at the end.
+fn extended_tiles(
+    store: &Store,
+    group: &Layer,
+    head: &Head,
+) -> Result<Vec<(u8, u64, Vec<u8>)>, Error> {
+    let mut by_tile: BTreeMap<(u8, u64), Vec<(u64, Hash)>> = BTreeMap::new();
+    for (&(level, index), &hash) in &group.hashes {
+        by_tile
+            .entry((level, index / TILE_WIDTH))
+            .or_default()
+            .push((index, hash));
+    }
+    let mut tiles = Vec::with_capacity(by_tile.len());
+    for ((level, tile), mut hashes) in by_tile {
+        hashes.sort_unstable_by_key(|(i, _)| *i);
+        let mut value = store
+            .tile_at_size(level, tile, head.tree_size)?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        for (index, hash) in hashes {
+            let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
+            if value.len() != at {
+                return Err(Error::Integrity {
+                    position: head.tree_size,
+                    what: format!(
+                        "hash tile ({level}, {tile}) holds {} bytes where {at} were expected",
+                        value.len()
+                    ),
+                });
+            }
+            value.extend_from_slice(&hash.0);
+        }
+        tiles.push((level, tile, value));
+    }
+
+    Ok(tiles)
+}
+
+/// The head after the group: its size, the root of the tree with the group's hashes, and its
+/// last `recorded_at`.
+fn new_head(store: &Store, group: &Layer) -> Result<Head, Error> {
+    let tree_size = group.next_position();
+    let empty = Layer::new(tree_size, group.last_recorded_at);
+    let view = View::new(store, [group, &empty]);
+    let root: Hash = tlog_tiles::tree_hash(tree_size, &view)
+        .map_err(|e| Error::Integrity {
+            position: tree_size.saturating_sub(1),
+            what: format!("cannot compute the new root: {e}"),
+        })?
+        .into();
+    Ok(Head {
+        tree_size,
+        root,
+        last_recorded_at: group.last_recorded_at,
+    })
 }
