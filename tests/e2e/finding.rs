@@ -308,3 +308,35 @@ fn tokens_are_listed_and_revoked() {
     let again = env.run(&["token", "revoke", "kim", "--tokens", file]);
     assert_ne!(again.status.code(), Some(0));
 }
+
+#[test]
+fn a_reused_event_id_names_the_fields_that_differ() {
+    let env = Env::with_ledger();
+    commit(&env, 1, "Summit", &["--event-id", &eid(1)]);
+    // The same command again is a no-op; with another title and actor, a conflict (exit 4).
+    commit(&env, 1, "Summit", &["--event-id", &eid(1)]);
+    let out = env.run(&[
+        "--actor",
+        "root",
+        "commit",
+        "--id",
+        &cid(1),
+        "--title",
+        "Summit in Astana",
+        "--made-on",
+        "2025-01-16",
+        "--event-id",
+        &eid(1),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"data.title: "Summit in Astana" now, "Summit" recorded"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"actor: "root" now, "e2e.tester" recorded"#),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+}

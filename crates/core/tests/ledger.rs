@@ -151,7 +151,7 @@ fn idempotent_event_ids_and_conflicts(place: &Place) {
             ..
         }) => assert_eq!(
             differences,
-            [r#"data.title: "Something else" now, "Commitment 0" recorded"#]
+            [r#"data.title: "Something else" now, "Commitment 1" recorded"#]
         ),
         other => panic!("{other:?}"),
     }
