@@ -7,17 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use ikrar_testkit::free_port;
+
 use crate::{json, stderr, stdout, Env};
 
 const SUMMIT: &str = "01946d3e-0000-7000-8000-000000000109";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts `ikrar serve` on the environment's ledger and waits for its socket to answer.
 fn start_server(env: &Env) -> Child {

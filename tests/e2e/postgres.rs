@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use ikrar_testkit::Place;
 use serde_json::{json, Value};
 
+use ikrar_testkit::free_port;
+
 use crate::{cid, json as stdout_json, stderr, stdout, Env};
 
 /// Runs the binary on `ledger` and answers its JSON output, requiring exit 0.
@@ -129,14 +131,6 @@ fn a_ledger_moved_from_sled_to_postgres_and_back_keeps_its_root_and_answers() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("already holds 743 records"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One HTTP/1.1 request on a new connection: (status, body).

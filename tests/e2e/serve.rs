@@ -5,15 +5,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::{json, stderr, Env};
+use ikrar_testkit::free_port;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::{json, stderr, Env};
 
 /// A raw HTTP/1.1 GET, so that the test needs no client library.
 fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {

@@ -89,7 +89,7 @@ fn a_verification_report_names_the_first_bad_position() {
     assert_eq!(report.root, Some(ledger.head().root.to_base64()));
     drop(ledger);
     {
-        let db = open_raw_sled(&dir.path().join("l").join("db"));
+        let db = ikrar_testkit::tamper::open_raw_sled(&dir.path().join("l").join("db"));
         let log = db.open_tree("log").unwrap();
         // Record 1 is in the first bundle (the first append's three records).
         let mut key = vec![b'b'];
@@ -103,10 +103,4 @@ fn a_verification_report_names_the_first_bad_position() {
     let report = ikrar_audit::verification_report(&ledger, &mut |_| {}).unwrap();
     assert!(!report.ok);
     assert_eq!(report.first_bad_position, Some(1));
-}
-
-/// Opens the ledger's sled database directly, as a tamperer would (retrying sled's lock, which
-/// a just-dropped ledger may hold for a moment).
-fn open_raw_sled(db_dir: &std::path::Path) -> sled::Db {
-    ikrar_core::open_sled(&sled::Config::new().path(db_dir)).expect("open the sled database")
 }

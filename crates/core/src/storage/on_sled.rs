@@ -58,6 +58,8 @@ const META_FORMAT: &[u8] = b"mformat";
 pub const LOCK_FILE_NAME: &str = "ikrar.lock";
 /// The name of the sled database directory inside a ledger directory.
 pub const DB_DIR_NAME: &str = "db";
+/// Where [`SledBackend::create`] builds the database before renaming it to [`DB_DIR_NAME`].
+const CREATING_DIR_NAME: &str = "db.creating";
 
 /// The name of the head file inside a ledger directory.
 pub const HEAD_FILE_NAME: &str = "head";
@@ -205,23 +207,46 @@ impl SledBackend {
         })
     }
 
-    /// Creates an empty ledger in `dir`, which must not exist or be empty.
+    /// Creates an empty ledger in `dir`, which must not exist or be empty (but for what a
+    /// creation killed before it finished left: the lock file, the head file and a staging
+    /// database).
+    ///
+    /// The database is made whole under a staging name and renamed into place, so that a
+    /// process killed while creating leaves no `db/` without its format marker: a ledger
+    /// directory either has a complete empty database or none.
     pub(crate) fn create(dir: &Path, cache_bytes: u64) -> Result<SledBackend, Error> {
-        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-            return Err(Error::AlreadyExists {
-                path: dir.to_path_buf(),
-            });
+        if dir.exists() {
+            for entry in std::fs::read_dir(dir)? {
+                let name = entry?.file_name();
+                // What a killed creation leaves; `db/` itself is renamed into place last.
+                if name != LOCK_FILE_NAME && name != CREATING_DIR_NAME && name != HEAD_FILE_NAME {
+                    return Err(Error::AlreadyExists {
+                        path: dir.to_path_buf(),
+                    });
+                }
+            }
         }
         std::fs::create_dir_all(dir)?;
         let lock = take_lock(dir)?;
-        let backend = Self::open_db(dir, cache_bytes, lock)?;
-        backend
-            .log
-            .insert(META_FORMAT, &LAYOUT_VERSION.to_be_bytes())?;
-        backend.log.insert(META_HEAD, &Head::empty().encode()[..])?;
-        backend.db.flush()?;
-        backend.head_file.write(&Head::empty())?;
-        Ok(backend)
+        let staging = dir.join(CREATING_DIR_NAME);
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        {
+            let db = open_sled(&sled::Config::new().path(&staging).flush_every_ms(None))?;
+            let log = db.open_tree("log")?;
+            log.insert(META_FORMAT, &LAYOUT_VERSION.to_be_bytes())?;
+            log.insert(META_HEAD, &Head::empty().encode()[..])?;
+            db.flush()?;
+        }
+        // The head file is whole before the database appears beside it: an open never finds
+        // a database with an empty head file.
+        let head_file = HeadFile::create(dir)?;
+        head_file.write(&Head::empty())?;
+        head_file.file.sync_all()?;
+        std::fs::rename(&staging, dir.join(DB_DIR_NAME))?;
+        File::open(dir)?.sync_all()?;
+        Self::open_db(dir, cache_bytes, lock)
     }
 
     /// Opens the ledger in `dir` and checks its format marker. The tail and head-file checks
