@@ -160,9 +160,16 @@ pub struct RecordArgs {
 pub enum Command {
     /// Create an empty ledger (refuses to overwrite anything).
     Init,
-    /// Record the demo dataset (the seed article) and print the summary; running it twice
-    /// changes nothing.
-    Demo,
+    /// Record a demo dataset and print the summary; running it twice changes nothing.
+    ///
+    /// Without an argument, the seed article: the 2025 master plan of Korea's foreign ministry
+    /// (korea.kr). `canada`: the Government of Canada's Mandate Letter Tracker of November 2017,
+    /// 364 commitments with the government's own statuses (MIT, Treasury Board Secretariat).
+    Demo {
+        /// Which dataset.
+        #[arg(value_enum, default_value_t = DemoSet::Korea)]
+        dataset: DemoSet,
+    },
     /// Record a new commitment (`commitment_made`); prints its id.
     Commit {
         /// What was committed to (1–500 characters).
@@ -454,6 +461,15 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// The datasets of `ikrar demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoSet {
+    /// The seed article (the default).
+    Korea,
+    /// The Canada Mandate Letter Tracker, November 2017.
+    Canada,
 }
 
 /// `ikrar token …`.

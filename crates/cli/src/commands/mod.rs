@@ -1,5 +1,6 @@
 //! One function per command, each a thin layer over the library.
 
+mod demo;
 mod integrity;
 mod ledger;
 mod query;
@@ -18,7 +19,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
     let actor = default_actor(cli.global.actor.clone());
     match cli.command {
         Command::Init => ledger::init(&path, format),
-        Command::Demo => record::demo(&path, format).await,
+        Command::Demo { dataset } => demo::demo(&path, dataset, format).await,
         Command::Append { file, dry_run } => {
             ledger::append(&path, &file, dry_run, &actor, format).await
         }
