@@ -164,6 +164,9 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
             format!("the body is over {} bytes", g.body_bytes_max),
         )
         .into_response(),
+        Ok(response) if response.status().is_client_error() && !is_json(&response) => {
+            as_api_error(response).await
+        }
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -172,6 +175,47 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         )
         .into_response(),
     }
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// A client error that an extractor answered in plain text (a query parameter that does not
+/// parse, a body that is not UTF-8, a missing parameter), in the API's error form, so that a
+/// client parses every error the same way (SPEC §7).
+async fn as_api_error(response: Response) -> Response {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "validation",
+    };
+    // 422 is what axum says of a well-formed body it cannot decode; to clients of this API
+    // bad input is 400 (SPEC §7).
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let message = if text.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        text.trim().to_string()
+    };
+    ApiError::new(status, kind, message).into_response()
 }
 
 /// The application: every route of SPEC §7, behind the guard. Live feeds end when

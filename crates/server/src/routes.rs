@@ -159,7 +159,13 @@ pub async fn stream(
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be a position"))?;
-            last + 1
+            // The position after the last one seen; the largest position has none after it
+            // (never a wrap to 0, which would replay the whole log).
+            last.checked_add(1).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Last-Event-ID {last} is the last possible position; nothing follows it"
+                ))
+            })?
         }
         None => q.from.unwrap_or(0),
     };

@@ -15,7 +15,9 @@ use crate::output::Format;
 fn server_failure(e: ikrar_server::Error) -> Failure {
     match e {
         ikrar_server::Error::Core(core) => Failure::from(core),
-        e @ ikrar_server::Error::NotLoopback(_) => usage(e.to_string()),
+        e @ (ikrar_server::Error::NotLoopback(_) | ikrar_server::Error::TokensInvalid { .. }) => {
+            usage(e.to_string())
+        }
         e => Failure::new("server", exit::OPERATIONAL, e.to_string()),
     }
 }
