@@ -96,7 +96,17 @@ impl IntoResponse for ApiError {
                 detail: self.detail,
             },
         };
-        (self.status, Json(body)).into_response()
+        let cause = self
+            .status
+            .is_server_error()
+            .then(|| body.error.message.clone());
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(cause) = cause {
+            response
+                .extensions_mut()
+                .insert(crate::telemetry::Cause(cause));
+        }
+        response
     }
 }
 

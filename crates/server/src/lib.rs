@@ -13,11 +13,13 @@
 //! ```
 
 mod auth;
+mod connections;
 mod error;
 mod lists;
 mod lookup;
 pub mod openapi;
 mod routes;
+mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,10 +36,12 @@ use ikrar_core::Ledger;
 use ikrar_state::Projection;
 
 pub use auth::{token_hash, Role, TokenEntry, Tokens};
+pub use connections::{ConnectionLimits, ConnectionStats, FDS_KEPT_FOR_STORAGE};
 pub use error::{ApiError, Error};
 pub use lists::{EVENTS_PAGE_BYTES_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
 pub use lookup::{HeadAnswer, IdMatch, IDS_PER_PREFIX_MAX};
 pub use routes::{AppState, HEARTBEAT_SECS};
+pub use telemetry::Metrics;
 
 /// Who is calling, as the auth layer established it.
 #[derive(Debug, Clone)]
@@ -62,6 +66,8 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// The longest a request may take until its response starts, in milliseconds (408 beyond).
     pub request_timeout_ms: u64,
+    /// Connections at once, and the header and shutdown timeouts.
+    pub connections: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -73,6 +79,7 @@ impl ServerConfig {
             tokens_file: None,
             body_bytes_max: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -156,7 +163,15 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         )
         .into_response();
     }
+    let actor = telemetry::Actor(caller.name.clone());
     req.extensions_mut().insert(caller);
+    let mut response = guarded(&g, req, next).await;
+    response.extensions_mut().insert(actor);
+    response
+}
+
+/// The request under the time limit, its plain-text client errors in the API's form.
+async fn guarded(g: &Guard, req: Request, next: Next) -> Response {
     match tokio::time::timeout(g.request_timeout, next.run(req)).await {
         Ok(response) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -229,6 +244,7 @@ pub fn router(
         state: Arc::new(Projection::open(&ledger)?),
         ledger,
         shutting_down,
+        metrics: Arc::default(),
     };
     Ok(router_on(state, config, config.tokens.clone()))
 }
@@ -262,9 +278,14 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
         .route("/v1/verify", get(routes::verify))
         .route("/v1/openapi.json", get(routes::openapi))
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(telemetry::metrics))
         .fallback(routes::fallback)
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
         .layer(middleware::from_fn_with_state(guard_state, guard))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            telemetry::observe,
+        ))
         .with_state(state)
 }
 
@@ -312,33 +333,37 @@ pub async fn serve_with_socket(
         state: Arc::new(Projection::open(&ledger)?),
         ledger,
         shutting_down: down_rx.clone(),
+        metrics: Arc::default(),
     };
     let app = router_on(state.clone(), &config, config.tokens.clone());
-    let local = socket.map(|s| (s, router_on(state, &config, None)));
-    let mut down_tcp = down_rx.clone();
-    let tcp = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = down_tcp.wait_for(|down| *down).await;
-    });
+    let stats = state.metrics.connections.clone();
     let trigger = async move {
         shutdown.await;
         // End the live feeds; requests in flight (appends included) run to completion.
         let _ = down_tx.send(true);
     };
-    match local {
+    let tcp = connections::serve(
+        listener,
+        app,
+        config.connections,
+        stats.clone(),
+        down_rx.clone(),
+    );
+    match socket {
         None => {
-            let (served, ()) = tokio::join!(tcp, trigger);
-            served?;
+            tokio::join!(tcp, trigger);
         }
-        Some((socket, local_app)) => {
-            let mut down_local = down_rx.clone();
-            let on_socket =
-                axum::serve(socket.listener, local_app).with_graceful_shutdown(async move {
-                    let _ = down_local.wait_for(|down| *down).await;
-                });
-            let (served, served_local, ()) = tokio::join!(tcp, on_socket, trigger);
+        Some(socket) => {
+            let local_app = router_on(state, &config, None);
+            let on_socket = connections::serve(
+                socket.listener,
+                local_app,
+                config.connections,
+                stats,
+                down_rx.clone(),
+            );
+            tokio::join!(tcp, on_socket, trigger);
             let _ = std::fs::remove_file(&socket.path);
-            served?;
-            served_local?;
         }
     }
     Ok(())

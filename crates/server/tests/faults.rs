@@ -90,3 +90,55 @@ async fn last_event_id_at_the_edges_never_replays_the_log() {
     drop(r);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_appends_commits_requests_and_open_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("l"), None, 1 << 20).await;
+    let http = reqwest::Client::new();
+    for n in 0..3 {
+        let e = serde_json::json!({"type":"commitment_made","data":{
+            "commitment_id": format!("0194a1c2-7f00-7000-8000-{n:012x}"),
+            "title":"Summit","made_on":"2025-01-16"}});
+        let r = http
+            .post(server.url("/v1/events"))
+            .json(&e)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let _ = http.get(server.url("/v1/nothing")).send().await.unwrap();
+    let feed = http
+        .get(server.url("/v1/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let r = http.get(server.url("/metrics")).send().await.unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = r.text().await.unwrap();
+    for line in [
+        "ikrar_tree_size 3",
+        "ikrar_appends_total 3",
+        "ikrar_events_appended_total 3",
+        "ikrar_group_commit_failures_total 0",
+        "ikrar_sse_feeds_open 1",
+        r#"ikrar_http_requests_total{route="/v1/events",status="200"} 3"#,
+        r#"ikrar_http_requests_total{route="unmatched",status="404"} 1"#,
+        "ikrar_flush_seconds_count 3",
+        r#"ikrar_group_commit_events_bucket{le="1"} 3"#,
+        "ikrar_projection_lag_events",
+        "ikrar_http_request_duration_seconds_bucket{le=\"+Inf\"}",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line} missing in:\n{text}"
+        );
+    }
+    drop(feed);
+    server.shutdown().await;
+}

@@ -26,8 +26,10 @@ fn verifier_key(text_or_file: &str) -> Result<VerifierKey, Failure> {
         text_or_file.to_string()
     };
     VerifierKey::parse(&text).map_err(|e| {
-        // A verifier key always holds `+`: without one, the text was meant as a file.
-        if !path.exists() && !text_or_file.contains('+') {
+        // A verifier key always holds `+`; text without one that names a path (a `/` or a
+        // `.pub`) was meant as a file.
+        let names_a_file = text_or_file.contains('/') || text_or_file.ends_with(".pub");
+        if !path.exists() && !text_or_file.contains('+') && names_a_file {
             Failure::new(
                 "io",
                 exit::OPERATIONAL,

@@ -89,7 +89,22 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::CheckProof { file, public_key } => {
             integrity::check_proof(&file, &public_key, format)
         }
-        Command::Serve { listen, tokens } => serve::serve(&path, listen, tokens.as_deref()).await,
+        Command::Serve {
+            listen,
+            tokens,
+            connections_max,
+            header_timeout,
+            log_format,
+        } => {
+            let options = serve::ServeOptions {
+                listen,
+                tokens,
+                connections_max,
+                header_timeout,
+                log_format,
+            };
+            serve::serve(&path, options).await
+        }
         Command::Token { command } => serve::token(command, format),
         recording => record::run(&path, recording, &actor, format).await,
     }
