@@ -133,7 +133,7 @@ fn acknowledged_state(
             && verify::check_tail(store, &head, false).is_err()
             && verify::check_tail(store, ack, true).is_ok()
         {
-            return Ok((ack.clone(), true));
+            return Ok((*ack, true));
         }
     }
     let beyond = unacknowledged_beyond_head(store, &head, acknowledged)?;
@@ -241,7 +241,7 @@ impl Ledger {
         let (head, unacknowledged) =
             acknowledged_state(&store, store.head()?, acknowledged.as_ref())?;
         let mut failures = Vec::new();
-        if let Err(e) = verify::check_against_head_file(&store, &head, acknowledged.clone()) {
+        if let Err(e) = verify::check_against_head_file(&store, &head, acknowledged) {
             failures.push(e);
         }
         // Records beyond the head that no commit acknowledged are not damage: the next open
