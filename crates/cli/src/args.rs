@@ -256,6 +256,9 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Turn successive snapshots of a tracker's table into the events between them (SPEC §12).
+    #[command(after_help = crate::commands::import_snapshots::after_help())]
+    ImportSnapshots(crate::commands::import_snapshots::ImportArgs),
     /// List commitments in a basis.
     List {
         /// Only this status.

@@ -1,5 +1,6 @@
 //! One function per command, each a thin layer over the library.
 
+pub(crate) mod import_snapshots;
 mod integrity;
 mod ledger;
 mod query;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::Append { file, dry_run } => {
             ledger::append(&path, &file, dry_run, &actor, format).await
         }
+        Command::ImportSnapshots(args) => import_snapshots::run(&path, args, &actor, format).await,
         Command::Log {
             from,
             limit,
