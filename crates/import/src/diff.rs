@@ -209,10 +209,13 @@ pub(crate) fn diff(
         return out;
     }
     let present: HashSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
-    for (key, cur) in &state.keys {
-        if cur.retracted || present.contains(key.as_str()) {
-            continue;
-        }
+    let mut gone: Vec<(&String, &Current)> = state
+        .keys
+        .iter()
+        .filter(|(key, cur)| !cur.retracted && !present.contains(key.as_str()))
+        .collect();
+    gone.sort_unstable_by_key(|(key, _)| *key);
+    for (key, cur) in gone {
         let gone = Entry {
             key: key.clone(),
             row: 0,

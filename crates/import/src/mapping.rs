@@ -110,6 +110,9 @@ pub struct Mapping {
     pub(crate) url: Option<String>,
     /// Normalised label (see [`normalise_label`]) → status.
     pub(crate) labels: HashMap<String, Status>,
+    /// The labels exactly as the mapping spells them → status: most rows use one of these,
+    /// and finding them needs no normalising (which allocates, once per row).
+    pub(crate) exact: HashMap<String, Status>,
 }
 
 /// Labels are looked up ignoring case, runs of white space and the kind of dash, so that
@@ -154,6 +157,7 @@ impl Mapping {
             return Err(bad("key `title`: names no field".into()));
         }
         let mut labels = HashMap::new();
+        let mut exact = HashMap::new();
         let mut spelt: HashMap<String, String> = HashMap::new();
         for (label, status) in &raw.labels {
             let status = status
@@ -175,6 +179,7 @@ impl Mapping {
                 }
             }
             labels.insert(norm.clone(), status);
+            exact.insert(label.trim().to_string(), status);
             spelt.insert(norm, label.clone());
         }
         if let Some(default) = &raw.default_label {
@@ -203,6 +208,7 @@ impl Mapping {
             reason: opt(raw.reason),
             url: opt(raw.url),
             labels,
+            exact,
         })
     }
 
@@ -224,7 +230,10 @@ impl Mapping {
     /// assert_eq!(m.status_of("Done-ish"), None);
     /// ```
     pub fn status_of(&self, label: &str) -> Option<Status> {
-        self.labels.get(&normalise_label(label)).copied()
+        match self.exact.get(label) {
+            Some(status) => Some(*status),
+            None => self.labels.get(&normalise_label(label)).copied(),
+        }
     }
 }
 
@@ -235,6 +244,11 @@ fn one_line(message: &str) -> String {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        // The quoted lines of the file (`2 | titel = "y"`): the message names line and key.
+        .filter(|l| {
+            let (number, rest) = l.split_once(' ').unwrap_or((l, ""));
+            !(number.chars().all(|c| c.is_ascii_digit()) && rest.starts_with('|'))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -117,8 +117,8 @@ pub async fn plan(
     let mut read = Vec::with_capacity(snapshots.len());
     for snapshot in snapshots {
         let entries = snapshot
-            .rows(&mapping.rows)
-            .and_then(|rows| rows::entries(mapping, &snapshot.name, &rows));
+            .table(&mapping.rows)
+            .and_then(|table| rows::entries(mapping, &snapshot.name, &table));
         match entries {
             Ok(entries) => read.push((snapshot, entries)),
             // Only what does not parse or holds no rows may be skipped: a row that breaks the

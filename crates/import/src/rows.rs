@@ -1,6 +1,7 @@
 //! A snapshot's rows read through the mapping: one entry per key, with the commitment's fields,
 //! its status and the tracker's own label.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Place};
 use crate::mapping::{LongTitles, Mapping, OnDuplicateKey};
-use crate::snapshot::Row;
+use crate::snapshot::{Cell, Column, Table};
 
 /// The fields of a commitment a tracker gives (those the mapping names).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,26 +40,36 @@ pub(crate) struct Entry {
 }
 
 /// A field's value as text: strings trimmed, numbers and booleans written out, lists joined;
-/// empty means absent.
-fn text(value: Option<&Value>) -> Option<String> {
-    let s = match value? {
-        Value::Null => return None,
-        Value::String(s) => s.trim().to_string(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|v| text(Some(v)))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
+/// empty means absent. Borrowed from the snapshot where it can be (most fields of most rows).
+fn text<'a>(cell: Option<Cell<'a>>) -> Option<Cow<'a, str>> {
+    let s: Cow<'a, str> = match cell? {
+        Cell::Text(s) => Cow::Borrowed(s.trim()),
+        Cell::Json(Value::String(s)) => Cow::Borrowed(s.trim()),
+        Cell::Json(Value::Null) => return None,
+        Cell::Json(Value::Array(items)) => Cow::Owned(
+            items
+                .iter()
+                .filter_map(|v| text(Some(Cell::Json(v))))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Cell::Json(other) => Cow::Owned(other.to_string()),
     };
     (!s.is_empty()).then_some(s)
 }
 
+fn owned(cell: Option<Cell<'_>>) -> Option<String> {
+    text(cell).map(Cow::into_owned)
+}
+
 /// A field's value as a list: a list gives its items, anything else one item.
-fn list(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::Array(items)) => items.iter().filter_map(|v| text(Some(v))).collect(),
-        other => text(other).into_iter().collect(),
+fn list(cell: Option<Cell<'_>>) -> Vec<String> {
+    match cell {
+        Some(Cell::Json(Value::Array(items))) => items
+            .iter()
+            .filter_map(|v| owned(Some(Cell::Json(v))))
+            .collect(),
+        other => owned(other).into_iter().collect(),
     }
 }
 
@@ -92,31 +103,69 @@ fn parse_due(text: &str) -> Result<NaiveDate, String> {
     })
 }
 
+/// The columns the mapping names, found once per snapshot.
+struct Columns<'m> {
+    key: Vec<Column<'m>>,
+    title: Column<'m>,
+    summary: Option<Column<'m>>,
+    owner: Option<Column<'m>>,
+    parties: Option<Column<'m>>,
+    themes: Option<Column<'m>>,
+    due: Option<Column<'m>>,
+    label: Option<Column<'m>>,
+    reason: Option<Column<'m>>,
+    url: Option<Column<'m>>,
+}
+
+impl<'m> Columns<'m> {
+    fn of(mapping: &'m Mapping, table: &Table) -> Columns<'m> {
+        let col = |f: &'m Option<String>| f.as_deref().map(|f| table.column(f));
+        Columns {
+            key: mapping.key.iter().map(|k| table.column(k)).collect(),
+            title: table.column(&mapping.title),
+            summary: col(&mapping.summary),
+            owner: col(&mapping.owner),
+            parties: col(&mapping.parties),
+            themes: col(&mapping.themes),
+            due: col(&mapping.due),
+            label: col(&mapping.label),
+            reason: col(&mapping.reason),
+            url: col(&mapping.url),
+        }
+    }
+}
+
 /// Reads every row of a snapshot through the mapping. Errors name the snapshot, the row and
 /// the field.
 pub(crate) fn entries(
     mapping: &Mapping,
     snapshot: &str,
-    rows: &[Row],
+    table: &Table,
 ) -> Result<Vec<Entry>, Error> {
-    let mut seen: HashMap<String, (usize, usize)> = HashMap::with_capacity(rows.len());
-    let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
+    let columns = Columns::of(mapping, table);
+    let mut seen: HashMap<String, (usize, usize)> = HashMap::with_capacity(table.len());
+    let mut out = Vec::with_capacity(table.len());
+    for i in 0..table.len() {
         let n = i + 1;
         let at = |field: &str| Place::snapshot(snapshot).row(n).field(field);
-        let mut parts = Vec::with_capacity(mapping.key.len());
-        for field in &mapping.key {
-            match text(row.get(field)) {
-                Some(v) => parts.push(v),
+        let get = |c: &Option<Column<'_>>| c.as_ref().and_then(|c| table.get(i, c));
+        let mut key = String::new();
+        for (j, column) in columns.key.iter().enumerate() {
+            match text(table.get(i, column)) {
+                Some(v) => {
+                    if j > 0 {
+                        key.push_str(" | ");
+                    }
+                    key.push_str(&v);
+                }
                 None => {
                     return Err(Error::at(
-                        at(field),
+                        at(column.name),
                         "the row has no key (the field is missing or empty)",
                     ))
                 }
             }
         }
-        let mut key = parts.join(" | ");
         match seen.get_mut(&key) {
             None => {
                 seen.insert(key.clone(), (n, 1));
@@ -136,7 +185,7 @@ pub(crate) fn entries(
                 }
             },
         }
-        let title = text(row.get(&mapping.title)).ok_or_else(|| {
+        let title = text(table.get(i, &columns.title)).ok_or_else(|| {
             Error::at(
                 at(&mapping.title),
                 "the row has no title (the field is missing or empty)",
@@ -156,10 +205,9 @@ pub(crate) fn entries(
                 }
             }
         } else {
-            title
+            title.into_owned()
         };
-        let get = |f: &Option<String>| f.as_ref().and_then(|f| text(row.get(f)));
-        let (status, label) = match &mapping.label {
+        let (status, label) = match &columns.label {
             None => match &mapping.default_label {
                 Some(d) => (
                     mapping.status_of(d).unwrap_or(Status::Announced),
@@ -167,49 +215,53 @@ pub(crate) fn entries(
                 ),
                 None => (Status::Announced, None),
             },
-            Some(field) => {
-                let label = match (text(row.get(field)), &mapping.default_label) {
+            Some(column) => {
+                let label = match (owned(table.get(i, column)), &mapping.default_label) {
                     (Some(l), _) => l,
                     (None, Some(d)) => d.clone(),
                     (None, None) => {
                         return Err(Error::at(
-                            at(field),
+                            at(column.name),
                             "the row has no label, and the mapping has no default_label",
                         ))
                     }
                 };
                 let status = mapping.status_of(&label).ok_or_else(|| {
                     Error::at(
-                        at(field),
+                        at(column.name),
                         format!("label `{label}` is not in the mapping's [labels]"),
                     )
                 })?;
                 (status, Some(label))
             }
         };
-        let due = match get(&mapping.due) {
+        let due = match text(get(&columns.due)) {
             None => None,
             Some(d) => Some(
                 parse_due(&d)
                     .map_err(|m| Error::at(at(mapping.due.as_deref().unwrap_or("due")), m))?,
             ),
         };
-        let list_of = |f: &Option<String>| f.as_ref().map(|f| list(row.get(f))).unwrap_or_default();
+        let list_of = |c: &Option<Column<'_>>| {
+            c.as_ref()
+                .map(|c| list(table.get(i, c)))
+                .unwrap_or_default()
+        };
         out.push(Entry {
             key,
             row: n,
             fields: Fields {
                 title,
-                summary: get(&mapping.summary),
-                owner: get(&mapping.owner),
-                parties: list_of(&mapping.parties),
-                themes: list_of(&mapping.themes),
+                summary: owned(get(&columns.summary)),
+                owner: owned(get(&columns.owner)),
+                parties: list_of(&columns.parties),
+                themes: list_of(&columns.themes),
                 due,
             },
             status,
             label,
-            reason: get(&mapping.reason),
-            url: get(&mapping.url),
+            reason: owned(get(&columns.reason)),
+            url: owned(get(&columns.url)),
         });
     }
     Ok(out)
@@ -227,13 +279,15 @@ mod tests {
         Mapping::from_toml(&text, "m").unwrap()
     }
 
-    fn rows(values: serde_json::Value) -> Vec<Row> {
-        values
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_object().unwrap().clone())
-            .collect()
+    fn rows(values: serde_json::Value) -> Table {
+        Table::Objects(
+            values
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_object().unwrap().clone())
+                .collect(),
+        )
     }
 
     fn err(m: &Mapping, v: serde_json::Value) -> String {

@@ -95,6 +95,24 @@ impl Snapshot {
     /// assert_eq!(rows[0]["title"], "A");
     /// ```
     pub fn rows(&self, path: &str) -> Result<Vec<Row>, Error> {
+        Ok(match self.table(path)? {
+            Table::Objects(rows) => rows,
+            Table::Csv { headers, records } => records
+                .iter()
+                .map(|r| {
+                    headers
+                        .iter()
+                        .zip(r.iter())
+                        .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
+                        .collect()
+                })
+                .collect(),
+        })
+    }
+
+    /// The rows, parsed but not copied into maps: CSV records stay as they were read, so that
+    /// the importer touches only the columns the mapping names.
+    pub(crate) fn table(&self, path: &str) -> Result<Table, Error> {
         let place = || Place::snapshot(&self.name);
         let bytes = self
             .bytes
@@ -104,13 +122,13 @@ impl Snapshot {
             return Err(Error::at(place(), "the file is empty"));
         }
         let document = match self.format {
-            Format::Csv => return csv_rows(bytes, &place()),
+            Format::Csv => return csv_table(bytes, &place()),
             Format::Json => serde_json::from_slice::<Value>(bytes)
                 .map_err(|e| Error::at(place(), format!("not valid JSON: {e}")))?,
             Format::Yaml => serde_yaml_ng::from_slice::<Value>(bytes)
                 .map_err(|e| Error::at(place(), format!("not valid YAML: {e}")))?,
         };
-        let list = find_rows(&document, path).ok_or_else(|| {
+        let list = take_rows(document, path).ok_or_else(|| {
             let at = if path.is_empty() {
                 "at the top level".to_string()
             } else {
@@ -121,34 +139,83 @@ impl Snapshot {
         if list.is_empty() {
             return Err(Error::at(place(), "holds no rows"));
         }
-        list.iter()
+        list.into_iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Value::Object(row) => Ok(row.clone()),
+                Value::Object(row) => Ok(row),
                 _ => Err(Error::at(place().row(i + 1), "is not an object of fields")),
             })
-            .collect()
+            .collect::<Result<_, _>>()
+            .map(Table::Objects)
     }
 }
 
-/// Follows a dotted path; at the top level, an object holding exactly one list stands for it.
-fn find_rows<'a>(document: &'a Value, path: &str) -> Option<&'a Vec<Value>> {
-    let mut at = document;
+/// A snapshot's rows as parsed.
+pub(crate) enum Table {
+    /// A CSV file: its header and its records.
+    Csv {
+        headers: Vec<String>,
+        records: Vec<csv::StringRecord>,
+    },
+    /// JSON or YAML objects.
+    Objects(Vec<Row>),
+}
+
+/// One field of one row.
+pub(crate) enum Cell<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+/// A field the mapping names, found once per snapshot (a CSV column's index).
+pub(crate) struct Column<'a> {
+    pub(crate) name: &'a str,
+    index: Option<usize>,
+}
+
+impl Table {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Table::Csv { records, .. } => records.len(),
+            Table::Objects(rows) => rows.len(),
+        }
+    }
+
+    pub(crate) fn column<'a>(&self, name: &'a str) -> Column<'a> {
+        let index = match self {
+            Table::Csv { headers, .. } => headers.iter().position(|h| h == name),
+            Table::Objects(_) => None,
+        };
+        Column { name, index }
+    }
+
+    pub(crate) fn get(&self, row: usize, column: &Column<'_>) -> Option<Cell<'_>> {
+        match self {
+            Table::Csv { records, .. } => records[row].get(column.index?).map(Cell::Text),
+            Table::Objects(rows) => rows[row].get(column.name).map(Cell::Json),
+        }
+    }
+}
+
+/// Follows a dotted path and takes the list there; at the top level, an object holding exactly
+/// one list stands for it.
+fn take_rows(mut document: Value, path: &str) -> Option<Vec<Value>> {
+    let mut at = &mut document;
     if !path.is_empty() {
         for step in path.split('.') {
             at = match at {
-                Value::Object(fields) => fields.get(step)?,
-                Value::Array(items) => items.get(step.parse::<usize>().ok()?)?,
+                Value::Object(fields) => fields.get_mut(step)?,
+                Value::Array(items) => items.get_mut(step.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
     }
     match at {
-        Value::Array(items) => Some(items),
+        Value::Array(items) => Some(std::mem::take(items)),
         Value::Object(fields) if path.is_empty() => {
-            let mut lists = fields.values().filter_map(Value::as_array);
+            let mut lists = fields.values_mut().filter_map(Value::as_array_mut);
             match (lists.next(), lists.next()) {
-                (Some(only), None) => Some(only),
+                (Some(only), None) => Some(std::mem::take(only)),
                 _ => None,
             }
         }
@@ -156,7 +223,7 @@ fn find_rows<'a>(document: &'a Value, path: &str) -> Option<&'a Vec<Value>> {
     }
 }
 
-fn csv_rows(bytes: &[u8], place: &Place) -> Result<Vec<Row>, Error> {
+fn csv_table(bytes: &[u8], place: &Place) -> Result<Table, Error> {
     let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
     let headers = reader
         .headers()
@@ -164,20 +231,24 @@ fn csv_rows(bytes: &[u8], place: &Place) -> Result<Vec<Row>, Error> {
         .iter()
         .map(|h| h.trim().to_string())
         .collect::<Vec<_>>();
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record
-            .map_err(|e| Error::at(place.clone().row(i + 1), format!("not valid CSV: {e}")))?;
-        let mut row = Map::with_capacity(headers.len());
-        for (name, value) in headers.iter().zip(record.iter()) {
-            row.insert(name.clone(), Value::String(value.to_string()));
+    let mut records = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => records.push(record.clone()),
+            Ok(false) => break,
+            Err(e) => {
+                return Err(Error::at(
+                    place.clone().row(records.len() + 1),
+                    format!("not valid CSV: {e}"),
+                ))
+            }
         }
-        rows.push(row);
     }
-    if rows.is_empty() {
+    if records.is_empty() {
         return Err(Error::at(place.clone(), "holds no rows"));
     }
-    Ok(rows)
+    Ok(Table::Csv { headers, records })
 }
 
 /// Snapshots named by `DATE=FILE` arguments, in the order given.

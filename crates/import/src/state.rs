@@ -7,7 +7,7 @@
 //! its id is what those fields give under this namespace — no marker that another writer could
 //! copy by accident, and nothing to store beside the ledger.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use ikrar_core::moment::format_instant;
 use ikrar_core::{EventData, Ledger, Moment, Record, Source, Status};
@@ -103,7 +103,7 @@ pub(crate) struct Found {
 /// The state of every key this mapping has recorded.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) keys: BTreeMap<String, Current>,
+    pub(crate) keys: HashMap<String, Current>,
 }
 
 impl State {
