@@ -116,19 +116,20 @@ pub async fn plan(
     let mut warnings = Vec::new();
     let mut read = Vec::with_capacity(snapshots.len());
     for snapshot in snapshots {
-        let entries = snapshot
-            .table(&mapping.rows)
-            .and_then(|table| rows::entries(mapping, &snapshot.name, &table));
+        // Only what does not parse, or is not the table the mapping describes, may be skipped:
+        // a row that breaks the mapping is the mapping's or the tracker's error, never passed
+        // over.
+        let entries = match snapshot.table(&mapping.rows) {
+            Err(e) => Err((e, true)),
+            Ok(table) => rows::entries(mapping, &snapshot.name, &table).map_err(|e| {
+                let whole = matches!(&e, Error::Snapshot { place, .. } if place.row.is_none());
+                (e, whole)
+            }),
+        };
         match entries {
             Ok(entries) => read.push((snapshot, entries)),
-            // Only what does not parse or holds no rows may be skipped: a row that breaks the
-            // mapping is the mapping's or the tracker's error, and is never passed over.
-            Err(Error::Snapshot { place, message })
-                if options.skip_unreadable && place.field.is_none() =>
-            {
-                warnings.push(format!("skipped {place}: {message}"))
-            }
-            Err(e) => return Err(e),
+            Err((e, true)) if options.skip_unreadable => warnings.push(format!("skipped {e}")),
+            Err((e, _)) => return Err(e),
         }
     }
 

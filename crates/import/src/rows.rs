@@ -143,6 +143,16 @@ pub(crate) fn entries(
     table: &Table,
 ) -> Result<Vec<Entry>, Error> {
     let columns = Columns::of(mapping, table);
+    // No row has the key at all: the file is not the table the mapping describes (a tracker
+    // that changed its format for a while) — the snapshot's error, not one row's.
+    for column in &columns.key {
+        if (0..table.len()).all(|i| table.get(i, column).is_none()) {
+            return Err(Error::at(
+                Place::snapshot(snapshot).field(column.name),
+                "no row has this field of the key: not the table the mapping describes",
+            ));
+        }
+    }
     let mut seen: HashMap<String, (usize, usize)> = HashMap::with_capacity(table.len());
     let mut out = Vec::with_capacity(table.len());
     for i in 0..table.len() {
