@@ -118,6 +118,11 @@ fn step_json(step: &Step, recorded: Option<&Recorded>) -> Value {
     v
 }
 
+/// `1 snapshot`, `2 snapshots`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 fn print_table(plan: &Plan, recorded: Option<&[Recorded]>) {
     let mut header = vec![
         "snapshot",
@@ -187,10 +192,10 @@ pub(super) async fn run(
             Format::Table | Format::Csv => {
                 print_table(&plan, None);
                 println!(
-                    "dry run: {} new events from {} snapshots ({} rows); nothing was written",
-                    plan.new_events(),
-                    plan.steps.len(),
-                    plan.rows()
+                    "dry run: {} from {} ({}); nothing was written",
+                    count(plan.new_events(), "new event"),
+                    count(plan.steps.len(), "snapshot"),
+                    count(plan.rows(), "row")
                 );
             }
             Format::Json => print_json(&json!({
@@ -219,10 +224,10 @@ pub(super) async fn run(
         Format::Table | Format::Csv => {
             print_table(&plan, Some(&recorded));
             println!(
-                "recorded {} new events from {} snapshots ({} rows, {:.1} s); tree size {tree_size}",
-                recorded.iter().map(|r| r.new_events).sum::<usize>(),
-                plan.steps.len(),
-                plan.rows(),
+                "recorded {} from {} ({}, {:.1} s); tree size {tree_size}",
+                count(recorded.iter().map(|r| r.new_events).sum(), "new event"),
+                count(plan.steps.len(), "snapshot"),
+                count(plan.rows(), "row"),
                 started.elapsed().as_secs_f64()
             );
         }
