@@ -502,3 +502,49 @@ fn bad_input_is_exit_2_naming_the_snapshot_the_row_and_the_field_and_writes_noth
     );
     assert_eq!(json(&out)["new_events"], 2);
 }
+
+#[test]
+fn a_manifest_names_the_snapshots_and_the_url_each_was_published_at() {
+    let history = history::history(9, 3, 8);
+    let env = Env::with_ledger();
+    let mapping = env.file("m.toml", &history::mapping("keep"));
+    std::fs::create_dir_all(env.dir.path().join("snapshots")).unwrap();
+    let mut manifest = String::from("date,file,url\n");
+    for (k, s) in history.iter().enumerate() {
+        env.file(&format!("snapshots/{k}.json"), &s.json());
+        manifest.push_str(&format!(
+            "{},{k}.json,https://tracker.example/archive/{k}.json\n",
+            s.date
+        ));
+    }
+    let manifest = env.file("snapshots/manifest.csv", &manifest);
+    let report = import_ok(
+        &env,
+        &mapping,
+        &["--manifest".into(), manifest.display().to_string()],
+    );
+    assert_eq!(report["snapshots"].as_array().unwrap().len(), history.len());
+    let urls: std::collections::BTreeSet<String> = log_without_times(&env)
+        .iter()
+        .map(|e| e["source"]["url"].as_str().unwrap().to_string())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = (0..history.len())
+        .map(|k| format!("https://tracker.example/archive/{k}.json"))
+        .filter(|u| urls.contains(u))
+        .collect();
+    assert!(
+        urls.contains("https://tracker.example/archive/0.json"),
+        "{urls:?}"
+    );
+    assert_eq!(urls, expected);
+
+    // A manifest line that is not date,file[,url] is exit 2, naming the line.
+    let bad = env.file("snapshots/bad.csv", "date,file\n2024-01-01\n");
+    let out = import(
+        &env,
+        &mapping,
+        &["--manifest".into(), bad.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}

@@ -59,7 +59,7 @@ mod state;
 pub use error::{Error, Place};
 pub use git::snapshots_from_git;
 pub use mapping::{LongTitles, Mapping, OnDuplicateKey, OnMissing};
-pub use plan::{plan, record, Counts, Options, Plan, Recorded, Step};
+pub use plan::{plan, plan_with_progress, record, Counts, Options, Plan, Recorded, Step};
 pub use snapshot::{snapshots_from_args, snapshots_from_manifest, Format, Row, Snapshot};
 
 /// A complete mapping, for the Canada Mandate Letter Tracker's raw export (SPEC §12's

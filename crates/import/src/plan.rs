@@ -113,11 +113,22 @@ pub async fn plan(
     snapshots: Vec<Snapshot>,
     options: &Options,
 ) -> Result<Plan, Error> {
+    plan_with_progress(ledger, mapping, snapshots, options, &mut |_, _| {}).await
+}
+
+/// [`plan`], telling `progress` how many snapshots of how many have been read.
+pub async fn plan_with_progress(
+    ledger: &Ledger,
+    mapping: &Mapping,
+    snapshots: Vec<Snapshot>,
+    options: &Options,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Plan, Error> {
     // Reading the log and parsing the snapshots are independent, and each takes a like share
     // of an import's time: the log is read on a thread of its own meanwhile.
     let (read, found) = std::thread::scope(|scope| {
         let scan = scope.spawn(|| state::found(ledger, &mapping.namespace));
-        let read = read_all(mapping, snapshots, options);
+        let read = read_all(mapping, snapshots, options, progress);
         let found = scan
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -152,18 +163,16 @@ pub async fn plan(
 
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
     let mut folded: HashSet<uuid::Uuid> = HashSet::new();
-    let mut cursor = 0;
+    let mut pending = found.into_iter().peekable();
     let mut state = State::default();
     let mut steps = Vec::with_capacity(read.len());
     for (snapshot, entries) in &read {
         // The ledger's state just before this snapshot: what a continued import compares with.
         let t = snapshot.date.start();
-        while cursor < found.len() && found[cursor].record.effective.start() < t {
-            let f = &found[cursor];
+        while let Some(f) = pending.next_if(|f| f.record.effective.start() < t) {
             if !folded.contains(&f.record.event_id) {
-                state.apply(&f.key, f.record.event_id, &f.record.data);
+                state.apply(f.key, f.record.event_id, f.record.data);
             }
-            cursor += 1;
         }
         let sha256 = snapshot.sha256();
         let step = diff::Step {
@@ -192,7 +201,7 @@ pub async fn plan(
         } in planned
         {
             let event_id = event.event_id.expect("import events carry their id");
-            state.apply(&key, event_id, &event.data);
+            state.apply(key, event_id, event.data.clone());
             folded.insert(event_id);
             if recorded.contains(&event_id) {
                 out.already_recorded += 1;
@@ -223,10 +232,13 @@ fn read_all(
     mapping: &Mapping,
     snapshots: Vec<Snapshot>,
     options: &Options,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<(Vec<(Snapshot, Vec<rows::Entry>)>, Vec<String>), Error> {
+    let total = snapshots.len();
     let mut warnings = Vec::new();
     let mut read = Vec::with_capacity(snapshots.len());
-    for snapshot in snapshots {
+    for (done, snapshot) in snapshots.into_iter().enumerate() {
+        progress(done, total);
         // Only what does not parse, or is not the table the mapping describes, may be skipped:
         // a row that breaks the mapping is the mapping's or the tracker's error, never passed
         // over.
@@ -244,6 +256,7 @@ fn read_all(
         }
     }
 
+    progress(total, total);
     Ok((read, warnings))
 }
 

@@ -107,21 +107,22 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Folds one event of this mapping in (recorded, or about to be).
-    pub(crate) fn apply(&mut self, key: &str, event_id: Uuid, data: &EventData) {
+    /// Folds one event of this mapping in (recorded, or about to be). Takes the event's data
+    /// by value: the log's events are folded once each, and their fields become the state.
+    pub(crate) fn apply(&mut self, key: String, event_id: Uuid, data: EventData) {
         match data {
             EventData::CommitmentMade(m) => {
                 self.keys.insert(
-                    key.to_string(),
+                    key,
                     Current {
                         commitment_id: m.commitment_id,
                         made_event: event_id,
                         fields: Fields {
-                            title: m.title.clone(),
-                            summary: m.summary.clone(),
-                            owner: m.owner.clone(),
-                            parties: m.parties.clone(),
-                            themes: m.themes.clone(),
+                            title: m.title,
+                            summary: m.summary,
+                            owner: m.owner,
+                            parties: m.parties,
+                            themes: m.themes,
                             due: m.due,
                         },
                         status: Status::Announced,
@@ -131,28 +132,28 @@ impl State {
                 );
             }
             EventData::CommitmentStatusChanged(s) => {
-                if let Some(c) = self.current(key, s.commitment_id) {
+                if let Some(c) = self.current(&key, s.commitment_id) {
                     c.status = s.status;
-                    c.label = s.label.clone();
+                    c.label = s.label;
                 }
             }
             EventData::CommitmentAmended(a) => {
-                if let Some(c) = self.current(key, a.commitment_id) {
+                if let Some(c) = self.current(&key, a.commitment_id) {
                     let f = &mut c.fields;
-                    if let Some(t) = &a.title {
-                        f.title = t.clone();
+                    if let Some(t) = a.title {
+                        f.title = t;
                     }
                     if a.summary.is_some() {
-                        f.summary = a.summary.clone();
+                        f.summary = a.summary;
                     }
                     if a.owner.is_some() {
-                        f.owner = a.owner.clone();
+                        f.owner = a.owner;
                     }
-                    if let Some(p) = &a.parties {
-                        f.parties = p.clone();
+                    if let Some(p) = a.parties {
+                        f.parties = p;
                     }
-                    if let Some(t) = &a.themes {
-                        f.themes = t.clone();
+                    if let Some(t) = a.themes {
+                        f.themes = t;
                     }
                     if a.due.is_some() {
                         f.due = a.due;
@@ -160,7 +161,7 @@ impl State {
                 }
             }
             EventData::EventRetracted(r) => {
-                if let Some(c) = self.keys.get_mut(key) {
+                if let Some(c) = self.keys.get_mut(&key) {
                     if c.made_event == r.event_id {
                         c.retracted = true;
                     }

@@ -174,9 +174,14 @@ pub(super) async fn run(
         ..Options::new(actor)
     };
     let started = std::time::Instant::now();
-    let plan = ikrar_import::plan(&ledger, &mapping, snapshots, &options)
+    let reading = progress(snapshots.len() as u64, "reading");
+    let plan =
+        ikrar_import::plan_with_progress(&ledger, &mapping, snapshots, &options, &mut |done, _| {
+            reading.set_position(done as u64)
+        })
         .await
         .map_err(failure)?;
+    reading.finish_and_clear();
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
