@@ -39,7 +39,12 @@ fn env_or(name: &str, default: usize) -> usize {
 /// half a title), at rows spread over the table.
 fn snapshots(rows: usize, count: usize) -> Vec<Snapshot> {
     let mut table: Vec<(String, usize)> = (0..rows)
-        .map(|i| (format!("Commitment {i}: deliver the programme"), i % LABELS.len()))
+        .map(|i| {
+            (
+                format!("Commitment {i}: deliver the programme"),
+                i % LABELS.len(),
+            )
+        })
         .collect();
     let mut out = Vec::with_capacity(count + 1);
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -101,7 +106,8 @@ fn main() {
         let p = rt
             .block_on(plan(&ledger, &mapping, first.to_vec(), &options))
             .expect("plan");
-        rt.block_on(record(&ledger, &p, &mut |_| {})).expect("record");
+        rt.block_on(record(&ledger, &p, &mut |_| {}))
+            .expect("record");
         (dir, ledger)
     };
 
@@ -131,7 +137,8 @@ fn main() {
         let p = rt
             .block_on(plan(&ledger, &mapping, changed.to_vec(), &options))
             .expect("plan");
-        rt.block_on(record(&ledger, &p, &mut |_| {})).expect("record");
+        rt.block_on(record(&ledger, &p, &mut |_| {}))
+            .expect("record");
         import_times.push(started.elapsed());
         assert_eq!(p.new_events(), events);
 

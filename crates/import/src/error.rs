@@ -96,8 +96,8 @@ pub enum Error {
     Ledger {
         /// Where the event came from, when the error is about one event.
         place: Place,
-        /// The ledger's error.
-        source: ikrar_core::Error,
+        /// The ledger's error (boxed: it is large, and every other variant small).
+        source: Box<ikrar_core::Error>,
     },
 }
 
@@ -114,7 +114,9 @@ impl Error {
     /// operational, integrity and conflict errors.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Ledger { source, .. } => matches!(source, ikrar_core::Error::Validation { .. }),
+            Error::Ledger { source, .. } => {
+                matches!(**source, ikrar_core::Error::Validation { .. })
+            }
             Error::Read { source, .. } => source.kind() != std::io::ErrorKind::PermissionDenied,
             _ => true,
         }
@@ -132,7 +134,7 @@ impl From<ikrar_core::Error> for Error {
     fn from(source: ikrar_core::Error) -> Self {
         Error::Ledger {
             place: Place::default(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -227,13 +227,16 @@ pub async fn plan_with_progress(
     Ok(plan)
 }
 
+/// A snapshot and its rows, read through the mapping.
+type Read = (Snapshot, Vec<rows::Entry>);
+
 /// Every snapshot read through the mapping, with a warning for each one skipped.
 fn read_all(
     mapping: &Mapping,
     snapshots: Vec<Snapshot>,
     options: &Options,
     progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> Result<(Vec<(Snapshot, Vec<rows::Entry>)>, Vec<String>), Error> {
+) -> Result<(Vec<Read>, Vec<String>), Error> {
     let total = snapshots.len();
     let mut warnings = Vec::new();
     let mut read = Vec::with_capacity(snapshots.len());
@@ -303,7 +306,10 @@ fn locate(plan: &Plan, e: ikrar_core::Error, offset: usize) -> Error {
                 },
                 other => other,
             };
-            return Error::Ledger { place, source };
+            return Error::Ledger {
+                place,
+                source: Box::new(source),
+            };
         }
         first += step.events.len();
     }

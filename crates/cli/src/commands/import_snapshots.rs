@@ -56,9 +56,9 @@ pub struct ImportArgs {
 fn failure(e: Error) -> Failure {
     match e {
         Error::Ledger { place, source }
-            if !matches!(source, ikrar_core::Error::Validation { .. }) =>
+            if !matches!(*source, ikrar_core::Error::Validation { .. }) =>
         {
-            let mut f = Failure::from(source);
+            let mut f = Failure::from(*source);
             if place.snapshot.is_some() {
                 f.message = format!("{place}: {}", f.message);
             }
