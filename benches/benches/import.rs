@@ -4,7 +4,10 @@
 //!
 //! Both sides start from the same ledger, holding the first snapshot already, and record the
 //! same events, one append per snapshot. Run with `cargo bench -p ikrar-benches --bench import`;
-//! `IKRAR_BENCH_ROWS` and `IKRAR_BENCH_SNAPSHOTS` change the sizes.
+//! `IKRAR_BENCH_ROWS` and `IKRAR_BENCH_SNAPSHOTS` change the sizes. With `IKRAR_BIN` naming a
+//! built `ikrar` (`cargo build --release -p ikrar-cli`), the same is also measured end to end,
+//! through the binaries: `ikrar import-snapshots` of the snapshot files against `ikrar append`
+//! of one JSON Lines file of the same events, each a fresh process on the same ledger.
 
 #![allow(missing_docs)]
 
@@ -87,6 +90,96 @@ fn snapshots(rows: usize, count: usize) -> Vec<Snapshot> {
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
+}
+
+/// One run of the binary, timed from spawn to exit.
+fn timed(bin: &str, args: &[String]) -> Duration {
+    let started = Instant::now();
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .env("IKRAR_ACTOR", "bench")
+        .output()
+        .expect("run ikrar");
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+/// `ikrar import-snapshots` against `ikrar append`, through the binaries.
+fn end_to_end(bin: &str, all: &[Snapshot], rounds: usize) -> (Duration, Duration) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mapping = dir.path().join("m.toml");
+    std::fs::write(&mapping, MAPPING).expect("mapping");
+    let files: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let path = dir.path().join(format!("s{k}.csv"));
+            std::fs::write(&path, &s.bytes).expect("snapshot");
+            format!("{}={}", s.date, path.display())
+        })
+        .collect();
+    let (first, changed) = files.split_at(1);
+    let import_args = |ledger: &std::path::Path, snapshots: &[String]| {
+        let mut a = vec![
+            "--ledger".to_string(),
+            ledger.display().to_string(),
+            "--format".into(),
+            "json".into(),
+            "import-snapshots".into(),
+            "--mapping".into(),
+            mapping.display().to_string(),
+        ];
+        a.extend(snapshots.iter().cloned());
+        a
+    };
+    let fresh = |name: String| {
+        let ledger = dir.path().join(name);
+        timed(
+            bin,
+            &[
+                "--ledger".into(),
+                ledger.display().to_string(),
+                "init".into(),
+            ],
+        );
+        timed(bin, &import_args(&ledger, first));
+        ledger
+    };
+    // The events as `ikrar import-snapshots --dry-run --format jsonl` prints them.
+    let probe = fresh("probe".into());
+    let mut dry = import_args(&probe, changed);
+    dry[3] = "jsonl".into();
+    dry.push("--dry-run".into());
+    let out = std::process::Command::new(bin)
+        .args(&dry)
+        .env("IKRAR_ACTOR", "bench")
+        .output()
+        .expect("dry run");
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, &out.stdout).expect("events");
+    let (mut import, mut append) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let ledger = fresh(format!("import{round}"));
+        import.push(timed(bin, &import_args(&ledger, changed)));
+        let ledger = fresh(format!("append{round}"));
+        append.push(timed(
+            bin,
+            &[
+                "--ledger".into(),
+                ledger.display().to_string(),
+                "--format".into(),
+                "json".into(),
+                "append".into(),
+                events.display().to_string(),
+            ],
+        ));
+    }
+    (median(import), median(append))
 }
 
 fn main() {
@@ -184,4 +277,14 @@ fn main() {
             "append_ms": append.as_secs_f64() * 1e3, "rows_per_s": rows_per_s.round(),
             "ratio_vs_append": (ratio * 100.0).round() / 100.0, "bar_met": met})
     );
+    if let Ok(bin) = std::env::var("IKRAR_BIN") {
+        let (import, append) = end_to_end(&bin, &all, rounds);
+        let ratio = append.as_secs_f64() / import.as_secs_f64();
+        println!(
+            "  end to end: ikrar import-snapshots {:.1} ms ({:.0} rows/s), ikrar append {:.1} ms; ratio {ratio:.2}",
+            import.as_secs_f64() * 1e3,
+            rows_read / import.as_secs_f64(),
+            append.as_secs_f64() * 1e3
+        );
+    }
 }
