@@ -217,9 +217,14 @@ pub(super) async fn run(
     let recorded = ikrar_import::record(&ledger, &plan, &mut |done| bar.set_position(done as u64))
         .await
         .map_err(|e| {
-            failure(e).with_context(
-                "snapshots before it were recorded; run the same import again to complete it",
-            )
+            // Everything was checked first, so this is the ledger failing part way (I/O, a
+            // conflict with another writer): what was recorded stays, and a rerun completes it.
+            let mut f = failure(e);
+            f.context = vec![
+                "snapshots before it were recorded; run the same import again to complete it"
+                    .to_string(),
+            ];
+            f
         })?;
     bar.finish_and_clear();
     let tree_size = recorded
