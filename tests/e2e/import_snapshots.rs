@@ -296,20 +296,25 @@ fn an_import_killed_and_run_again_ends_with_the_ledger_of_an_uninterrupted_run()
     let whole = Env::with_ledger();
     let mapping = whole.file("m.toml", &history::mapping("retract"));
     let args = write_history(&whole, &history, "csv");
+    let started = std::time::Instant::now();
     let full = import_ok(&whole, &mapping, &args)["tree_size"]
         .as_u64()
         .unwrap();
+    // Kill moments as fractions of an uninterrupted run, so that they land while snapshots are
+    // being recorded (the last part of a run) on a fast machine as on a slow one.
+    let run = started.elapsed();
     let expected = log_without_times(&whole);
 
     let mut partial_seen = false;
-    for delay_ms in [150u64, 300, 500, 800, 1200, 1800, 2500] {
+    for percent in [80u32, 90, 70, 95, 60, 85, 75, 97, 50] {
+        let delay = run * percent / 100;
         let env = Env::with_ledger();
         let mut child = env.process();
         child
             .args(["import-snapshots", "--mapping", mapping.to_str().unwrap()])
             .args(&args);
         let mut child = child.spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
         let size = ok_json(&env, &["verify"])["tree_size"].as_u64().unwrap();
@@ -319,7 +324,7 @@ fn an_import_killed_and_run_again_ends_with_the_ledger_of_an_uninterrupted_run()
         assert_eq!(
             log_without_times(&env),
             expected,
-            "killed after {delay_ms} ms at tree size {size}"
+            "killed after {delay:?} at tree size {size}"
         );
         if partial_seen {
             break;
