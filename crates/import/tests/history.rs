@@ -180,3 +180,15 @@ async fn an_import_continued_one_snapshot_at_a_time_ends_with_the_same_ledger() 
     };
     assert_eq!(strip(&whole), strip(&steps));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// Any history, not only the seeds above: in every basis, what each snapshot said.
+    #[test]
+    fn any_history_answers_what_each_snapshot_said(seed in proptest::prelude::any::<u64>(), format in 0usize..3) {
+        let format = ["csv", "json", "yaml"][format];
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(check_history(seed, format, "retract"));
+    }
+}
