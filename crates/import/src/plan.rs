@@ -162,6 +162,7 @@ pub async fn plan_with_progress(
     }
 
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
+    let latest = found.iter().map(|f| f.record.effective.start()).max();
     let mut folded: HashSet<uuid::Uuid> = HashSet::new();
     let mut pending = found.into_iter().peekable();
     let mut state = State::default();
@@ -218,6 +219,21 @@ pub async fn plan_with_progress(
             }
             out.events.push(event);
             out.rows_of_events.push(row);
+        }
+        // A snapshot older than what the mapping already recorded would change the past under
+        // later snapshots (a second commitment for a key made later, say): an import goes
+        // forward. Rerunning old snapshots is fine — they add nothing — and so is completing the
+        // latest one, which an interrupted import may have left part-recorded.
+        if let Some(latest) = latest.filter(|l| t < *l && !out.events.is_empty()) {
+            return Err(Error::at(
+                Place::snapshot(&out.name),
+                format!(
+                    "is dated {}, before the latest snapshot this mapping has recorded ({}), and would add {} events to the past; import snapshots oldest first",
+                    out.date,
+                    ikrar_core::moment::format_instant(&latest),
+                    out.events.len()
+                ),
+            ));
         }
         steps.push(out);
     }

@@ -126,3 +126,32 @@ async fn a_file_that_returns_to_bytes_it_had_is_another_step() {
     assert_eq!(p.steps[0].sha256, p.steps[2].sha256);
     assert_eq!(ledger.head().tree_size, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_older_than_what_was_recorded_is_refused_unless_it_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let jan = csv("2024-01-01", "id,title,status,note\n1,One,Doing,\n");
+    let feb = csv(
+        "2024-02-01",
+        "id,title,status,note\n1,One,Done,\n2,Two,Open,\n",
+    );
+    let mar = csv(
+        "2024-03-01",
+        "id,title,status,note\n1,One,Done,\n2,Two,Done,\n",
+    );
+    import(&ledger, "retract", vec![jan.clone(), mar.clone()]).await;
+    let size = ledger.head().tree_size;
+    let err = plan(&ledger, &mapping("retract"), vec![feb], &Options::new("t"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("snapshot 2024-02-01.csv")
+            && err.to_string().contains("oldest first"),
+        "{err}"
+    );
+    assert_eq!(ledger.head().tree_size, size);
+    // The old ones again add nothing, so they may be given.
+    let again = import(&ledger, "retract", vec![jan, mar]).await;
+    assert_eq!(again.new_events(), 0);
+}
