@@ -5,9 +5,11 @@
 //! how each is opened, and nothing of how either lays out its bytes.
 
 mod checkpoints;
+mod cosigned;
 mod export_check;
 mod proofs;
 mod read;
+mod tiles;
 #[cfg(test)]
 mod tests;
 
