@@ -29,7 +29,7 @@ pub const CHECKPOINT: &str = "public, max-age=2";
 /// let app: axum::Router = axum::Router::new().merge(ikrar_tlog::http::routes(ledger));
 /// # let _ = app; Ok(()) }
 /// ```
-pub fn routes(ledger: Ledger) -> Router {
+pub fn routes<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
     Router::new()
         .route("/log/checkpoint", get(checkpoint))
         .route("/log/tile/{*path}", get(tile))

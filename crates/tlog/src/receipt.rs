@@ -196,3 +196,25 @@ pub struct Checked {
     /// The witnesses whose cosignatures verified.
     pub cosigners: Vec<String>,
 }
+
+/// The receipt of event `event_id` against the stored checkpoint of `size` (default: the
+/// latest), refused if the event was recorded after that checkpoint.
+pub fn for_event(ledger: &Ledger, event_id: uuid::Uuid, size: Option<u64>) -> Result<Receipt> {
+    let not_found = |what: String| Error::Core(ikrar_core::Error::NotFound { what });
+    let checkpoint = match size {
+        Some(n) => ledger.checkpoint_at(n)?,
+        None => ledger.latest_checkpoint()?,
+    }
+    .ok_or_else(|| not_found("a checkpoint (sign one: ikrar checkpoint --key FILE)".into()))?;
+    let stored = ledger
+        .find_event(event_id)?
+        .ok_or_else(|| not_found(format!("event {event_id}")))?;
+    let position = stored.record.position;
+    if position >= checkpoint.tree_size {
+        return Err(not_found(format!(
+            "a checkpoint that includes event {event_id} (position {position}); the latest is of size {}",
+            checkpoint.tree_size
+        )));
+    }
+    Receipt::build(ledger, position, checkpoint.tree_size)
+}

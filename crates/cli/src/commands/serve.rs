@@ -44,6 +44,7 @@ pub(super) async fn serve(
     path: &Path,
     listen: SocketAddr,
     tokens: Option<&Path>,
+    publishing: Option<super::witness::Publishing>,
 ) -> Result<(), Failure> {
     let mut config = ServerConfig::loopback(listen);
     if let Some(file) = tokens {
@@ -72,9 +73,22 @@ pub(super) async fn serve(
             "open access, loopback only"
         }
     );
-    ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown_signal())
+    // Checkpoints and cosignatures (SPEC §11), stopped with the server.
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let publisher = match publishing {
+        Some(p) => Some(p.start(&ledger, down_rx)?),
+        None => None,
+    };
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = down_tx.send(true);
+    };
+    ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown)
         .await
         .map_err(server_failure)?;
+    if let Some(task) = publisher {
+        let _ = task.await;
+    }
     eprintln!("stopped; every acknowledged append is durable");
     Ok(())
 }
