@@ -67,7 +67,8 @@ impl WitnessEndpoint {
 pub struct WitnessCounters {
     /// Cosignatures received, verified and stored.
     pub cosigned: AtomicU64,
-    /// Alarms: refusals and bad cosignatures.
+    /// Alarms: refusals, bad cosignatures, and a checkpoint left without this witness's
+    /// cosignature because it did not answer.
     pub alarms: AtomicU64,
     /// Submissions that got no answer (connection refused, timeout, 5xx).
     pub unreachable: AtomicU64,
@@ -138,7 +139,7 @@ pub struct Alarm {
     pub at: String,
     /// The witness's key name.
     pub witness: String,
-    /// The HTTP status, or 0 for a bad cosignature.
+    /// The HTTP status, or 0 for no answer or a bad cosignature.
     pub status: u16,
     /// The checkpoint's tree size.
     pub tree_size: u64,
@@ -162,6 +163,8 @@ pub struct Publisher {
     stats: Arc<WitnessStats>,
     /// The size each witness is believed to hold (its last cosigned size).
     known: Mutex<HashMap<String, u64>>,
+    /// `(witness, tree size)` already reported unreachable.
+    unreachable_at: Mutex<std::collections::HashSet<(String, u64)>>,
     alarms_file: Option<PathBuf>,
 }
 
@@ -191,6 +194,7 @@ impl Publisher {
             http,
             stats: Arc::new(WitnessStats::default()),
             known: Mutex::new(HashMap::new()),
+            unreachable_at: Mutex::new(std::collections::HashSet::new()),
             alarms_file,
         })
     }
@@ -305,11 +309,7 @@ impl Publisher {
                 .await;
             let response = match response {
                 Ok(r) => r,
-                Err(e) => {
-                    counters.unreachable.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(witness = %w.vkey.name, error = %e, "witness unreachable");
-                    return Outcome::Unreachable(e.to_string());
-                }
+                Err(e) => return self.unreachable(w, checkpoint, e.to_string()),
             };
             let status = response.status().as_u16();
             let text = response.text().await.unwrap_or_default();
@@ -344,9 +344,7 @@ impl Publisher {
                     return self.alarm(w, status, checkpoint, what);
                 }
                 _ => {
-                    counters.unreachable.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(witness = %w.vkey.name, status, body = text.trim(), "witness failed");
-                    return Outcome::Unreachable(format!("HTTP {status}"));
+                    return self.unreachable(w, checkpoint, format!("HTTP {status}: {}", text.trim()))
                 }
             }
         }
@@ -376,6 +374,21 @@ impl Publisher {
         self.set_known(&w.vkey.name, checkpoint.tree_size);
         good.truncate(1);
         Outcome::Cosigned(good)
+    }
+
+    /// A witness that does not answer: counted each time, an alarm once per checkpoint (a
+    /// checkpoint short of a witness's cosignature is what relying parties will notice).
+    fn unreachable(&self, w: &WitnessEndpoint, checkpoint: &SignedCheckpoint, why: String) -> Outcome {
+        self.stats.of(&w.vkey.name).unreachable.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(witness = %w.vkey.name, error = %why, "witness unreachable");
+        let first = {
+            let mut seen = self.unreachable_at.lock().unwrap_or_else(|p| p.into_inner());
+            seen.insert((w.vkey.name.clone(), checkpoint.tree_size))
+        };
+        if first {
+            self.alarm(w, 0, checkpoint, format!("unreachable, no cosignature: {why}"));
+        }
+        Outcome::Unreachable(why)
     }
 
     fn alarm(&self, w: &WitnessEndpoint, status: u16, checkpoint: &SignedCheckpoint, what: String) -> Outcome {

@@ -324,7 +324,7 @@ pub(super) async fn verify(path: &Path, format: Format) -> Result<(), Failure> {
     let alarms = super::witness::alarms(path);
     for a in &alarms {
         eprintln!(
-            "witness alarm: {} refused the checkpoint of size {} (status {}) at {}: {}",
+            "witness alarm: {}, checkpoint of size {} (status {}) at {}: {}",
             a.witness, a.tree_size, a.status, a.at, a.what
         );
     }

@@ -107,12 +107,12 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
                 quorum,
             };
             match witness::check_receipt(&file, &trust, format)? {
-                true => Ok(()),
-                false => {
+                None => Ok(()),
+                Some(bundle) => {
                     let key = trust.public_key.as_deref().ok_or_else(|| {
                         usage("--public-key is needed to check a JSON proof bundle")
                     })?;
-                    integrity::check_proof(&file, key, format)
+                    integrity::check_proof_text(&bundle, key, format)
                 }
             }
         }

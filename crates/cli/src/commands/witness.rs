@@ -212,17 +212,25 @@ pub(super) struct Trust {
     pub(super) quorum: Option<usize>,
 }
 
-/// Checks `file` if it is a tlog-proof; answers `false` (nothing checked) if it is not one.
-pub(super) fn check_receipt(file: &Path, trust: &Trust, format: Format) -> Result<bool, Failure> {
-    let text = if file == Path::new("-") {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        s
+/// Checks `file` if it is a tlog-proof; answers its text, unchecked, if it is not one (a JSON
+/// bundle).
+pub(super) fn check_receipt(
+    file: &Path,
+    trust: &Trust,
+    format: Format,
+) -> Result<Option<String>, Failure> {
+    let bytes = if file == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+        b
     } else {
-        std::fs::read_to_string(file).map_err(|e| {
+        std::fs::read(file).map_err(|e| {
             Failure::new("io", exit::OPERATIONAL, format!("cannot read {}: {e}", file.display()))
         })?
     };
+    // A receipt with bytes that are not UTF-8 is an altered receipt (exit 3), not unreadable:
+    // the replacement characters make it fail its signatures.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     if !text.starts_with("c2sp.org/tlog-proof@") {
         // A JSON bundle: witnesses are checked only on receipts.
         if trust.policy.is_some() || !trust.witness_keys.is_empty() {
@@ -230,7 +238,7 @@ pub(super) fn check_receipt(file: &Path, trust: &Trust, format: Format) -> Resul
                 "--policy and --witness-key apply to tlog-proof receipts (ikrar prove --format tlog-proof)",
             ));
         }
-        return Ok(false);
+        return Ok(Some(text));
     }
     let log_key = match &trust.public_key {
         Some(k) => Some(vkey("--public-key", k)?),
@@ -270,7 +278,7 @@ pub(super) fn check_receipt(file: &Path, trust: &Trust, format: Format) -> Resul
         _ => print_json(&json!({"ok": true, "position": checked.index, "tree_size": checked.tree_size,
             "root": checked.root, "cosigners": checked.cosigners})),
     }
-    Ok(true)
+    Ok(None)
 }
 
 /// The witness alarms kept in a ledger directory, for `ikrar verify`.
