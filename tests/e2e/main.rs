@@ -28,6 +28,7 @@ mod reliability;
 mod serve;
 mod tiles_client;
 mod verifiability;
+mod witness_protocol;
 mod witnessed;
 
 use std::path::{Path, PathBuf};

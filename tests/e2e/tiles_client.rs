@@ -11,15 +11,14 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-/// A raw HTTP/1.1 request: status, headers (lowercased names) and body.
-pub(crate) fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+/// An HTTP answer: status, headers (lowercased names) and body.
+pub(crate) type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A raw HTTP/1.1 request.
+pub(crate) fn http(port: u16, method: &str, path: &str, body: &[u8]) -> Option<Answer> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .ok()?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -38,7 +37,10 @@ pub(crate) fn http(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v == "chunked") {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
         body = dechunk(&body);
     }
     Some((status, headers, body))
@@ -47,8 +49,11 @@ pub(crate) fn http(
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { return out };
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
         if size == 0 {
             return out;
         }
@@ -58,7 +63,10 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `<N>` of a tile path: 3-digit groups, all but the last prefixed with `x`.
@@ -107,7 +115,10 @@ fn vkey(text: &str) -> (String, [u8; 4], u8, VerifyingKey) {
 }
 
 fn hex_bytes(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// What the audit found.
@@ -124,21 +135,33 @@ pub(crate) struct Audited {
 pub(crate) fn audit(port: u16, log_vkey: &str, witness_vkeys: &[String]) -> Audited {
     let (status, headers, note) = http(port, "GET", "/log/checkpoint", b"").unwrap();
     assert_eq!(status, 200);
-    assert_eq!(header(&headers, "content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     let note = String::from_utf8(note).unwrap();
     let split = note.rfind("\n\n").unwrap();
     let text = &note[..split + 1];
     let sig_lines: Vec<&str> = note[split + 2..].lines().collect();
     let body: Vec<&str> = text.lines().collect();
-    let (origin, size, root) = (body[0], body[1].parse::<u64>().unwrap(), B64.decode(body[2]).unwrap());
+    let (origin, size, root) = (
+        body[0],
+        body[1].parse::<u64>().unwrap(),
+        B64.decode(body[2]).unwrap(),
+    );
 
     // The log's signature: a line by its name and key id, Ed25519 over the note text.
     let (name, id, kind, key) = vkey(log_vkey);
     assert_eq!((kind, name.as_str()), (1, origin));
     let signed_by_log = sig_lines.iter().any(|l| {
-        let Some(rest) = l.strip_prefix(&format!("— {name} ")) else { return false };
+        let Some(rest) = l.strip_prefix(&format!("— {name} ")) else {
+            return false;
+        };
         let raw = B64.decode(rest).unwrap();
-        raw[..4] == id && key.verify(text.as_bytes(), &Signature::from_slice(&raw[4..]).unwrap()).is_ok()
+        raw[..4] == id
+            && key
+                .verify(text.as_bytes(), &Signature::from_slice(&raw[4..]).unwrap())
+                .is_ok()
     });
     assert!(signed_by_log, "{note}");
 
@@ -148,7 +171,9 @@ pub(crate) fn audit(port: u16, log_vkey: &str, witness_vkeys: &[String]) -> Audi
         let (name, id, kind, key) = vkey(w);
         assert_eq!(kind, 4);
         for l in &sig_lines {
-            let Some(rest) = l.strip_prefix(&format!("— {name} ")) else { continue };
+            let Some(rest) = l.strip_prefix(&format!("— {name} ")) else {
+                continue;
+            };
             let raw = B64.decode(rest).unwrap();
             if raw[..4] != id || raw.len() != 76 {
                 continue;
@@ -156,7 +181,10 @@ pub(crate) fn audit(port: u16, log_vkey: &str, witness_vkeys: &[String]) -> Audi
             let t = u64::from_be_bytes(raw[4..12].try_into().unwrap());
             let message = format!("cosignature/v1\ntime {t}\n{text}");
             let sig = Signature::from_slice(&raw[12..]).unwrap();
-            assert!(key.verify(message.as_bytes(), &sig).is_ok(), "bad cosignature by {name}");
+            assert!(
+                key.verify(message.as_bytes(), &sig).is_ok(),
+                "bad cosignature by {name}"
+            );
             cosigned_by.push(name.clone());
         }
     }
@@ -167,13 +195,27 @@ pub(crate) fn audit(port: u16, log_vkey: &str, witness_vkeys: &[String]) -> Audi
     let mut n = 0u64;
     while n * 256 < size {
         let width = (size - n * 256).min(256);
-        let suffix = if width == 256 { String::new() } else { format!(".p/{width}") };
-        let (status, headers, bundle) =
-            http(port, "GET", &format!("/log/tile/entries/{}{suffix}", index_path(n)), b"").unwrap();
+        let suffix = if width == 256 {
+            String::new()
+        } else {
+            format!(".p/{width}")
+        };
+        let (status, headers, bundle) = http(
+            port,
+            "GET",
+            &format!("/log/tile/entries/{}{suffix}", index_path(n)),
+            b"",
+        )
+        .unwrap();
         assert_eq!(status, 200, "bundle {n}");
-        assert_eq!(header(&headers, "content-type"), Some("application/octet-stream"));
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("application/octet-stream")
+        );
         if width == 256 {
-            assert!(header(&headers, "cache-control").unwrap().contains("immutable"));
+            assert!(header(&headers, "cache-control")
+                .unwrap()
+                .contains("immutable"));
         }
         let mut rest = &bundle[..];
         let mut tile_leaves = Vec::new();
@@ -185,15 +227,28 @@ pub(crate) fn audit(port: u16, log_vkey: &str, witness_vkeys: &[String]) -> Audi
             rest = &rest[2 + len..];
         }
         assert_eq!(tile_leaves.len() as u64, width);
-        let (status, _, tile) =
-            http(port, "GET", &format!("/log/tile/0/{}{suffix}", index_path(n)), b"").unwrap();
+        let (status, _, tile) = http(
+            port,
+            "GET",
+            &format!("/log/tile/0/{}{suffix}", index_path(n)),
+            b"",
+        )
+        .unwrap();
         assert_eq!(status, 200);
-        assert_eq!(tile, tile_leaves.concat(), "level-0 tile {n} is the bundle's leaf hashes");
+        assert_eq!(
+            tile,
+            tile_leaves.concat(),
+            "level-0 tile {n} is the bundle's leaf hashes"
+        );
         leaves.extend(tile_leaves);
         n += 1;
     }
     let computed = mth(&leaves);
-    assert_eq!(computed.to_vec(), root, "the root recomputed from every leaf");
+    assert_eq!(
+        computed.to_vec(),
+        root,
+        "the root recomputed from every leaf"
+    );
     Audited {
         size,
         root: computed,

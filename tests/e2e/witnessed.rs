@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use ikrar_testkit::free_port;
 
-use crate::tiles_client::{audit, header, http};
+use crate::tiles_client::{audit, http};
 use crate::{stderr, Env};
 
-const ORIGIN: &str = "example.org/ikrar";
+pub(crate) const ORIGIN: &str = "example.org/ikrar";
 
 /// A child process, killed if the test ends without stopping it.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -27,7 +27,11 @@ impl Drop for Running {
 impl Running {
     fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
         let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
         self.0.wait().unwrap()
     }
 }
@@ -44,7 +48,10 @@ fn ikrar(log: &Path) -> Command {
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
-        assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -53,10 +60,10 @@ fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
-struct Witness {
-    dir: PathBuf,
-    port: u16,
-    vkey: String,
+pub(crate) struct Witness {
+    pub(crate) dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) vkey: String,
     process: Option<Running>,
 }
 
@@ -76,7 +83,12 @@ impl Witness {
             .cmd()
             .args(["witness", "add-log"])
             .arg(&dir)
-            .args(["--origin", ORIGIN, "--public-key", log_pub.to_str().unwrap()])
+            .args([
+                "--origin",
+                ORIGIN,
+                "--public-key",
+                log_pub.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -108,10 +120,13 @@ impl Witness {
     }
 
     /// The size it stored for the log.
-    fn stored_size(&self) -> u64 {
+    pub(crate) fn stored_size(&self) -> u64 {
         let hex: String = ORIGIN.bytes().map(|b| format!("{b:02x}")).collect();
         let text = std::fs::read_to_string(self.dir.join("state").join(hex)).unwrap_or_default();
-        text.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0)
+        text.lines()
+            .next()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0)
     }
 
     fn evidence(&self) -> Vec<String> {
@@ -125,15 +140,15 @@ impl Witness {
 }
 
 /// A ledger with a log key, three witnesses, and `ikrar serve` submitting to them.
-struct Deployment {
-    env: Env,
-    key: PathBuf,
-    log_pub: String,
-    witnesses: Vec<Witness>,
+pub(crate) struct Deployment {
+    pub(crate) env: Env,
+    pub(crate) key: PathBuf,
+    pub(crate) log_pub: String,
+    pub(crate) witnesses: Vec<Witness>,
 }
 
 impl Deployment {
-    fn new() -> Deployment {
+    pub(crate) fn new() -> Deployment {
         let env = Env::with_ledger();
         let key = env.dir.path().join("log.key");
         let out = env
@@ -144,8 +159,13 @@ impl Deployment {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let log_pub = std::fs::read_to_string(key.with_extension("key.pub")).unwrap().trim().to_string();
-        let witnesses = (1..=3).map(|i| Witness::new(&env, i, &key.with_extension("key.pub"))).collect();
+        let log_pub = std::fs::read_to_string(key.with_extension("key.pub"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let witnesses = (1..=3)
+            .map(|i| Witness::new(&env, i, &key.with_extension("key.pub")))
+            .collect();
         Deployment {
             env,
             key,
@@ -177,7 +197,7 @@ impl Deployment {
     }
 
     /// Appends `n` new commitments tagged `tag` (through the running server's socket).
-    fn append(&self, ledger: &Path, tag: u16, n: u32) {
+    pub(crate) fn append(&self, ledger: &Path, tag: u16, n: u32) {
         let lines: String = (0..n)
             .map(|i| {
                 format!(
@@ -186,7 +206,13 @@ impl Deployment {
             })
             .collect();
         let file = self.env.file(&format!("append-{tag}.jsonl"), &lines);
-        let out = self.env.cmd_for(ledger).arg("append").arg(&file).output().unwrap();
+        let out = self
+            .env
+            .cmd_for(ledger)
+            .arg("append")
+            .arg(&file)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
 
@@ -197,17 +223,24 @@ impl Deployment {
 
 /// The latest checkpoint's size and number of cosignatures (signature lines but the log's).
 fn checkpoint(port: u16) -> (u64, usize) {
-    let Some((200, _, note)) = http(port, "GET", "/log/checkpoint", b"") else { return (0, 0) };
+    let Some((200, _, note)) = http(port, "GET", "/log/checkpoint", b"") else {
+        return (0, 0);
+    };
     let note = String::from_utf8(note).unwrap();
-    let size = note.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0);
+    let size = note
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let sigs = note.lines().filter(|l| l.starts_with('—')).count();
     (size, sigs.saturating_sub(1))
 }
 
 fn wait_cosigned(port: u16, size: u64, cosignatures: usize) {
-    wait_for(&format!("size {size} with {cosignatures} cosignatures"), || {
-        checkpoint(port) == (size, cosignatures)
-    });
+    wait_for(
+        &format!("size {size} with {cosignatures} cosignatures"),
+        || checkpoint(port) == (size, cosignatures),
+    );
 }
 
 fn alarms(ledger: &Path) -> Vec<serde_json::Value> {
@@ -235,8 +268,19 @@ fn three_witnesses_cosign_a_killed_one_is_an_alarm_and_a_restarted_one_resumes()
     assert_eq!(audited.size, 320);
     assert_eq!(audited.cosigned_by.len(), 3);
     let export = d.env.cmd().arg("export").output().unwrap();
-    let exported: Vec<&[u8]> = export.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-    assert_eq!(exported, audited.records.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let exported: Vec<&[u8]> = export
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        exported,
+        audited
+            .records
+            .iter()
+            .map(Vec::as_slice)
+            .collect::<Vec<_>>()
+    );
     let _ = audited.root;
 
     // SIGKILL one witness: the next checkpoint has two cosignatures, and an alarm is raised.
@@ -244,11 +288,17 @@ fn three_witnesses_cosign_a_killed_one_is_an_alarm_and_a_restarted_one_resumes()
     d.append(&ledger, 3, 10);
     wait_cosigned(port, 330, 2);
     wait_for("the alarm", || {
-        alarms(&ledger).iter().any(|a| a["witness"] == "witness.example/w3" && a["tree_size"] == 330)
+        alarms(&ledger)
+            .iter()
+            .any(|a| a["witness"] == "witness.example/w3" && a["tree_size"] == 330)
     });
     let verify = d.env.run(&["verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
-    assert!(stderr(&verify).contains("witness alarm: witness.example/w3"), "{}", stderr(&verify));
+    assert!(
+        stderr(&verify).contains("witness alarm: witness.example/w3"),
+        "{}",
+        stderr(&verify)
+    );
 
     // Receipts against the checkpoint of 330 (cosigned by two of three).
     receipts_check_with_a_quorum(&d, &ledger);
@@ -263,15 +313,29 @@ fn three_witnesses_cosign_a_killed_one_is_an_alarm_and_a_restarted_one_resumes()
 
     assert!(server.signal("-TERM").success());
     for w in &mut d.witnesses {
-        assert!(w.process.take().unwrap().signal("-TERM").success(), "a witness stops cleanly");
+        assert!(
+            w.process.take().unwrap().signal("-TERM").success(),
+            "a witness stops cleanly"
+        );
     }
 }
 
 fn receipts_check_with_a_quorum(d: &Deployment, ledger: &Path) {
-    let log = d.env.cmd().arg("log").args(["--from", "5", "--limit", "1"]).output().unwrap();
+    let log = d
+        .env
+        .cmd()
+        .arg("log")
+        .args(["--from", "5", "--limit", "1"])
+        .output()
+        .unwrap();
     let record: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
     let event = record["event_id"].as_str().unwrap();
-    let out = d.env.cmd_for(ledger).args(["--format", "tlog-proof", "prove", event]).output().unwrap();
+    let out = d
+        .env
+        .cmd_for(ledger)
+        .args(["--format", "tlog-proof", "prove", event])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let receipt = String::from_utf8(out.stdout).unwrap();
     assert!(receipt.starts_with("c2sp.org/tlog-proof@v1\nextra "));
@@ -280,14 +344,20 @@ fn receipts_check_with_a_quorum(d: &Deployment, ledger: &Path) {
     let keys = d.witness_keys();
     let check = |file: &Path, extra: &[&str]| {
         let mut c = d.env.cmd();
-        c.arg("check-proof").arg(file).args(["--public-key", &d.log_pub]);
+        c.arg("check-proof")
+            .arg(file)
+            .args(["--public-key", &d.log_pub]);
         for k in &keys {
             c.args(["--witness-key", k]);
         }
         c.args(extra).output().unwrap().status.code()
     };
     assert_eq!(check(&file, &["--quorum", "2"]), Some(0));
-    assert_eq!(check(&file, &["--quorum", "3"]), Some(3), "too few cosignatures");
+    assert_eq!(
+        check(&file, &["--quorum", "3"]),
+        Some(3),
+        "too few cosignatures"
+    );
     // The same with a tlog-policy file.
     let policy = d.env.file(
         "policy",
@@ -296,13 +366,33 @@ fn receipts_check_with_a_quorum(d: &Deployment, ledger: &Path) {
             d.log_pub, keys[0], keys[1], keys[2]
         ),
     );
-    let out = d.env.cmd().arg("check-proof").arg(&file).arg("--policy").arg(&policy).output().unwrap();
+    let out = d
+        .env
+        .cmd()
+        .arg("check-proof")
+        .arg(&file)
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // An unknown witness key.
     let stranger = Witness::new(&d.env, 9, &d.key.with_extension("key.pub"));
-    let out = d.env.cmd().arg("check-proof").arg(&file)
-        .args(["--public-key", &d.log_pub, "--witness-key", &stranger.vkey, "--quorum", "1"])
-        .output().unwrap();
+    let out = d
+        .env
+        .cmd()
+        .arg("check-proof")
+        .arg(&file)
+        .args([
+            "--public-key",
+            &d.log_pub,
+            "--witness-key",
+            &stranger.vkey,
+            "--quorum",
+            "1",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     // Any altered line: the index, a proof hash, the record, the root, a cosignature.
     let lines: Vec<&str> = receipt.lines().collect();
@@ -313,8 +403,14 @@ fn receipts_check_with_a_quorum(d: &Deployment, ledger: &Path) {
         let mut changed = lines.clone();
         let altered = alter(line);
         changed[i] = &altered;
-        let file = d.env.file("altered.tlog-proof", &format!("{}\n", changed.join("\n")));
-        assert_eq!(check(&file, &["--quorum", "2"]), Some(3), "line {i} altered: {altered}");
+        let file = d
+            .env
+            .file("altered.tlog-proof", &format!("{}\n", changed.join("\n")));
+        assert_eq!(
+            check(&file, &["--quorum", "2"]),
+            Some(3),
+            "line {i} altered: {altered}"
+        );
     }
 }
 
@@ -341,7 +437,13 @@ fn a_split_view_is_refused_by_every_witness_and_the_alarm_says_so() {
     assert!(server.signal("-TERM").success());
     // A backup taken now.
     let fork = d.env.dir.path().join("restored-backup");
-    assert!(Command::new("cp").arg("-a").arg(&ledger).arg(&fork).status().unwrap().success());
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&ledger)
+        .arg(&fork)
+        .status()
+        .unwrap()
+        .success());
 
     // The real history goes on and is witnessed.
     let (mut server, port) = d.serve(&ledger);
@@ -353,9 +455,17 @@ fn a_split_view_is_refused_by_every_witness_and_the_alarm_says_so() {
     let (mut forked, fork_port) = d.serve(&fork);
     d.append(&fork, 3, 5);
     wait_for("three split-view alarms", || {
-        alarms(&fork).iter().filter(|a| a["status"] == 422 && a["tree_size"] == 10).count() == 3
+        alarms(&fork)
+            .iter()
+            .filter(|a| a["status"] == 422 && a["tree_size"] == 10)
+            .count()
+            == 3
     });
-    assert_eq!(checkpoint(fork_port), (10, 0), "no witness cosigned the other history");
+    assert_eq!(
+        checkpoint(fork_port),
+        (10, 0),
+        "no witness cosigned the other history"
+    );
     for a in alarms(&fork) {
         assert!(a["what"].as_str().unwrap().contains("split view"), "{a}");
     }
@@ -364,72 +474,30 @@ fn a_split_view_is_refused_by_every_witness_and_the_alarm_says_so() {
         let evidence = w.evidence();
         assert_eq!(evidence.len(), 1, "{evidence:?}");
         assert!(evidence[0].starts_with("refused 422"), "{}", evidence[0]);
-        assert!(evidence[0].contains("\n10\n"), "the refused checkpoint is kept");
+        assert!(
+            evidence[0].contains("\n10\n"),
+            "the refused checkpoint is kept"
+        );
     }
-    let verify = d.env.cmd_for(&fork).args(["--format", "json", "verify"]).output().unwrap();
-    assert_eq!(verify.status.code(), Some(0), "the copy is whole; it is the other history");
+    let verify = d
+        .env
+        .cmd_for(&fork)
+        .args(["--format", "json", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "the copy is whole; it is the other history"
+    );
     let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
-    assert_eq!(report["witness_alarms"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(
+        report["witness_alarms"].as_array().unwrap().len(),
+        3,
+        "{report}"
+    );
     assert!(forked.signal("-TERM").success());
     for w in &mut d.witnesses {
         w.process.take().unwrap().signal("-TERM");
     }
-}
-
-#[test]
-fn the_witness_answers_every_case_of_the_protocol_over_http() {
-    let d = Deployment::new();
-    let w = &d.witnesses[0];
-    // Checkpoints signed by the CLI on a ledger of 3, then 6 records (no server).
-    let ledger = d.env.ledger();
-    let sign = |tag: u16| {
-        d.append(&ledger, tag, 3);
-        let out = d.env.cmd().args(["--format", "json", "checkpoint", "--key", d.key.to_str().unwrap()]).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["checkpoint"].as_str().unwrap().to_string()
-    };
-    let c3 = sign(1);
-    let c6 = sign(2);
-    let proof = {
-        let out = d.env.cmd().args(["prove", "--consistency", "3", "--size", "6"]).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["consistency"].as_array().unwrap().iter().map(|h| format!("{}\n", h.as_str().unwrap())).collect::<String>()
-    };
-    let post = |body: String| http(w.port, "POST", "/add-checkpoint", body.as_bytes()).unwrap();
-
-    let (status, headers, body) = post(format!("old 0\n\n{c3}"));
-    assert_eq!(status, 200);
-    assert!(String::from_utf8(body).unwrap().starts_with("— witness.example/w1 "));
-    assert_eq!(header(&headers, "content-type"), Some("text/plain; charset=utf-8"));
-    // 409 with the stored size and its content type.
-    let (status, headers, body) = post(format!("old 0\n\n{c6}"));
-    assert_eq!((status, body.as_slice()), (409, &b"3\n"[..]));
-    assert_eq!(header(&headers, "content-type"), Some("text/x.tlog.size"));
-    // 400: old above new; and a body that is no request.
-    assert_eq!(post(format!("old 7\n\n{c6}")).0, 400);
-    assert_eq!(post("old three\n\n".to_string()).0, 400);
-    // 403: the note altered, or signed by nobody the witness trusts.
-    assert_eq!(post(format!("old 3\n{proof}\n{}", c6.replacen("\n6\n", "\n7\n", 1))).0, 403);
-    let stranger = d.env.dir.path().join("stranger.key");
-    d.env.cmd().arg("keygen").arg(&stranger).args(["--name", ORIGIN]).output().unwrap();
-    // (On a ledger of its own: this ledger answers its stored checkpoint for a known name.)
-    let elsewhere = d.env.dir.path().join("elsewhere");
-    assert_eq!(d.env.cmd_for(&elsewhere).arg("init").output().unwrap().status.code(), Some(0));
-    let other = d.env.cmd_for(&elsewhere).args(["--format", "json", "checkpoint", "--key", stranger.to_str().unwrap()]).output().unwrap();
-    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
-    assert_eq!(post(format!("old 0\n\n{}", other["checkpoint"].as_str().unwrap())).0, 403);
-    // 404: an origin it does not witness.
-    let unknown = d.env.dir.path().join("unknown.key");
-    d.env.cmd().arg("keygen").arg(&unknown).args(["--name", "example.org/unknown"]).output().unwrap();
-    let un = d.env.cmd().args(["--format", "json", "checkpoint", "--key", unknown.to_str().unwrap()]).output().unwrap();
-    let un: serde_json::Value = serde_json::from_slice(&un.stdout).unwrap();
-    assert_eq!(post(format!("old 0\n\n{}", un["checkpoint"].as_str().unwrap())).0, 404);
-    // 422: a consistency proof that does not verify.
-    let bad_proof = proof.replacen(&proof[..4], "AAAA", 1);
-    assert_eq!(post(format!("old 3\n{bad_proof}\n{c6}")).0, 422);
-    // 200 with the good proof; the stored size moves to 6.
-    assert_eq!(post(format!("old 3\n{proof}\n{c6}")).0, 200);
-    assert_eq!(w.stored_size(), 6);
-    // Only GET-free POST is served.
-    assert_eq!(http(w.port, "GET", "/add-checkpoint", b"").unwrap().0, 405);
 }

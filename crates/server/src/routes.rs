@@ -334,7 +334,10 @@ fn tlog_receipt(
 ) -> Result<Response, ApiError> {
     match ikrar_tlog::receipt::for_event(ledger, event_id, size) {
         Ok(receipt) => Ok((
-            [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
             receipt.to_text(),
         )
             .into_response()),

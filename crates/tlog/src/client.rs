@@ -50,10 +50,15 @@ impl WitnessEndpoint {
             .ok_or_else(|| Error::malformed("--witness", "expected URL=VKEY"))?;
         let vkey = Vkey::parse(key)?;
         if vkey.kind != crate::cosignature::COSIGNATURE_V1 {
-            return Err(Error::Key("a witness key has type 0x04 (cosignature v1)".into()));
+            return Err(Error::Key(
+                "a witness key has type 0x04 (cosignature v1)".into(),
+            ));
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::malformed("--witness", "the URL is http:// or https://"));
+            return Err(Error::malformed(
+                "--witness",
+                "the URL is http:// or https://",
+            ));
         }
         Ok(WitnessEndpoint {
             url: url.trim_end_matches('/').to_string(),
@@ -99,7 +104,9 @@ impl WitnessStats {
     /// Total alarms over every witness.
     pub fn alarms(&self) -> u64 {
         let all = self.by_witness.lock().unwrap_or_else(|p| p.into_inner());
-        all.iter().map(|(_, c)| c.alarms.load(Ordering::Relaxed)).sum()
+        all.iter()
+            .map(|(_, c)| c.alarms.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The counters in Prometheus text exposition.
@@ -113,15 +120,37 @@ impl WitnessStats {
         let all = self.by_witness.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         for (metric, help, get) in [
-            ("ikrar_witness_cosignatures_total", "Cosignatures verified and stored.", 0),
-            ("ikrar_witness_alarms_total", "Witness refusals (403, 422, another history) and bad cosignatures.", 1),
-            ("ikrar_witness_unreachable_total", "Submissions that got no answer.", 2),
-            ("ikrar_witness_resyncs_total", "409 answers followed to the witness's size.", 3),
+            (
+                "ikrar_witness_cosignatures_total",
+                "Cosignatures verified and stored.",
+                0,
+            ),
+            (
+                "ikrar_witness_alarms_total",
+                "Witness refusals (403, 422, another history) and bad cosignatures.",
+                1,
+            ),
+            (
+                "ikrar_witness_unreachable_total",
+                "Submissions that got no answer.",
+                2,
+            ),
+            (
+                "ikrar_witness_resyncs_total",
+                "409 answers followed to the witness's size.",
+                3,
+            ),
         ] {
-            out.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} counter\n"));
+            out.push_str(&format!(
+                "# HELP {metric} {help}\n# TYPE {metric} counter\n"
+            ));
             for (name, c) in all.iter() {
-                let v = [&c.cosigned, &c.alarms, &c.unreachable, &c.resyncs][get].load(Ordering::Relaxed);
-                out.push_str(&format!("{metric}{{witness=\"{}\"}} {v}\n", name.replace('"', "'")));
+                let v = [&c.cosigned, &c.alarms, &c.unreachable, &c.resyncs][get]
+                    .load(Ordering::Relaxed);
+                out.push_str(&format!(
+                    "{metric}{{witness=\"{}\"}} {v}\n",
+                    name.replace('"', "'")
+                ));
             }
         }
         out.push_str(&format!(
@@ -150,7 +179,11 @@ pub struct Alarm {
 /// Reads the alarms kept in a ledger directory (none if the file does not exist).
 pub fn read_alarms(ledger_dir: &std::path::Path) -> Vec<Alarm> {
     std::fs::read_to_string(ledger_dir.join(ALARMS_FILE))
-        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -181,7 +214,11 @@ pub enum Outcome {
 
 impl Publisher {
     /// A publisher signing with `key` and submitting to `witnesses`.
-    pub fn new(ledger: Ledger, key: SignerKey, witnesses: Vec<WitnessEndpoint>) -> Result<Publisher> {
+    pub fn new(
+        ledger: Ledger,
+        key: SignerKey,
+        witnesses: Vec<WitnessEndpoint>,
+    ) -> Result<Publisher> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(4)
@@ -206,7 +243,11 @@ impl Publisher {
 
     /// Runs until `shutdown` turns true: every `interval`, signs a checkpoint if the tree grew
     /// and submits the latest checkpoint to each witness that has not cosigned it yet.
-    pub async fn run(self: Arc<Self>, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        interval: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -224,14 +265,16 @@ impl Publisher {
     pub async fn round(&self) -> Result<Option<SignedCheckpoint>> {
         let ledger = self.ledger.clone();
         let latest = ledger.latest_checkpoint()?;
-        let grown = latest.as_ref().is_none_or(|c| c.tree_size < ledger.head().tree_size);
+        let grown = latest
+            .as_ref()
+            .is_none_or(|c| c.tree_size < ledger.head().tree_size);
         let signed_at = std::time::Instant::now();
         let checkpoint = if grown && ledger.head().tree_size > 0 {
             let key = self.key.clone();
             // sign_checkpoint refuses a tree that does not extend the last checkpoint.
             tokio::task::spawn_blocking(move || ledger.sign_checkpoint(&key))
-            .await
-            .map_err(|e| Error::State(e.to_string()))??
+                .await
+                .map_err(|e| Error::State(e.to_string()))??
         } else {
             match latest {
                 Some(c) => c,
@@ -299,7 +342,9 @@ impl Publisher {
         for _ in 0..=RESYNCS_MAX {
             let body = match self.body(old, checkpoint) {
                 Ok(b) => b,
-                Err(e) => return self.alarm(w, 0, checkpoint, format!("cannot build the request: {e}")),
+                Err(e) => {
+                    return self.alarm(w, 0, checkpoint, format!("cannot build the request: {e}"))
+                }
             };
             let response = self
                 .http
@@ -317,7 +362,12 @@ impl Publisher {
                 200 => return self.accept(w, checkpoint, &text),
                 409 => {
                     let Some(theirs) = text.strip_suffix('\n').and_then(parse_decimal) else {
-                        return self.alarm(w, 409, checkpoint, format!("a 409 without a size: {text:?}"));
+                        return self.alarm(
+                            w,
+                            409,
+                            checkpoint,
+                            format!("a 409 without a size: {text:?}"),
+                        );
                     };
                     if theirs > checkpoint.tree_size {
                         return self.alarm(w, 409, checkpoint, format!(
@@ -328,9 +378,12 @@ impl Publisher {
                     if theirs == old {
                         // We sent the size it holds and it still refused: same size, another
                         // root. The witness saw another history.
-                        return self.alarm(w, 409, checkpoint, format!(
-                            "split view: the witness holds another tree of size {theirs}"
-                        ));
+                        return self.alarm(
+                            w,
+                            409,
+                            checkpoint,
+                            format!("split view: the witness holds another tree of size {theirs}"),
+                        );
                     }
                     counters.resyncs.fetch_add(1, Ordering::Relaxed);
                     self.set_known(&w.vkey.name, theirs);
@@ -344,7 +397,11 @@ impl Publisher {
                     return self.alarm(w, status, checkpoint, what);
                 }
                 _ => {
-                    return self.unreachable(w, checkpoint, format!("HTTP {status}: {}", text.trim()))
+                    return self.unreachable(
+                        w,
+                        checkpoint,
+                        format!("HTTP {status}: {}", text.trim()),
+                    )
                 }
             }
         }
@@ -353,24 +410,44 @@ impl Publisher {
 
     fn accept(&self, w: &WitnessEndpoint, checkpoint: &SignedCheckpoint, text: &str) -> Outcome {
         let Ok(note) = SignedNote::parse(checkpoint.note.as_bytes()) else {
-            return self.alarm(w, 0, checkpoint, "the stored checkpoint does not parse".into());
+            return self.alarm(
+                w,
+                0,
+                checkpoint,
+                "the stored checkpoint does not parse".into(),
+            );
         };
         let mut good = Vec::new();
         for line in text.lines() {
             // Lines by other keys are ignored, as the spec says.
-            let Ok(sig) = SignatureLine::parse(line) else { continue };
+            let Ok(sig) = SignatureLine::parse(line) else {
+                continue;
+            };
             if !sig.is_by(&w.vkey) {
                 continue;
             }
             if w.vkey.check(note.text.as_bytes(), &sig.sig).is_none() {
-                return self.alarm(w, 0, checkpoint, "a cosignature that does not verify".into());
+                return self.alarm(
+                    w,
+                    0,
+                    checkpoint,
+                    "a cosignature that does not verify".into(),
+                );
             }
             good.push(format!("{line}\n"));
         }
         if good.is_empty() {
-            return self.alarm(w, 0, checkpoint, "no cosignature by the witness's key in its answer".into());
+            return self.alarm(
+                w,
+                0,
+                checkpoint,
+                "no cosignature by the witness's key in its answer".into(),
+            );
         }
-        self.stats.of(&w.vkey.name).cosigned.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .of(&w.vkey.name)
+            .cosigned
+            .fetch_add(1, Ordering::Relaxed);
         self.set_known(&w.vkey.name, checkpoint.tree_size);
         good.truncate(1);
         Outcome::Cosigned(good)
@@ -378,21 +455,46 @@ impl Publisher {
 
     /// A witness that does not answer: counted each time, an alarm once per checkpoint (a
     /// checkpoint short of a witness's cosignature is what relying parties will notice).
-    fn unreachable(&self, w: &WitnessEndpoint, checkpoint: &SignedCheckpoint, why: String) -> Outcome {
-        self.stats.of(&w.vkey.name).unreachable.fetch_add(1, Ordering::Relaxed);
+    fn unreachable(
+        &self,
+        w: &WitnessEndpoint,
+        checkpoint: &SignedCheckpoint,
+        why: String,
+    ) -> Outcome {
+        self.stats
+            .of(&w.vkey.name)
+            .unreachable
+            .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(witness = %w.vkey.name, error = %why, "witness unreachable");
         let first = {
-            let mut seen = self.unreachable_at.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = self
+                .unreachable_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             seen.insert((w.vkey.name.clone(), checkpoint.tree_size))
         };
         if first {
-            self.alarm(w, 0, checkpoint, format!("unreachable, no cosignature: {why}"));
+            self.alarm(
+                w,
+                0,
+                checkpoint,
+                format!("unreachable, no cosignature: {why}"),
+            );
         }
         Outcome::Unreachable(why)
     }
 
-    fn alarm(&self, w: &WitnessEndpoint, status: u16, checkpoint: &SignedCheckpoint, what: String) -> Outcome {
-        self.stats.of(&w.vkey.name).alarms.fetch_add(1, Ordering::Relaxed);
+    fn alarm(
+        &self,
+        w: &WitnessEndpoint,
+        status: u16,
+        checkpoint: &SignedCheckpoint,
+        what: String,
+    ) -> Outcome {
+        self.stats
+            .of(&w.vkey.name)
+            .alarms
+            .fetch_add(1, Ordering::Relaxed);
         tracing::error!(witness = %w.vkey.name, status, tree_size = checkpoint.tree_size, what = %what, "WITNESS ALARM");
         let alarm = Alarm {
             at: chrono::Utc::now().to_rfc3339(),
@@ -418,12 +520,17 @@ impl Publisher {
 
     fn known_size(&self, name: &str) -> u64 {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        known.get(name).copied().unwrap_or_else(|| self.stored_size_cosigned_by(name))
+        known
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| self.stored_size_cosigned_by(name))
     }
 
     /// The largest stored checkpoint this witness cosigned (after a restart of the log).
     fn stored_size_cosigned_by(&self, name: &str) -> u64 {
-        let Some(w) = self.witnesses.iter().find(|w| w.vkey.name == name) else { return 0 };
+        let Some(w) = self.witnesses.iter().find(|w| w.vkey.name == name) else {
+            return 0;
+        };
         self.ledger
             .checkpoints()
             .unwrap_or_default()

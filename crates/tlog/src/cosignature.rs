@@ -69,7 +69,12 @@ impl Vkey {
     /// ```
     pub fn parse(text: &str) -> Result<Vkey> {
         let text = text.trim();
-        let bad = |why: &str| Error::Key(format!("{why}: `{}`", text.chars().take(120).collect::<String>()));
+        let bad = |why: &str| {
+            Error::Key(format!(
+                "{why}: `{}`",
+                text.chars().take(120).collect::<String>()
+            ))
+        };
         // The name has no '+'; base64 may.
         let mut parts = text.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key64)) = (parts.next(), parts.next(), parts.next())
@@ -83,13 +88,17 @@ impl Vkey {
             return Err(bad("the key id is 8 hex digits"));
         }
         let id = u32::from_str_radix(id_hex, 16).map_err(|_| bad("the key id is 8 hex digits"))?;
-        let raw = BASE64.decode(key64).map_err(|_| bad("the key is not base64"))?;
+        let raw = BASE64
+            .decode(key64)
+            .map_err(|_| bad("the key is not base64"))?;
         let (kind, public) = match raw.as_slice() {
             [kind, rest @ ..] if rest.len() == 32 => (*kind, rest),
             _ => return Err(bad("the key is a type byte and 32 bytes")),
         };
         if kind != ED25519 && kind != COSIGNATURE_V1 {
-            return Err(bad("only Ed25519 (0x01) and cosignature v1 (0x04) keys are supported"));
+            return Err(bad(
+                "only Ed25519 (0x01) and cosignature v1 (0x04) keys are supported",
+            ));
         }
         let public: [u8; 32] = public.try_into().map_err(|_| bad("32-byte key"))?;
         VerifyingKey::from_bytes(&public).map_err(|_| bad("not an Ed25519 point"))?;
@@ -175,7 +184,9 @@ impl CosignerKey {
         else {
             return Err(bad("PRIVATE+KEY+<name>+<id>+<seed>"));
         };
-        let raw = BASE64.decode(seed64).map_err(|_| bad("the seed is not base64"))?;
+        let raw = BASE64
+            .decode(seed64)
+            .map_err(|_| bad("the seed is not base64"))?;
         let seed: [u8; 32] = match raw.as_slice() {
             [COSIGNATURE_V1, seed @ ..] => seed.try_into().map_err(|_| bad("a 32-byte seed"))?,
             _ => return Err(bad("the type byte is 0x04 and the seed 32 bytes")),

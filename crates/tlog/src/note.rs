@@ -35,7 +35,9 @@ impl SignedNote {
             return Err(bad("a control character"));
         }
         // The text ends at the last blank line.
-        let at = note.rfind("\n\n").ok_or_else(|| bad("no blank line before the signatures"))?;
+        let at = note
+            .rfind("\n\n")
+            .ok_or_else(|| bad("no blank line before the signatures"))?;
         let text = &note[..at + 1];
         let sigs = &note[at + 2..];
         let sigs = sigs
@@ -124,13 +126,20 @@ impl Checkpoint {
     /// ```
     pub fn parse(text: &str) -> Result<Checkpoint> {
         let bad = |why: &str| Error::malformed("checkpoint", why.to_string());
-        let body = text.strip_suffix('\n').ok_or_else(|| bad("no final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("no final newline"))?;
         let mut lines = body.split('\n');
-        let origin = lines.next().filter(|l| !l.is_empty()).ok_or_else(|| bad("no origin"))?;
+        let origin = lines
+            .next()
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| bad("no origin"))?;
         let size = lines.next().ok_or_else(|| bad("no tree size"))?;
-        let size = parse_decimal(size).ok_or_else(|| bad("the tree size is not a canonical decimal"))?;
+        let size =
+            parse_decimal(size).ok_or_else(|| bad("the tree size is not a canonical decimal"))?;
         let root = lines.next().ok_or_else(|| bad("no root hash"))?;
-        let root = Hash::from_base64(root).ok_or_else(|| bad("the root is not a base64 SHA-256 hash"))?;
+        let root =
+            Hash::from_base64(root).ok_or_else(|| bad("the root is not a base64 SHA-256 hash"))?;
         if lines.any(str::is_empty) {
             return Err(bad("an empty extension line"));
         }

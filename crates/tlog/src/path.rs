@@ -146,12 +146,12 @@ mod tests {
         assert_eq!(encode_index(0), "000");
         assert_eq!(encode_index(999), "999");
         assert_eq!(encode_index(1000), "x001/000");
-        assert_eq!(
-            encode_index(u64::MAX),
-            "x018/x446/x744/x073/x709/x551/615"
-        );
+        assert_eq!(encode_index(u64::MAX), "x018/x446/x744/x073/x709/x551/615");
         let t = TilePath::parse("tile/0/x001/x234/067").unwrap();
-        assert_eq!((t.kind, t.index, t.width), (TileKind::Hashes(0), 1_234_067, 256));
+        assert_eq!(
+            (t.kind, t.index, t.width),
+            (TileKind::Hashes(0), 1_234_067, 256)
+        );
         let t = TilePath::parse("tile/2/000.p/1").unwrap();
         assert_eq!((t.kind, t.index, t.width), (TileKind::Hashes(2), 0, 1));
         let max = TilePath::parse("tile/63/x018/x446/x744/x073/x709/x551/615.p/255").unwrap();

@@ -54,16 +54,10 @@ impl Policy {
         let mut quorum_seen = false;
         for (i, raw) in text.split('\n').enumerate() {
             let bad = |why: String| Error::malformed("policy", format!("line {}: {why}", i + 1));
-            if raw
-                .bytes()
-                .any(|b| b < 0x20 && b != b'\t' || b == 0x7f)
-            {
+            if raw.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
                 return Err(bad("a control character".into()));
             }
-            let words: Vec<&str> = raw
-                .split([' ', '\t'])
-                .filter(|w| !w.is_empty())
-                .collect();
+            let words: Vec<&str> = raw.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
             let Some(first) = words.first() else { continue };
             if first.starts_with('#') {
                 continue;
@@ -99,7 +93,9 @@ impl Policy {
                     p.check_new_name(name).map_err(bad)?;
                     let mut members = Vec::new();
                     for m in &words[3..] {
-                        let member = p.lookup(m).ok_or_else(|| bad(format!("`{m}` is not defined above")))?;
+                        let member = p
+                            .lookup(m)
+                            .ok_or_else(|| bad(format!("`{m}` is not defined above")))?;
                         if members.contains(&member) {
                             return Err(bad(format!("`{m}` is listed twice")));
                         }
@@ -111,10 +107,12 @@ impl Policy {
                         "any" => 1,
                         k => crate::note::parse_decimal(k)
                             .filter(|k| (1..=n as u64).contains(k))
-                            .ok_or_else(|| bad(format!("the threshold `{k}` is not all, any or 1..={n}")))?
-                            as usize,
+                            .ok_or_else(|| {
+                                bad(format!("the threshold `{k}` is not all, any or 1..={n}"))
+                            })? as usize,
                     };
-                    p.groups.push((name.to_string(), Group { threshold, members }));
+                    p.groups
+                        .push((name.to_string(), Group { threshold, members }));
                 }
                 ("quorum", 2) => {
                     if quorum_seen {
@@ -123,10 +121,18 @@ impl Policy {
                     quorum_seen = true;
                     p.quorum = match words[1] {
                         "none" => None,
-                        name => Some(p.lookup(name).ok_or_else(|| bad(format!("`{name}` is not defined above")))?),
+                        name => Some(
+                            p.lookup(name)
+                                .ok_or_else(|| bad(format!("`{name}` is not defined above")))?,
+                        ),
                     };
                 }
-                _ => return Err(bad(format!("not a policy line: `{}`", raw.chars().take(80).collect::<String>()))),
+                _ => {
+                    return Err(bad(format!(
+                        "not a policy line: `{}`",
+                        raw.chars().take(80).collect::<String>()
+                    )))
+                }
             }
         }
         if !quorum_seen {
@@ -139,7 +145,10 @@ impl Policy {
     pub fn k_of(log: Option<Vkey>, witnesses: Vec<Vkey>, k: usize) -> Result<Policy> {
         let n = witnesses.len();
         if k > n {
-            return Err(Error::malformed("policy", format!("a quorum of {k} of {n} witnesses")));
+            return Err(Error::malformed(
+                "policy",
+                format!("a quorum of {k} of {n} witnesses"),
+            ));
         }
         let mut text = String::new();
         if let Some(log) = log {

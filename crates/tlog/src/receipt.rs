@@ -83,7 +83,9 @@ impl Receipt {
             .and_then(|r| r.strip_prefix('\n'))
             .ok_or_else(|| bad("the first line is not c2sp.org/tlog-proof@v1"))?;
         let next_line = |rest: &mut &str| -> Result<String> {
-            let (line, tail) = rest.split_once('\n').ok_or_else(|| bad("a line does not end"))?;
+            let (line, tail) = rest
+                .split_once('\n')
+                .ok_or_else(|| bad("a line does not end"))?;
             *rest = tail;
             Ok(line.to_string())
         };
@@ -109,7 +111,9 @@ impl Receipt {
             if proof.len() == 64 {
                 return Err(bad("more than 64 proof hashes"));
             }
-            proof.push(Hash::from_base64(&line).ok_or_else(|| bad("a proof line is not a base64 hash"))?);
+            proof.push(
+                Hash::from_base64(&line).ok_or_else(|| bad("a proof line is not a base64 hash"))?,
+            );
         }
         SignedNote::parse(rest.as_bytes())?;
         Ok(Receipt {
@@ -132,7 +136,9 @@ impl Receipt {
             }
         }
         if logs.is_empty() {
-            return Err(Error::Verification("no log key to check the checkpoint with".into()));
+            return Err(Error::Verification(
+                "no log key to check the checkpoint with".into(),
+            ));
         }
         // Every known key's signature must verify: a forged cosignature by a policy witness
         // refuses the receipt, it is not merely left out.
@@ -141,7 +147,9 @@ impl Receipt {
         let good = note.verify(&known)?;
         let log_ok = good.iter().any(|(k, _)| logs.contains(k));
         if !log_ok {
-            return Err(Error::Verification("the checkpoint is not signed by a trusted log".into()));
+            return Err(Error::Verification(
+                "the checkpoint is not signed by a trusted log".into(),
+            ));
         }
         if !logs.iter().any(|k| k.name == checkpoint.origin) {
             return Err(Error::Verification(format!(
@@ -164,8 +172,14 @@ impl Receipt {
             .extra
             .as_deref()
             .ok_or_else(|| Error::Verification("the receipt carries no record (extra)".into()))?;
-        verify_inclusion(Hash::leaf(record), self.index, checkpoint.size, &self.proof, checkpoint.root)
-            .map_err(|e| Error::Verification(format!("inclusion: {e}")))?;
+        verify_inclusion(
+            Hash::leaf(record),
+            self.index,
+            checkpoint.size,
+            &self.proof,
+            checkpoint.root,
+        )
+        .map_err(|e| Error::Verification(format!("inclusion: {e}")))?;
         let position = serde_json::from_slice::<serde_json::Value>(record)
             .ok()
             .and_then(|v| v.get("position").and_then(serde_json::Value::as_u64));

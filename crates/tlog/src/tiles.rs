@@ -40,15 +40,17 @@ pub fn entry_bundle(ledger: &Ledger, index: u64, width: u16) -> Result<Option<Ve
     }
     let mut out = Vec::with_capacity(usize::from(width) * 512);
     let mut too_long = None;
-    ledger.for_each_record_bytes(first, count, &mut |record| {
-        match u16::try_from(record.len()) {
+    ledger.for_each_record_bytes(
+        first,
+        count,
+        &mut |record| match u16::try_from(record.len()) {
             Ok(len) => {
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(record);
             }
             Err(_) => too_long = Some(record.len()),
-        }
-    })?;
+        },
+    )?;
     if let Some(len) = too_long {
         // The append refuses such records (SPEC §3); one here was written by something else.
         return Err(Error::Verification(format!(

@@ -37,7 +37,9 @@ fn fixture() -> &'static Fixture {
             .iter()
             .map(|c| c.cosign(text.as_bytes(), 1_700_000_000))
             .collect();
-        ledger.add_cosignatures(5, "example.org/log", &lines).unwrap();
+        ledger
+            .add_cosignatures(5, "example.org/log", &lines)
+            .unwrap();
         let receipt = Receipt::build(&ledger, 3, 5).unwrap().to_text();
         Fixture {
             receipt,
@@ -60,23 +62,45 @@ fn the_good_receipt_checks_and_its_failures_are_named() {
     assert!(check(&f.receipt, 2).is_ok());
     assert!(check(&f.receipt, 3).is_ok());
     // Too few cosignatures for the quorum: drop two witness lines.
-    let kept: Vec<&str> = f.receipt.lines().filter(|l| !l.starts_with("— w.example/2") && !l.starts_with("— w.example/3")).collect();
+    let kept: Vec<&str> = f
+        .receipt
+        .lines()
+        .filter(|l| !l.starts_with("— w.example/2") && !l.starts_with("— w.example/3"))
+        .collect();
     let two_dropped = format!("{}\n", kept.join("\n"));
-    assert!(check(&two_dropped, 2).unwrap_err().to_string().contains("quorum"));
+    assert!(check(&two_dropped, 2)
+        .unwrap_err()
+        .to_string()
+        .contains("quorum"));
     // A witness the policy does not know does not count.
     let stranger = CosignerKey::generate("w.example/9").unwrap().vkey();
-    let policy = Policy::k_of(Some(f.log.clone()), vec![stranger, f.witnesses[0].clone()], 2).unwrap();
-    assert!(Receipt::parse(&f.receipt).unwrap().verify(&policy, None).is_err());
+    let policy = Policy::k_of(
+        Some(f.log.clone()),
+        vec![stranger, f.witnesses[0].clone()],
+        2,
+    )
+    .unwrap();
+    assert!(Receipt::parse(&f.receipt)
+        .unwrap()
+        .verify(&policy, None)
+        .is_err());
     // A forged cosignature by a known witness refuses the whole receipt.
-    let forged_by = CosignerKey::parse(&CosignerKey::generate("w.example/1").unwrap().text()).unwrap();
+    let forged_by =
+        CosignerKey::parse(&CosignerKey::generate("w.example/1").unwrap().text()).unwrap();
     let mut lines: Vec<String> = f.receipt.lines().map(str::to_string).collect();
     let text_start = lines.iter().position(|l| l.is_empty()).unwrap() + 1;
     let body = format!("{}\n", lines[text_start..text_start + 3].join("\n"));
-    let pos = lines.iter().position(|l| l.starts_with("— w.example/1 ")).unwrap();
+    let pos = lines
+        .iter()
+        .position(|l| l.starts_with("— w.example/1 "))
+        .unwrap();
     // Same name, key id of the real witness, signature by another key.
     let real_id = &lines[pos]["— w.example/1 ".len()..][..6];
     let fake = forged_by.cosign(body.as_bytes(), 1_700_000_000);
-    lines[pos] = format!("— w.example/1 {real_id}{}", &fake.trim_end()["— w.example/1 ".len() + 6..]);
+    lines[pos] = format!(
+        "— w.example/1 {real_id}{}",
+        &fake.trim_end()["— w.example/1 ".len() + 6..]
+    );
     let forged = format!("{}\n", lines.join("\n"));
     assert!(check(&forged, 2).is_err());
 }
@@ -164,7 +188,9 @@ proptest! {
 
 #[test]
 fn a_quorum_is_evaluated_through_nested_groups() {
-    let w: Vec<CosignerKey> = (0..6).map(|i| CosignerKey::generate(&format!("w/{i}")).unwrap()).collect();
+    let w: Vec<CosignerKey> = (0..6)
+        .map(|i| CosignerKey::generate(&format!("w/{i}")).unwrap())
+        .collect();
     let v: Vec<Vkey> = w.iter().map(CosignerKey::vkey).collect();
     let text = format!(
         "# two organisations\nwitness X1 {}\nwitness X2 {}\nwitness X3 {}\ngroup X 2 X1 X2 X3\n\twitness Y1 {} \nwitness Y2 {}\nwitness Y3 {}\ngroup Y any Y1 Y2 Y3\ngroup XY all X Y\nquorum XY\n",
@@ -175,8 +201,16 @@ fn a_quorum_is_evaluated_through_nested_groups() {
     assert!(!p.satisfied_by(&[v[0].clone(), v[5].clone()]));
     assert!(!p.satisfied_by(&[v[0].clone(), v[1].clone()]));
     for bad in [
-        format!("witness a {}\nwitness a {}\nquorum a\n", v[0].text(), v[1].text()),
-        format!("witness a {}\nwitness b {}\nquorum a\n", v[0].text(), v[0].text()),
+        format!(
+            "witness a {}\nwitness a {}\nquorum a\n",
+            v[0].text(),
+            v[1].text()
+        ),
+        format!(
+            "witness a {}\nwitness b {}\nquorum a\n",
+            v[0].text(),
+            v[0].text()
+        ),
         format!("witness a {}\ngroup g 2 a\nquorum g\n", v[0].text()),
         format!("witness a {}\ngroup g 1 a a\nquorum g\n", v[0].text()),
         format!("witness a {}\nquorum a\nquorum a\n", v[0].text()),

@@ -50,13 +50,23 @@ fn tiles_and_bundles_match_the_spec_formula() {
     assert_eq!(t0, leaves[..256].concat());
     assert_eq!(get("tile/0/001").unwrap(), leaves[256..512].concat());
     assert_eq!(get("tile/0/002.p/7").unwrap(), leaves[512..519].concat());
-    assert_eq!(get("tile/0/002.p/3").unwrap(), leaves[512..515].concat(), "a prefix");
-    assert!(get("tile/0/002").is_none(), "no full tile before it is full");
+    assert_eq!(
+        get("tile/0/002.p/3").unwrap(),
+        leaves[512..515].concat(),
+        "a prefix"
+    );
+    assert!(
+        get("tile/0/002").is_none(),
+        "no full tile before it is full"
+    );
     assert!(get("tile/0/002.p/8").is_none(), "nothing beyond the tree");
     let l1 = get("tile/1/000.p/2").unwrap();
     assert_eq!(l1, [mth(&leaves[..256]), mth(&leaves[256..512])].concat());
     assert!(get("tile/1/000.p/3").is_none());
-    assert!(get("tile/2/000.p/1").is_none(), "level 2 is empty below 65,536 leaves");
+    assert!(
+        get("tile/2/000.p/1").is_none(),
+        "level 2 is empty below 65,536 leaves"
+    );
 
     let bundle = get("tile/entries/001").unwrap();
     let entries = tiles::split_bundle(&bundle).unwrap();
@@ -86,7 +96,9 @@ fn event_of_size(ledger_dir: &std::path::Path, bytes: usize) -> InputEvent {
     };
     // Measure the recorded form once with a small summary, in a scratch ledger.
     let scratch = Ledger::create(ledger_dir.join("scratch")).unwrap();
-    common::runtime().block_on(scratch.append(vec![make(10)])).unwrap();
+    common::runtime()
+        .block_on(scratch.append(vec![make(10)]))
+        .unwrap();
     let len = scratch.read(0).unwrap().bytes.len();
     make(10 + bytes - len)
 }
@@ -97,7 +109,9 @@ fn the_record_limit_is_what_an_entry_bundle_frames() {
     let dir = tempfile::tempdir().unwrap();
     let big = event_of_size(dir.path(), 65_535);
     let ledger = Ledger::create(dir.path().join("l")).unwrap();
-    common::runtime().block_on(ledger.append(vec![big])).unwrap();
+    common::runtime()
+        .block_on(ledger.append(vec![big]))
+        .unwrap();
     assert_eq!(ledger.read(0).unwrap().bytes.len(), 65_535);
     let bundle = tiles::entry_bundle(&ledger, 0, 1).unwrap().unwrap();
     assert_eq!(&bundle[..2], &[0xff, 0xff]);

@@ -22,8 +22,11 @@ fn setup() -> Setup {
     let ledger = common::ledger_of(&dir.path().join("ledger"), 0);
     let key = SignerKey::generate("example.org/log").unwrap();
     let wdir = WitnessDir::init(&dir.path().join("w"), "witness.example/w1").unwrap();
-    wdir.add_log("example.org/log", &Vkey::parse(key.verifier_key().text()).unwrap())
-        .unwrap();
+    wdir.add_log(
+        "example.org/log",
+        &Vkey::parse(key.verifier_key().text()).unwrap(),
+    )
+    .unwrap();
     let witness = Witness::open(wdir).unwrap();
     Setup {
         _dir: dir,
@@ -44,7 +47,9 @@ impl Setup {
     fn body(&self, old: u64, note: &str) -> String {
         let mut body = format!("old {old}\n");
         let size = ikrar_tlog::note::Checkpoint::parse(
-            &ikrar_tlog::note::SignedNote::parse(note.as_bytes()).unwrap().text,
+            &ikrar_tlog::note::SignedNote::parse(note.as_bytes())
+                .unwrap()
+                .text,
         )
         .unwrap()
         .size;
@@ -73,11 +78,22 @@ fn every_status_code_of_the_spec() {
     // 409: a stale old size, answered with the stored size as text/x.tlog.size.
     let c5 = s.grow(3, 2);
     let a = s.witness.add_checkpoint(s.body(0, &c5.note).as_bytes());
-    assert_eq!((a.status, a.content_type, a.body.as_str()), (409, "text/x.tlog.size", "3\n"));
+    assert_eq!(
+        (a.status, a.content_type, a.body.as_str()),
+        (409, "text/x.tlog.size", "3\n")
+    );
     // 200 once resent from that size.
     let a = s.witness.add_checkpoint(s.body(3, &c5.note).as_bytes());
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(s.witness.dir().state("example.org/log").unwrap().unwrap().size, 5);
+    assert_eq!(
+        s.witness
+            .dir()
+            .state("example.org/log")
+            .unwrap()
+            .unwrap()
+            .size,
+        5
+    );
 
     // 400: old size above the checkpoint's.
     let a = s.witness.add_checkpoint(s.body(9, &c5.note).as_bytes());
@@ -88,15 +104,30 @@ fn every_status_code_of_the_spec() {
     // 404: unknown origin.
     let other = SignerKey::generate("example.org/other").unwrap();
     let foreign = other.sign(5, c5.root).unwrap();
-    assert_eq!(s.witness.add_checkpoint(format!("old 5\n\n{}", foreign.note).as_bytes()).status, 404);
+    assert_eq!(
+        s.witness
+            .add_checkpoint(format!("old 5\n\n{}", foreign.note).as_bytes())
+            .status,
+        404
+    );
 
     // 403: signed by a key of the right name that the witness does not trust, or unsigned.
     let impostor = SignerKey::generate("example.org/log").unwrap();
     let forged = impostor.sign(5, c5.root).unwrap();
-    assert_eq!(s.witness.add_checkpoint(format!("old 5\n\n{}", forged.note).as_bytes()).status, 403);
+    assert_eq!(
+        s.witness
+            .add_checkpoint(format!("old 5\n\n{}", forged.note).as_bytes())
+            .status,
+        403
+    );
     let mut tampered = c5.note.clone();
     tampered = tampered.replacen("\n5\n", "\n6\n", 1);
-    assert_eq!(s.witness.add_checkpoint(format!("old 5\n\n{tampered}").as_bytes()).status, 403);
+    assert_eq!(
+        s.witness
+            .add_checkpoint(format!("old 5\n\n{tampered}").as_bytes())
+            .status,
+        403
+    );
 
     // 422: a consistency proof that does not verify.
     let c8 = s.grow(5, 3);
@@ -112,16 +143,33 @@ fn every_status_code_of_the_spec() {
 
     // Same size as stored, another root: the spec's 409, kept as evidence.
     let same_size_other_root = s.key.sign(5, Hash::leaf(b"another history")).unwrap();
-    let a = s.witness.add_checkpoint(format!("old 5\n\n{}", same_size_other_root.note).as_bytes());
-    assert_eq!((a.status, a.content_type, a.body.as_str()), (409, "text/x.tlog.size", "5\n"));
+    let a = s
+        .witness
+        .add_checkpoint(format!("old 5\n\n{}", same_size_other_root.note).as_bytes());
+    assert_eq!(
+        (a.status, a.content_type, a.body.as_str()),
+        (409, "text/x.tlog.size", "5\n")
+    );
     // The same checkpoint again is cosigned again, without changing the state.
-    assert_eq!(s.witness.add_checkpoint(s.body(5, &c5.note).as_bytes()).status, 200);
+    assert_eq!(
+        s.witness
+            .add_checkpoint(s.body(5, &c5.note).as_bytes())
+            .status,
+        200
+    );
 
     // Evidence: the 400 (old > new), the 422 and the same-size 409; never the 403s.
     let evidence = s.witness.dir().evidence().unwrap();
     let statuses: Vec<String> = evidence
         .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap().lines().next().unwrap().to_string())
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(statuses.len(), 3, "{statuses:?}");
     assert!(statuses.iter().any(|l| l.starts_with("refused 422")));
@@ -130,7 +178,12 @@ fn every_status_code_of_the_spec() {
 
     // A witness reopened from its directory holds what it stored.
     let reopened = Witness::open(WitnessDir::open(s.witness.dir().path()).unwrap()).unwrap();
-    assert_eq!(reopened.add_checkpoint(s.body(5, &c8.note).as_bytes()).status, 200);
+    assert_eq!(
+        reopened
+            .add_checkpoint(s.body(5, &c8.note).as_bytes())
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -140,13 +193,15 @@ fn racing_submissions_never_roll_the_stored_size_back() {
     for i in 0..12u128 {
         notes.push(s.grow(i * 2, 2));
     }
-    let c = s.witness.add_checkpoint(s.body(0, &notes[0].note).as_bytes());
+    let c = s
+        .witness
+        .add_checkpoint(s.body(0, &notes[0].note).as_bytes());
     assert_eq!(c.status, 200);
     let witness = Arc::new(s.witness);
     let bodies: Vec<(u64, String)> = notes[1..]
         .iter()
         .map(|n| {
-            let mut b = format!("old 2\n");
+            let mut b = "old 2\n".to_string();
             for h in s.ledger.consistency_proof(2, n.tree_size).unwrap() {
                 b.push_str(&format!("{}\n", h.to_base64()));
             }
@@ -163,7 +218,11 @@ fn racing_submissions_never_roll_the_stored_size_back() {
         })
         .collect();
     let results: Vec<(u64, u16)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let winners: Vec<u64> = results.iter().filter(|(_, st)| *st == 200).map(|(s, _)| *s).collect();
+    let winners: Vec<u64> = results
+        .iter()
+        .filter(|(_, st)| *st == 200)
+        .map(|(s, _)| *s)
+        .collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     assert!(results.iter().all(|(_, st)| *st == 200 || *st == 409));
     let stored = witness.dir().state("example.org/log").unwrap().unwrap();
@@ -177,16 +236,22 @@ fn the_cosignature_is_the_specs_message_signed_with_ed25519() {
     use sha2::Digest;
     // Computed here from the spec's definitions, not with the crate's helpers.
     let key = ikrar_tlog::cosignature::CosignerKey::generate("witness.example/w1").unwrap();
-    let text = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+    let text =
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
     let line = key.cosign(text.as_bytes(), 1_679_315_147);
     let b64 = line.trim_end().rsplit(' ').next().unwrap();
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     assert_eq!(raw.len(), 4 + 8 + 64);
     let public = key.vkey().public;
     let mut id_input = b"witness.example/w1\n\x04".to_vec();
     id_input.extend_from_slice(&public);
     assert_eq!(&raw[..4], &sha2::Sha256::digest(&id_input)[..4]);
-    assert_eq!(u64::from_be_bytes(raw[4..12].try_into().unwrap()), 1_679_315_147);
+    assert_eq!(
+        u64::from_be_bytes(raw[4..12].try_into().unwrap()),
+        1_679_315_147
+    );
     let message = format!("cosignature/v1\ntime 1679315147\n{text}");
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
     let sig = ed25519_dalek::Signature::from_slice(&raw[12..]).unwrap();
@@ -194,7 +259,12 @@ fn the_cosignature_is_the_specs_message_signed_with_ed25519() {
     // The vkey text is the signed-note form with type 0x04; the secret round-trips.
     let vkey = key.vkey().text();
     let (_, key64) = vkey.rsplit_once('+').unwrap();
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(key64).unwrap()[0], 0x04);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(key64)
+            .unwrap()[0],
+        0x04
+    );
     let again = ikrar_tlog::cosignature::CosignerKey::parse(&key.text()).unwrap();
     assert_eq!(again.vkey(), key.vkey());
 }

@@ -123,11 +123,8 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             checkpoint_interval,
             witnesses,
         } => {
-            let publishing = witness::publishing(
-                checkpoint_key.as_deref(),
-                &checkpoint_interval,
-                &witnesses,
-            )?;
+            let publishing =
+                witness::publishing(checkpoint_key.as_deref(), &checkpoint_interval, &witnesses)?;
             serve::serve(&path, listen, tokens.as_deref(), publishing).await
         }
         Command::Witness { command } => witness::run(command, format).await,

@@ -35,7 +35,11 @@ fn text_or_file(value: &str) -> Result<String, Failure> {
     let path = Path::new(value);
     if path.is_file() {
         return std::fs::read_to_string(path).map_err(|e| {
-            Failure::new("io", exit::OPERATIONAL, format!("cannot read {}: {e}", path.display()))
+            Failure::new(
+                "io",
+                exit::OPERATIONAL,
+                format!("cannot read {}: {e}", path.display()),
+            )
         });
     }
     Ok(value.to_string())
@@ -81,7 +85,8 @@ pub(super) async fn run(command: WitnessCommand, format: Format) -> Result<(), F
 }
 
 async fn serve(dir: &Path, listen: std::net::SocketAddr) -> Result<(), Failure> {
-    let witness = Witness::open(WitnessDir::open(dir).map_err(tlog_failure)?).map_err(tlog_failure)?;
+    let witness =
+        Witness::open(WitnessDir::open(dir).map_err(tlog_failure)?).map_err(tlog_failure)?;
     let name = witness.vkey().name;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     eprintln!(
@@ -139,11 +144,17 @@ pub(super) fn publishing(
 ) -> Result<Option<Publishing>, Failure> {
     let Some(key) = key else { return Ok(None) };
     let text = std::fs::read_to_string(key).map_err(|e| {
-        Failure::new("io", exit::OPERATIONAL, format!("cannot read {}: {e}", key.display()))
+        Failure::new(
+            "io",
+            exit::OPERATIONAL,
+            format!("cannot read {}: {e}", key.display()),
+        )
     })?;
     let key = SignerKey::parse(&text).map_err(|e| usage(format!("--checkpoint-key: {e}")))?;
     let interval = duration(interval).ok_or_else(|| {
-        usage(format!("--checkpoint-interval: `{interval}` is not a duration like 10s or 500ms"))
+        usage(format!(
+            "--checkpoint-interval: `{interval}` is not a duration like 10s or 500ms"
+        ))
     })?;
     let witnesses = witnesses
         .iter()
@@ -225,7 +236,11 @@ pub(super) fn check_receipt(
         b
     } else {
         std::fs::read(file).map_err(|e| {
-            Failure::new("io", exit::OPERATIONAL, format!("cannot read {}: {e}", file.display()))
+            Failure::new(
+                "io",
+                exit::OPERATIONAL,
+                format!("cannot read {}: {e}", file.display()),
+            )
         })?
     };
     // A receipt with bytes that are not UTF-8 is an altered receipt (exit 3), not unreadable:
@@ -247,7 +262,11 @@ pub(super) fn check_receipt(
     let policy = match &trust.policy {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
-                Failure::new("io", exit::OPERATIONAL, format!("cannot read {}: {e}", p.display()))
+                Failure::new(
+                    "io",
+                    exit::OPERATIONAL,
+                    format!("cannot read {}: {e}", p.display()),
+                )
             })?;
             Policy::parse(&text).map_err(|e| usage(format!("--policy: {e}")))?
         }
@@ -262,7 +281,9 @@ pub(super) fn check_receipt(
         }
     };
     let receipt = Receipt::parse(&text).map_err(tlog_failure)?;
-    let checked = receipt.verify(&policy, log_key.as_ref()).map_err(tlog_failure)?;
+    let checked = receipt
+        .verify(&policy, log_key.as_ref())
+        .map_err(tlog_failure)?;
     match format {
         Format::Table => outln!(
             "ok: the record at position {} is in the tree of size {}, root {}, cosigned by {}",
@@ -275,8 +296,10 @@ pub(super) fn check_receipt(
                 checked.cosigners.join(", ")
             }
         ),
-        _ => print_json(&json!({"ok": true, "position": checked.index, "tree_size": checked.tree_size,
-            "root": checked.root, "cosigners": checked.cosigners})),
+        _ => print_json(
+            &json!({"ok": true, "position": checked.index, "tree_size": checked.tree_size,
+            "root": checked.root, "cosigners": checked.cosigners}),
+        ),
     }
     Ok(None)
 }

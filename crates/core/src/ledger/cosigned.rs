@@ -39,7 +39,9 @@ impl Ledger {
         for line in lines {
             let line = line.trim_end_matches('\n');
             let Some(signer) = signer_of(line) else {
-                return Err(CheckpointError::Malformed(format!("not a signature line: {line}")).into());
+                return Err(
+                    CheckpointError::Malformed(format!("not a signature line: {line}")).into(),
+                );
             };
             let already = note.lines().any(|l| signer_of(l) == Some(signer.clone()));
             if already || count >= NOTE_SIGNATURES_MAX {
@@ -52,7 +54,9 @@ impl Ledger {
         // The log's own signature must still verify: nothing appended may break the note.
         let checked = key.open(&note)?;
         if checked.tree_size != stored.tree_size || checked.root != stored.root {
-            return Err(CheckpointError::Malformed("the note changed its checkpoint".into()).into());
+            return Err(
+                CheckpointError::Malformed("the note changed its checkpoint".into()).into(),
+            );
         }
         self.inner
             .store

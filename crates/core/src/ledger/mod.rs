@@ -9,9 +9,9 @@ mod cosigned;
 mod export_check;
 mod proofs;
 mod read;
-mod tiles;
 #[cfg(test)]
 mod tests;
+mod tiles;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -21,7 +21,12 @@ impl Ledger {
     /// assert!(ledger.stored_tile(0, 0, 1)?.is_none()); // an empty tree has no tiles
     /// # Ok(()) }
     /// ```
-    pub fn stored_tile(&self, height: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, Error> {
+    pub fn stored_tile(
+        &self,
+        height: u8,
+        index: u64,
+        width: u16,
+    ) -> Result<Option<Vec<u8>>, Error> {
         if width == 0 || u64::from(width) > TILE_WIDTH || height >= 64 {
             return Ok(None);
         }

@@ -80,7 +80,9 @@ impl Request {
             return Err(bad("over 64 KiB"));
         }
         let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-        let (old_line, rest) = text.split_once('\n').ok_or_else(|| bad("no old size line"))?;
+        let (old_line, rest) = text
+            .split_once('\n')
+            .ok_or_else(|| bad("no old size line"))?;
         let old = old_line
             .strip_prefix("old ")
             .and_then(parse_decimal)
@@ -88,7 +90,9 @@ impl Request {
         let mut proof = Vec::new();
         let mut rest = rest;
         loop {
-            let (line, tail) = rest.split_once('\n').ok_or_else(|| bad("no blank line before the checkpoint"))?;
+            let (line, tail) = rest
+                .split_once('\n')
+                .ok_or_else(|| bad("no blank line before the checkpoint"))?;
             rest = tail;
             if line.is_empty() {
                 break;
@@ -96,7 +100,9 @@ impl Request {
             if proof.len() == PROOF_LINES_MAX {
                 return Err(bad("more than 63 consistency proof lines"));
             }
-            proof.push(Hash::from_base64(line).ok_or_else(|| bad("a proof line is not a base64 hash"))?);
+            proof.push(
+                Hash::from_base64(line).ok_or_else(|| bad("a proof line is not a base64 hash"))?,
+            );
         }
         let note = SignedNote::parse(rest.as_bytes())?;
         let checkpoint = Checkpoint::parse(&note.text)?;
@@ -149,7 +155,10 @@ impl Witness {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::error!(error = %e, "witness state");
-                Answer::text(500, format!("the witness cannot read or write its state: {e}"))
+                Answer::text(
+                    500,
+                    format!("the witness cannot read or write its state: {e}"),
+                )
             }
         }
     }
@@ -176,7 +185,10 @@ impl Witness {
         }
         let new = &request.checkpoint;
         if request.old > new.size {
-            let why = format!("old size {} is above the checkpoint's size {}", request.old, new.size);
+            let why = format!(
+                "old size {} is above the checkpoint's size {}",
+                request.old, new.size
+            );
             self.dir.keep_evidence(&origin, 400, &why, body)?;
             return Ok(Answer::text(400, why));
         }
@@ -209,8 +221,19 @@ impl Witness {
         }
         // Persist before answering (the spec's MUST): the cosignature below is then backed by
         // the state a restart will read.
-        if stored != Some(LogState { size: new.size, root: new.root }) {
-            self.dir.set_state(&origin, LogState { size: new.size, root: new.root })?;
+        if stored
+            != Some(LogState {
+                size: new.size,
+                root: new.root,
+            })
+        {
+            self.dir.set_state(
+                &origin,
+                LogState {
+                    size: new.size,
+                    root: new.root,
+                },
+            )?;
         }
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         Ok(Answer {
@@ -246,7 +269,9 @@ fn inconsistency(request: &Request, stored: Option<LogState>) -> Option<Refusal>
                     s.size, s.root, new.root
                 )))
             } else if !request.proof.is_empty() {
-                Some(Refusal::BadProof("a proof between equal sizes must be empty".into()))
+                Some(Refusal::BadProof(
+                    "a proof between equal sizes must be empty".into(),
+                ))
             } else {
                 None
             }

@@ -26,9 +26,14 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
     let answer = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
     match answer {
         Ok(a) => {
-            let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if a.status != 200 && a.status != 409 {
-                tracing::warn!(status = a.status, why = a.body.trim(), "add-checkpoint refused");
+                tracing::warn!(
+                    status = a.status,
+                    why = a.body.trim(),
+                    "add-checkpoint refused"
+                );
             }
             (status, [(header::CONTENT_TYPE, a.content_type)], a.body).into_response()
         }

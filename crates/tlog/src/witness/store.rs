@@ -80,9 +80,17 @@ impl WitnessDir {
         fs::create_dir_all(root.join("state"))?;
         fs::create_dir_all(root.join("evidence"))?;
         write_durably(&root.join("logs"), b"", 0o644)?;
-        write_durably(&root.join("witness.pub"), format!("{}\n", key.vkey().text()).as_bytes(), 0o644)?;
+        write_durably(
+            &root.join("witness.pub"),
+            format!("{}\n", key.vkey().text()).as_bytes(),
+            0o644,
+        )?;
         // The key last: a directory with a key is a whole witness.
-        write_durably(&root.join("witness.key"), format!("{}\n", key.text()).as_bytes(), 0o600)?;
+        write_durably(
+            &root.join("witness.key"),
+            format!("{}\n", key.text()).as_bytes(),
+            0o600,
+        )?;
         Ok(WitnessDir {
             root: root.to_path_buf(),
         })
@@ -141,7 +149,9 @@ impl WitnessDir {
             return Err(Error::State(format!("`{origin}` is not an origin line")));
         }
         if key.kind != crate::cosignature::ED25519 {
-            return Err(Error::Key("a log's key is an Ed25519 (0x01) verifier key".into()));
+            return Err(Error::Key(
+                "a log's key is an Ed25519 (0x01) verifier key".into(),
+            ));
         }
         let logs = self.logs()?;
         if logs.iter().any(|(o, k)| o == origin && k == key) {
@@ -184,7 +194,13 @@ impl WitnessDir {
     }
 
     /// Keeps a refused request as evidence, with why it was refused; answers the file.
-    pub fn keep_evidence(&self, origin: &str, status: u16, why: &str, request: &[u8]) -> Result<PathBuf> {
+    pub fn keep_evidence(
+        &self,
+        origin: &str,
+        status: u16,
+        why: &str,
+        request: &[u8],
+    ) -> Result<PathBuf> {
         let now = chrono::Utc::now();
         let dir = self.root.join("evidence");
         fs::create_dir_all(&dir)?;
