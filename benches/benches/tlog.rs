@@ -43,12 +43,23 @@ async fn tiles(base: &str, n: u64) {
     let client = reqwest::Client::new();
     let full_tiles = n / 256;
     let mut rng = Lcg::new(7);
-    for (what, kind) in [("hash tile", TileKind::Hashes(0)), ("entry bundle", TileKind::Entries)] {
+    for (what, kind) in [
+        ("hash tile", TileKind::Hashes(0)),
+        ("entry bundle", TileKind::Entries),
+    ] {
         let mut times = Vec::new();
         for i in 0..2_200 {
-            let path = TilePath { kind, index: rng.below(full_tiles), width: 256 };
+            let path = TilePath {
+                kind,
+                index: rng.below(full_tiles),
+                width: 256,
+            };
             let t = Instant::now();
-            let body = client.get(format!("{base}/log/{}", path.to_path())).send().await.unwrap();
+            let body = client
+                .get(format!("{base}/log/{}", path.to_path()))
+                .send()
+                .await
+                .unwrap();
             assert!(body.status().is_success());
             let bytes = body.bytes().await.unwrap();
             if i >= 200 {
@@ -69,10 +80,17 @@ async fn tiles(base: &str, n: u64) {
 /// The same reads without HTTP: where the time of a bundle goes.
 fn library_reads(ledger: &Ledger, n: u64) {
     let mut rng = Lcg::new(11);
-    for (what, kind) in [("hash tile", TileKind::Hashes(0)), ("entry bundle", TileKind::Entries)] {
+    for (what, kind) in [
+        ("hash tile", TileKind::Hashes(0)),
+        ("entry bundle", TileKind::Entries),
+    ] {
         let mut times = Vec::new();
         for _ in 0..2_000 {
-            let path = TilePath { kind, index: rng.below(n / 256), width: 256 };
+            let path = TilePath {
+                kind,
+                index: rng.below(n / 256),
+                width: 256,
+            };
             let t = Instant::now();
             let bytes = ikrar_tlog::tiles::read(ledger, &path).unwrap().unwrap();
             times.push(t.elapsed());
@@ -94,9 +112,21 @@ async fn download_vs_export(base: &str, ledger: &Ledger, n: u64) {
     let mut index = 0u64;
     while index * 256 < n {
         let width = (n - index * 256).min(256);
-        let suffix = if width == 256 { String::new() } else { format!(".p/{width}") };
+        let suffix = if width == 256 {
+            String::new()
+        } else {
+            format!(".p/{width}")
+        };
         let url = format!("{base}/log/tile/entries/{}{suffix}", encode_index(index));
-        bytes += client.get(url).send().await.unwrap().bytes().await.unwrap().len();
+        bytes += client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len();
         index += 1;
     }
     let download = t.elapsed().as_secs_f64();
@@ -124,19 +154,27 @@ async fn cosigning() {
     let log_vkey = Vkey::parse(key.verifier_key().text()).unwrap();
     let mut endpoints = Vec::new();
     for i in 0..3 {
-        let wdir = WitnessDir::init(&dir.path().join(format!("w{i}")), &format!("w.example/{i}")).unwrap();
+        let wdir =
+            WitnessDir::init(&dir.path().join(format!("w{i}")), &format!("w.example/{i}")).unwrap();
         wdir.add_log("bench.example/log", &log_vkey).unwrap();
         let witness = Arc::new(Witness::open(wdir).unwrap());
         let vkey = witness.vkey();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(ikrar_tlog::witness::serve(listener, witness, std::future::pending()));
+        tokio::spawn(ikrar_tlog::witness::serve(
+            listener,
+            witness,
+            std::future::pending(),
+        ));
         endpoints.push(WitnessEndpoint { url, vkey });
     }
     let publisher = Publisher::new(ledger.clone(), key, endpoints).unwrap();
     let mut times = Vec::new();
     for round in 0..60u64 {
-        ledger.append((round * 10..round * 10 + 10).map(commitment_made).collect()).await.unwrap();
+        ledger
+            .append((round * 10..round * 10 + 10).map(commitment_made).collect())
+            .await
+            .unwrap();
         let t = Instant::now();
         let signed = publisher.round().await.unwrap().unwrap();
         let cosigs = signed.note.lines().filter(|l| l.starts_with('—')).count() - 1;
