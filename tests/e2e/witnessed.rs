@@ -461,6 +461,10 @@ fn a_split_view_is_refused_by_every_witness_and_the_alarm_says_so() {
             .count()
             == 3
     });
+    // Five more rounds: a refused checkpoint is not submitted again (no flood of alarms or
+    // of evidence).
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(alarms(&fork).len(), 3, "{:?}", alarms(&fork));
     assert_eq!(
         checkpoint(fork_port),
         (10, 0),

@@ -198,6 +198,8 @@ pub struct Publisher {
     known: Mutex<HashMap<String, u64>>,
     /// `(witness, tree size)` already reported unreachable.
     unreachable_at: Mutex<std::collections::HashSet<(String, u64)>>,
+    /// `(witness, tree size)` refused: not submitted again.
+    refused: Mutex<std::collections::HashSet<(String, u64)>>,
     alarms_file: Option<PathBuf>,
 }
 
@@ -232,6 +234,7 @@ impl Publisher {
             stats: Arc::new(WitnessStats::default()),
             known: Mutex::new(HashMap::new()),
             unreachable_at: Mutex::new(std::collections::HashSet::new()),
+            refused: Mutex::new(std::collections::HashSet::new()),
             alarms_file,
         })
     }
@@ -294,10 +297,18 @@ impl Publisher {
     /// stores the cosignatures that verify.
     pub async fn collect(&self, checkpoint: &SignedCheckpoint) -> Result<Vec<Outcome>> {
         let note = SignedNote::parse(checkpoint.note.as_bytes())?;
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let missing: Vec<&WitnessEndpoint> = self
             .witnesses
             .iter()
             .filter(|w| !note.signatures.iter().any(|s| s.is_by(&w.vkey)))
+            // A witness that refused this checkpoint would refuse it again (and keep another
+            // copy as evidence): it is asked again only about the next one.
+            .filter(|w| !refused.contains(&(w.vkey.name.clone(), checkpoint.tree_size)))
             .collect();
         let mut tasks = Vec::new();
         for w in missing {
@@ -491,6 +502,10 @@ impl Publisher {
         checkpoint: &SignedCheckpoint,
         what: String,
     ) -> Outcome {
+        if status != 0 || !what.starts_with("unreachable") {
+            let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            refused.insert((w.vkey.name.clone(), checkpoint.tree_size));
+        }
         self.stats
             .of(&w.vkey.name)
             .alarms

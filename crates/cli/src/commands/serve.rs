@@ -75,8 +75,9 @@ pub(super) async fn serve(
     );
     // Checkpoints and cosignatures (SPEC §11), stopped with the server.
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    // The witness counters (`WitnessStats::prometheus_text`) are for `/metrics`.
     let publisher = match publishing {
-        Some(p) => Some(p.start(&ledger, down_rx)?),
+        Some(p) => Some(p.start(&ledger, down_rx)?.0),
         None => None,
     };
     let shutdown = async move {

@@ -168,12 +168,13 @@ pub(super) fn publishing(
 }
 
 impl Publishing {
-    /// Starts signing and witnessing in the background until `down` turns true.
+    /// Starts signing and witnessing in the background until `down` turns true; answers the
+    /// task and the witness counters (for `/metrics`).
     pub(super) fn start(
         self,
         ledger: &Ledger,
         down: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    ) -> Result<(tokio::task::JoinHandle<()>, Arc<ikrar_tlog::WitnessStats>), Failure> {
         eprintln!(
             "signing checkpoints as {} at most every {:?}, witnessed by {}",
             self.key.name(),
@@ -182,7 +183,9 @@ impl Publishing {
         );
         let publisher =
             Publisher::new(ledger.clone(), self.key, self.witnesses).map_err(tlog_failure)?;
-        Ok(tokio::spawn(Arc::new(publisher).run(self.interval, down)))
+        let stats = publisher.stats();
+        let task = tokio::spawn(Arc::new(publisher).run(self.interval, down));
+        Ok((task, stats))
     }
 }
 
