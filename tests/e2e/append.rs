@@ -181,10 +181,10 @@ fn bad_inputs() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "non-empty",
         ),
         (
-            "record over 64 KiB",
+            "record over 65,535 bytes",
             format!(r#"{{"type":"commitment_status_changed","reason":"{huge}","data":{{"commitment_id":"{c1}","status":"fulfilled"}}}}"#),
             "-",
-            "limit is 65536",
+            "limit is 65535",
         ),
         ("not JSON", "{this is not json".to_string(), "-", "not valid JSON"),
         ("not an object", "[1,2,3]".to_string(), "-", "JSON object"),

@@ -12,6 +12,9 @@
 //! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3);
 //! - `reliability`: an append killed mid-way and rerun, damage to every kind of stored item;
 //! - `serve`: the HTTP server as a process (tokens, loopback rule, SIGTERM);
+//! - `witnessed`: `ikrar serve` with three `ikrar witness serve` processes (cosignatures, a
+//!   killed and restarted witness, a split view refused), a tlog-tiles client written from the
+//!   spec alone, tlog-proof receipts with a quorum;
 //! - `postgres`: a ledger moved between sled and PostgreSQL, two servers on one database ledger.
 
 mod append;
@@ -26,7 +29,10 @@ mod query;
 mod record;
 mod reliability;
 mod serve;
+mod tiles_client;
 mod verifiability;
+mod witness_protocol;
+mod witnessed;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -63,6 +63,8 @@ pub enum FormatArg {
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,
+    /// A C2SP tlog-proof receipt (`ikrar prove` only).
+    TlogProof,
 }
 
 /// The basis of a query (SPEC §4.1).
@@ -437,9 +439,19 @@ pub enum Command {
     CheckProof {
         /// The bundle (`-` for standard input).
         file: PathBuf,
-        /// The verifier key, or a file holding it.
+        /// The log's verifier key, or a file holding it (optional for a receipt checked
+        /// with --policy, which names the log).
         #[arg(long)]
-        public_key: String,
+        public_key: Option<String>,
+        /// A C2SP tlog-policy file: the log and witness keys and the quorum a receipt needs.
+        #[arg(long, conflicts_with_all = ["witness_key", "quorum"])]
+        policy: Option<PathBuf>,
+        /// A witness's cosignature verifier key (or a file holding it); repeatable.
+        #[arg(long = "witness-key", value_name = "VKEY")]
+        witness_key: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all of them).
+        #[arg(long, value_name = "K")]
+        quorum: Option<usize>,
     },
     /// Rebuild the derived projections from the log (they are caches; answers do not change).
     Rebuild,
@@ -465,6 +477,21 @@ pub enum Command {
         /// Log lines as text for people or JSON for log collectors.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Sign and store checkpoints with this key (`ikrar keygen`) as the tree grows.
+        #[arg(long, value_name = "FILE")]
+        checkpoint_key: Option<PathBuf>,
+        /// At most one checkpoint per interval (`10s`, `500ms`, `1m`).
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        checkpoint_interval: String,
+        /// A witness to submit each checkpoint to: its submission prefix and its verifier key;
+        /// repeatable.
+        #[arg(long = "witness", value_name = "URL=VKEY", requires = "checkpoint_key")]
+        witnesses: Vec<String>,
+    },
+    /// Run a witness for other ledgers (C2SP tlog-witness v1.0.0).
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
     },
     /// Manage API access tokens.
     Token {
@@ -512,6 +539,38 @@ pub enum DemoSet {
     Korea,
     /// The Canada Mandate Letter Tracker, November 2017.
     Canada,
+}
+
+/// `ikrar witness …`.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Make a witness directory with a new cosigning key; prints its verifier key.
+    Init {
+        /// The directory (created; refused if it holds a witness).
+        dir: PathBuf,
+        /// The witness's name (e.g. witness.example.org/w1).
+        #[arg(long)]
+        name: String,
+    },
+    /// Trust a log: cosign checkpoints of ORIGIN signed by VKEY.
+    AddLog {
+        /// The witness directory.
+        dir: PathBuf,
+        /// The log's origin line.
+        #[arg(long)]
+        origin: String,
+        /// The log's verifier key, or a file holding it.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Answer `POST /add-checkpoint` until SIGTERM or Ctrl-C.
+    Serve {
+        /// The witness directory.
+        dir: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// `ikrar token …`.

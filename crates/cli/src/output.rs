@@ -20,7 +20,7 @@ impl Format {
     pub fn resolve(arg: Option<FormatArg>) -> Format {
         match arg {
             Some(FormatArg::Table) => Format::Table,
-            Some(FormatArg::Json) => Format::Json,
+            Some(FormatArg::Json | FormatArg::TlogProof) => Format::Json,
             Some(FormatArg::Jsonl) => Format::Jsonl,
             Some(FormatArg::Csv) => Format::Csv,
             None if std::io::stdout().is_terminal() => Format::Table,

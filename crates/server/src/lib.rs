@@ -279,6 +279,8 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
         .route("/v1/openapi.json", get(routes::openapi))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(telemetry::metrics))
+        // The C2SP tlog-tiles read API (SPEC §11).
+        .merge(ikrar_tlog::http::routes(state.ledger.clone()))
         .fallback(routes::fallback)
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
         .layer(middleware::from_fn_with_state(guard_state, guard))

@@ -342,6 +342,8 @@ pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiErro
 pub struct SizeQuery {
     /// The checkpoint's tree size (default: the latest).
     pub size: Option<u64>,
+    /// `tlog-proof` for a C2SP tlog-proof receipt (text) instead of the JSON bundle.
+    pub format: Option<String>,
 }
 
 /// The inclusion proof bundle of an event.
@@ -352,11 +354,38 @@ pub async fn inclusion(
     Path(event_id): Path<String>,
     Query(q): Query<SizeQuery>,
 ) -> Result<Response, ApiError> {
+    if q.format.as_deref() == Some("tlog-proof") {
+        return tlog_receipt(&app.ledger, parse_id(&event_id)?, q.size);
+    }
     Ok(json_ok(&ikrar_audit::inclusion_bundle(
         &app.ledger,
         parse_id(&event_id)?,
         q.size,
     )?))
+}
+
+/// The receipt of `?format=tlog-proof`, as `text/plain`.
+fn tlog_receipt(
+    ledger: &ikrar_core::Ledger,
+    event_id: Uuid,
+    size: Option<u64>,
+) -> Result<Response, ApiError> {
+    match ikrar_tlog::receipt::for_event(ledger, event_id, size) {
+        Ok(receipt) => Ok((
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            receipt.to_text(),
+        )
+            .into_response()),
+        Err(ikrar_tlog::Error::Core(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )),
+    }
 }
 
 /// `?from=&to=`.

@@ -147,10 +147,15 @@ pub(super) async fn prove(
     Ok(())
 }
 
-pub(super) fn check_proof(file: &Path, public_key: &str, format: Format) -> Result<(), Failure> {
+/// Checks a JSON proof bundle already read (`check-proof` reads the file once, to tell a
+/// bundle from a tlog-proof receipt).
+pub(super) fn check_proof_text(
+    bundle: &str,
+    public_key: &str,
+    format: Format,
+) -> Result<(), Failure> {
     let key = verifier_key(public_key)?;
-    let bundle = read_file(file)?;
-    let check = ikrar_audit::check_bundle(&bundle, &key).map_err(audit_failure)?;
+    let check = ikrar_audit::check_bundle(bundle, &key).map_err(audit_failure)?;
     match format {
         Format::Table => match (check.position, &check.from) {
             (Some(p), _) => outln!(

@@ -319,6 +319,15 @@ pub(super) async fn verify(path: &Path, format: Format) -> Result<(), Failure> {
             (tree_size, result)
         }
     };
+    // Refusals by witnesses (SPEC §11) are shown beside the result: the ledger may be whole
+    // and still be one of two histories its operator showed.
+    let alarms = super::witness::alarms(path);
+    for a in &alarms {
+        eprintln!(
+            "witness alarm: {}, checkpoint of size {} (status {}) at {}: {}",
+            a.witness, a.tree_size, a.status, a.at, a.what
+        );
+    }
     match result {
         Ok(report) => {
             match format {
@@ -327,9 +336,11 @@ pub(super) async fn verify(path: &Path, format: Format) -> Result<(), Failure> {
                     report.tree_size,
                     report.root
                 ),
-                _ => print_json(
+                _ if alarms.is_empty() => print_json(
                     &json!({"ok": true, "tree_size": report.tree_size, "root": report.root}),
                 ),
+                _ => print_json(&json!({"ok": true, "tree_size": report.tree_size,
+                    "root": report.root, "witness_alarms": alarms})),
             }
             Ok(())
         }

@@ -7,6 +7,7 @@ mod ledger;
 mod query;
 mod record;
 mod serve;
+mod witness;
 
 use uuid::Uuid;
 
@@ -84,12 +85,39 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::Keygen { file, name } => integrity::keygen(&file, &name, format),
         Command::Checkpoint { key } => integrity::checkpoint(&path, &key, format).await,
         Command::Prove {
+            event_id: Some(id),
+            consistency: None,
+            size,
+        } if cli.global.format == Some(crate::args::FormatArg::TlogProof) => {
+            witness::prove_receipt(&path, &id, size).await
+        }
+        Command::Prove {
             event_id,
             consistency,
             size,
         } => integrity::prove(&path, event_id.as_deref(), consistency, size).await,
-        Command::CheckProof { file, public_key } => {
-            integrity::check_proof(&file, &public_key, format)
+        Command::CheckProof {
+            file,
+            public_key,
+            policy,
+            witness_key,
+            quorum,
+        } => {
+            let trust = witness::Trust {
+                public_key,
+                policy,
+                witness_keys: witness_key,
+                quorum,
+            };
+            match witness::check_receipt(&file, &trust, format)? {
+                None => Ok(()),
+                Some(bundle) => {
+                    let key = trust.public_key.as_deref().ok_or_else(|| {
+                        usage("--public-key is needed to check a JSON proof bundle")
+                    })?;
+                    integrity::check_proof_text(&bundle, key, format)
+                }
+            }
         }
         Command::Serve {
             listen,
@@ -97,7 +125,12 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             connections_max,
             header_timeout,
             log_format,
+            checkpoint_key,
+            checkpoint_interval,
+            witnesses,
         } => {
+            let publishing =
+                witness::publishing(checkpoint_key.as_deref(), &checkpoint_interval, &witnesses)?;
             let options = serve::ServeOptions {
                 listen,
                 tokens,
@@ -105,8 +138,9 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
                 header_timeout,
                 log_format,
             };
-            serve::serve(&path, options).await
+            serve::serve(&path, options, publishing).await
         }
+        Command::Witness { command } => witness::run(command, format).await,
         Command::Token { command } => serve::token(command, format),
         recording => record::run(&path, recording, &actor, format).await,
     }

@@ -66,7 +66,11 @@ pub(super) struct ServeOptions {
     pub(super) log_format: LogFormat,
 }
 
-pub(super) async fn serve(path: &Path, options: ServeOptions) -> Result<(), Failure> {
+pub(super) async fn serve(
+    path: &Path,
+    options: ServeOptions,
+    publishing: Option<super::witness::Publishing>,
+) -> Result<(), Failure> {
     init_logging(options.log_format);
     let mut config = ServerConfig::loopback(options.listen);
     config.connections.connections_max = options.connections_max;
@@ -103,9 +107,23 @@ pub(super) async fn serve(path: &Path, options: ServeOptions) -> Result<(), Fail
             "open access, loopback only"
         }
     );
-    ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown_signal())
+    // Checkpoints and cosignatures (SPEC §11), stopped with the server.
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    // The witness counters (`WitnessStats::prometheus_text`) are for `/metrics`.
+    let publisher = match publishing {
+        Some(p) => Some(p.start(&ledger, down_rx)?.0),
+        None => None,
+    };
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = down_tx.send(true);
+    };
+    ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown)
         .await
         .map_err(server_failure)?;
+    if let Some(task) = publisher {
+        let _ = task.await;
+    }
     eprintln!("stopped; every acknowledged append is durable");
     Ok(())
 }

@@ -5,11 +5,13 @@
 //! how each is opened, and nothing of how either lays out its bytes.
 
 mod checkpoints;
+mod cosigned;
 mod export_check;
 mod proofs;
 mod read;
 #[cfg(test)]
 mod tests;
+mod tiles;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

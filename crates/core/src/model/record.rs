@@ -16,8 +16,9 @@ use crate::model::moment::{instant_format, Moment};
 /// The version of the recorded form this code writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The largest recorded form accepted, in bytes (SPEC §3).
-pub const RECORD_BYTES_MAX: usize = 64 * 1024;
+/// The largest recorded form accepted, in bytes (SPEC §3): what a C2SP entry bundle can frame
+/// with its big-endian uint16 length prefix, so that every record can be served as a tile entry.
+pub const RECORD_BYTES_MAX: usize = u16::MAX as usize;
 
 /// One recorded event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,94 @@
+//! The tlog-tiles read API under `/log/` (SPEC §11): the latest checkpoint with every
+//! cosignature collected, hash tiles and entry bundles, with the spec's content types and
+//! caching. Mount it beside the JSON API with `Router::merge`.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ikrar_core::Ledger;
+
+use crate::path::{TilePath, FULL_WIDTH};
+use crate::tiles;
+
+/// Full tiles never change: cache them for a year, and say so.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// A partial tile never changes either, but may be dropped once its full tile exists.
+pub const PARTIAL: &str = "public, max-age=3600";
+/// The checkpoint moves: "headers SHOULD prevent caching beyond a few seconds".
+pub const CHECKPOINT: &str = "public, max-age=2";
+
+/// The `/log/…` routes over `ledger`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ikrar_tlog::Error> {
+/// let dir = tempfile::tempdir()?;
+/// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
+/// let app: axum::Router = axum::Router::new().merge(ikrar_tlog::http::routes(ledger));
+/// # let _ = app; Ok(()) }
+/// ```
+pub fn routes<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
+    Router::new()
+        .route("/log/checkpoint", get(checkpoint))
+        .route("/log/tile/{*path}", get(tile))
+        .with_state(ledger)
+}
+
+fn plain(status: StatusCode, text: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text.into(),
+    )
+        .into_response()
+}
+
+async fn checkpoint(State(ledger): State<Ledger>) -> Response {
+    match ledger.latest_checkpoint() {
+        Ok(Some(c)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, CHECKPOINT),
+            ],
+            c.note,
+        )
+            .into_response(),
+        Ok(None) => plain(StatusCode::NOT_FOUND, "no checkpoint has been signed yet\n"),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the latest checkpoint");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
+        }
+    }
+}
+
+async fn tile(State(ledger): State<Ledger>, Path(rest): Path<String>) -> Response {
+    let Ok(path) = TilePath::parse(&format!("tile/{rest}")) else {
+        return plain(StatusCode::NOT_FOUND, "no such tile path\n");
+    };
+    // The reads are a few sled lookups (a tile, or 16 bundles of records): cheap enough to
+    // answer on the runtime thread, which keeps the p99 low.
+    match tiles::read(&ledger, &path) {
+        Ok(Some(bytes)) => {
+            let cache = if path.width == FULL_WIDTH {
+                IMMUTABLE
+            } else {
+                PARTIAL
+            };
+            let mut response = bytes.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            response
+        }
+        Ok(None) => plain(StatusCode::NOT_FOUND, "the tree does not hold this tile\n"),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.to_path(), "reading a tile");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
+        }
+    }
+}
