@@ -56,8 +56,9 @@ pub fn count(n: usize, noun: &str) -> String {
 }
 
 /// Ids as a table shows them: each id's shortest prefix (at least its first 13 characters,
-/// the millisecond of a UUIDv7) that no other id of the table shares, which every command
-/// takes in place of the whole id. Ids that differ only at their end (made in one millisecond,
+/// the millisecond of a UUIDv7) that no other id given shares — the table's own and the
+/// ledger's that start like them ([`crate::commands::look_alikes`]) — which every command takes
+/// in place of the whole id. Ids that differ only at their end (made in one millisecond,
 /// or numbered by hand) are shown whole.
 pub struct ShortIds(std::collections::HashMap<uuid::Uuid, String>);
 
@@ -88,11 +89,15 @@ impl ShortIds {
 }
 
 /// Commitments, one per row.
-pub fn commitments_table(list: &[CommitmentView]) -> Table {
+pub fn commitments_table(list: &[CommitmentView], others: &[uuid::Uuid]) -> Table {
     let mut t = table(&[
         "id", "title", "status", "label", "parties", "made on", "due",
     ]);
-    let short = ShortIds::of(list.iter().map(|c| c.commitment_id));
+    let short = ShortIds::of(
+        list.iter()
+            .map(|c| c.commitment_id)
+            .chain(others.iter().copied()),
+    );
     for c in list {
         t.add_row(vec![
             Cell::new(short.get(c.commitment_id)),
@@ -109,11 +114,12 @@ pub fn commitments_table(list: &[CommitmentView]) -> Table {
 }
 
 /// Meetings, one per row.
-pub fn meetings_table(list: &[MeetingView]) -> Table {
+pub fn meetings_table(list: &[MeetingView], others: &[uuid::Uuid]) -> Table {
     let mut t = table(&["id", "title", "held on", "location", "commitments"]);
     let short = ShortIds::of(
         list.iter()
-            .flat_map(|m| std::iter::once(m.meeting_id).chain(m.commitment_ids.iter().copied())),
+            .flat_map(|m| std::iter::once(m.meeting_id).chain(m.commitment_ids.iter().copied()))
+            .chain(others.iter().copied()),
     );
     for m in list {
         t.add_row(vec![

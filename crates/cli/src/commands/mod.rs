@@ -245,3 +245,49 @@ pub(crate) async fn resolve_id(
         }
     }
 }
+
+/// The ids of the ledger (commitments, meetings, events) that share the first
+/// [`SHORT_ID_CHARS`] characters of one of `ids`, so that the short ids a table shows are unique
+/// in the whole ledger, not just among its rows. Where more ids share a start than one lookup
+/// answers, the id is shown whole.
+pub(crate) async fn look_alikes(
+    access: &Access,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<Uuid>, Failure> {
+    let mut prefixes: Vec<String> = ids
+        .into_iter()
+        .map(|id| id.to_string()[..SHORT_ID_CHARS].to_string())
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    let mut out = Vec::new();
+    for prefix in prefixes {
+        let found = access
+            .ids_with_prefix(&prefix, &[Kind::Commitment, Kind::Meeting, Kind::Event])
+            .await?;
+        let capped = found.len() >= ikrar_server::IDS_PER_PREFIX_MAX;
+        out.extend(found.into_iter().map(|(id, _)| id));
+        if capped {
+            // Too many to tell apart here: a twin that differs only in its last digit makes
+            // every id of this start show whole.
+            if let Some(twin) = twin_of(&prefix) {
+                out.push(twin);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An id that shares all but the last digit with any id starting with `prefix`: with it among
+/// the ids given, [`crate::render::ShortIds`] shows those ids whole.
+fn twin_of(prefix: &str) -> Option<Uuid> {
+    let filler = "0".repeat(36 - prefix.len());
+    let mut text = format!("{prefix}{filler}");
+    // Keep the dashes where a UUID has them.
+    for at in [8, 13, 18, 23] {
+        if at >= prefix.len() {
+            text.replace_range(at..at + 1, "-");
+        }
+    }
+    Uuid::parse_str(&text).ok()
+}

@@ -134,7 +134,9 @@ pub(super) async fn list(
             if list.is_empty() {
                 outln!("no commitments match");
             } else {
-                outln!("{}", render::commitments_table(&list));
+                let others =
+                    super::look_alikes(&access, list.iter().map(|c| c.commitment_id)).await?;
+                outln!("{}", render::commitments_table(&list, &others));
                 if list.len() < listed.total {
                     outln!(
                         "{} of {} (--offset {} --limit N for more)",
@@ -203,7 +205,8 @@ pub(super) async fn meetings(
             if list.is_empty() {
                 outln!("no meetings match");
             } else {
-                outln!("{}", render::meetings_table(&list));
+                let others = super::look_alikes(&access, list.iter().map(|m| m.meeting_id)).await?;
+                outln!("{}", render::meetings_table(&list, &others));
                 if list.len() < listed.total {
                     outln!(
                         "{} of {} (--offset {} --limit N for more)",
@@ -305,13 +308,14 @@ pub(super) async fn history(path: &Path, id: &str, format: Format) -> Result<(),
                 "what",
                 "retracted by",
             ]);
-            let short = render::ShortIds::of(
-                history
-                    .entries
-                    .iter()
-                    .map(|e| e.record.event_id)
-                    .chain(history.entries.iter().filter_map(|e| e.retracted_by)),
-            );
+            let shown: Vec<uuid::Uuid> = history
+                .entries
+                .iter()
+                .map(|e| e.record.event_id)
+                .chain(history.entries.iter().filter_map(|e| e.retracted_by))
+                .collect();
+            let others = super::look_alikes(&access, shown.iter().copied()).await?;
+            let short = render::ShortIds::of(shown.into_iter().chain(others));
             for e in &history.entries {
                 let r = &e.record;
                 let what = describe(&r.data, r.reason.as_deref());
