@@ -443,6 +443,8 @@ pub enum Command {
         /// The tokens file (`ikrar token add`); without it, access is open and loopback only.
         #[arg(long)]
         tokens: Option<PathBuf>,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Manage API access tokens.
     Token {
@@ -484,4 +486,19 @@ pub enum TokenCommand {
         #[arg(long)]
         tokens: PathBuf,
     },
+}
+
+/// `ikrar serve`'s options for publishing the API and the web console (SPEC §10).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WebArgs {
+    /// Anyone may read (the API and the console) without a token; recording still needs a
+    /// recorder's token. Allowed on any address.
+    #[arg(long)]
+    pub public_read: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

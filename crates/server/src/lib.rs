@@ -13,13 +13,15 @@
 //! ```
 
 mod auth;
+mod console;
 mod error;
 mod lists;
 mod lookup;
 pub mod openapi;
 mod routes;
+mod tls;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,7 @@ pub use error::{ApiError, Error};
 pub use lists::{EVENTS_PAGE_BYTES_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
 pub use lookup::{HeadAnswer, IdMatch, IDS_PER_PREFIX_MAX};
 pub use routes::{AppState, HEARTBEAT_SECS};
+pub use tls::TlsFiles;
 
 /// Who is calling, as the auth layer established it.
 #[derive(Debug, Clone)]
@@ -62,6 +65,11 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// The longest a request may take until its response starts, in milliseconds (408 beyond).
     pub request_timeout_ms: u64,
+    /// Anyone may read without a token (the reader role); appending still needs a recorder's
+    /// token. Allowed on any address.
+    pub public_read: bool,
+    /// Serve HTTPS with these files (the console's cookies are then `Secure`); `None`: HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServerConfig {
@@ -73,6 +81,8 @@ impl ServerConfig {
             tokens_file: None,
             body_bytes_max: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            public_read: false,
+            tls: None,
         }
     }
 }
@@ -80,6 +90,7 @@ impl ServerConfig {
 #[derive(Clone)]
 struct Guard {
     tokens: Option<Arc<auth::LiveTokens>>,
+    public_read: bool,
     body_bytes_max: usize,
     request_timeout: Duration,
 }
@@ -102,6 +113,12 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
     let caller = if req.uri().path() == "/healthz" {
         Caller {
             name: "health".into(),
+            role: Role::Reader,
+        }
+    } else if g.public_read && !req.headers().contains_key(header::AUTHORIZATION) {
+        // --public-read: no token is the reader role (SPEC §10).
+        Caller {
+            name: "public".into(),
             role: Role::Reader,
         }
     } else {
@@ -186,14 +203,26 @@ pub fn router(
         ledger,
         shutting_down,
     };
-    Ok(router_on(state, config, config.tokens.clone()))
+    Ok(router_on(state, config, tcp_tokens(config)))
+}
+
+/// The tokens the TCP listener takes: with `--public-read` and no tokens file, none at all
+/// (everyone reads, nobody appends), rather than open access.
+fn tcp_tokens(config: &ServerConfig) -> Option<Tokens> {
+    config
+        .tokens
+        .clone()
+        .or_else(|| config.public_read.then(Tokens::default))
 }
 
 /// The routes over `state`, behind a guard that takes `tokens` (`None`: open access, every
 /// caller a recorder named `local`).
 fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> Router {
+    let tokens = tokens.map(|t| Arc::new(auth::LiveTokens::new(t, config.tokens_file.clone())));
+    let console = console::mount(&state, config, tokens.clone());
     let guard_state = Guard {
-        tokens: tokens.map(|t| Arc::new(auth::LiveTokens::new(t, config.tokens_file.clone()))),
+        public_read: config.public_read && tokens.is_some(),
+        tokens,
         body_bytes_max: config.body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     };
@@ -222,6 +251,7 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
         .layer(middleware::from_fn_with_state(guard_state, guard))
         .with_state(state)
+        .merge(console)
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish,
@@ -237,7 +267,7 @@ pub async fn serve(
 
 /// Binds the listen address, refusing a non-loopback one without tokens.
 pub async fn bind(config: &ServerConfig) -> Result<tokio::net::TcpListener, Error> {
-    if config.tokens.is_none() && !config.listen.ip().is_loopback() {
+    if config.tokens.is_none() && !config.public_read && !config.listen.ip().is_loopback() {
         return Err(Error::NotLoopback(config.listen));
     }
     Ok(tokio::net::TcpListener::bind(config.listen).await?)
@@ -269,12 +299,20 @@ pub async fn serve_with_socket(
         ledger,
         shutting_down: down_rx.clone(),
     };
-    let app = router_on(state.clone(), &config, config.tokens.clone());
+    let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let local = socket.map(|s| (s, router_on(state, &config, None)));
     let mut down_tcp = down_rx.clone();
-    let tcp = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = down_tcp.wait_for(|down| *down).await;
-    });
+    let tcp: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+        match &config.tls {
+            Some(files) => tls::serve(listener, app, files, down_rx.clone()).await?,
+            None => Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = down_tcp.wait_for(|down| *down).await;
+                    })
+                    .into_future(),
+            ),
+        };
     let trigger = async move {
         shutdown.await;
         // End the live feeds; requests in flight (appends included) run to completion.

@@ -131,7 +131,7 @@ impl Projection {
         self.lock().reached
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Timelines> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Timelines> {
         // A panic while holding the lock leaves timelines that may be half-updated; start over
         // from the log (the snapshot on disk is only ever written whole).
         match self.timelines.lock() {
@@ -225,7 +225,7 @@ impl Projection {
         Ok(())
     }
 
-    fn resolved(&self, basis: &Basis) -> Result<ResolvedBasis, Error> {
+    pub(crate) fn resolved(&self, basis: &Basis) -> Result<ResolvedBasis, Error> {
         self.catch_up()?;
         basis.resolve(&self.ledger)
     }

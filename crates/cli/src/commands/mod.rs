@@ -88,7 +88,11 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::CheckProof { file, public_key } => {
             integrity::check_proof(&file, &public_key, format)
         }
-        Command::Serve { listen, tokens } => serve::serve(&path, listen, tokens.as_deref()).await,
+        Command::Serve {
+            listen,
+            tokens,
+            web,
+        } => serve::serve(&path, listen, tokens.as_deref(), &web).await,
         Command::Token { command } => serve::token(command, format),
         recording => record::run(&path, recording, &actor, format).await,
     }

@@ -44,8 +44,16 @@ pub(super) async fn serve(
     path: &Path,
     listen: SocketAddr,
     tokens: Option<&Path>,
+    web: &crate::args::WebArgs,
 ) -> Result<(), Failure> {
     let mut config = ServerConfig::loopback(listen);
+    config.public_read = web.public_read;
+    if let (Some(cert), Some(key)) = (&web.tls_cert, &web.tls_key) {
+        config.tls = Some(ikrar_server::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
     if let Some(file) = tokens {
         config.tokens = Some(Tokens::load(file).map_err(server_failure)?);
         config.tokens_file = Some(file.to_path_buf());
@@ -63,13 +71,14 @@ pub(super) async fn serve(
         None => None,
     };
     eprintln!(
-        "ikrar serving {} on http://{} ({})",
+        "ikrar serving {} on {}://{}/ ({}); the console is at /ui/",
         ledger.location().display(),
+        if config.tls.is_some() { "https" } else { "http" },
         listener.local_addr()?,
-        if config.tokens.is_some() {
-            "bearer tokens required"
-        } else {
-            "open access, loopback only"
+        match (config.tokens.is_some(), config.public_read) {
+            (_, true) => "anyone reads; recording needs a recorder token",
+            (true, false) => "bearer tokens required",
+            (false, false) => "open access, loopback only",
         }
     );
     ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown_signal())
