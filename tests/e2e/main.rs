@@ -16,6 +16,7 @@
 mod append;
 mod beside_server;
 mod canada;
+mod console;
 mod finding;
 mod ledger;
 mod postgres;

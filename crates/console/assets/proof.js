@@ -27,7 +27,7 @@ async function checkEvent(badge) {
   try {
     const res = await fetch(`/ui/api/proof/${encodeURIComponent(id)}`, { credentials: "same-origin" });
     answer = await res.json();
-    if (!res.ok) { set(badge, "pending", `proof pending: ${answer.error?.message ?? res.status}`); return; }
+    if (!res.ok || answer.pending) { set(badge, "pending", `proof pending: ${answer.pending ?? answer.error?.message ?? res.status}`); return; }
   } catch (e) { set(badge, "pending", "proof pending: the server did not answer"); return; }
   const key = keyFor(answer.announced_key);
   if (!key) { set(badge, "pending", "proof pending: no verifier key is known"); return; }
@@ -44,7 +44,7 @@ async function checkCheckpoint(badge) {
   try {
     const res = await fetch("/ui/api/checkpoint", { credentials: "same-origin" });
     const answer = await res.json();
-    if (!res.ok) { set(badge, "pending", "signature pending"); return answer; }
+    if (!res.ok || answer.pending) { set(badge, "pending", `signature pending: ${answer.pending ?? res.status}`); return answer; }
     const key = keyFor(answer.announced_key);
     if (!key) { set(badge, "pending", "no verifier key is known"); return answer; }
     const cp = await openCheckpoint(answer.checkpoint, await parseKey(key.text));

@@ -62,9 +62,14 @@ export async function rootFromInclusion(index, size, leaf, path) {
 
 /** A verifier key `name+keyid+base64(0x01 ‖ public key)`. */
 export async function parseKey(text) {
-  const parts = String(text).trim().split("+");
-  if (parts.length !== 3) throw new Error("a verifier key is name+keyid+base64");
-  const [name, idHex, keyB64] = parts;
+  // The name and the key id hold no "+", but standard base64 may.
+  const t = String(text).trim();
+  const a = t.indexOf("+");
+  const b = a < 0 ? -1 : t.indexOf("+", a + 1);
+  if (a <= 0 || b < 0) throw new Error("a verifier key is name+keyid+base64");
+  const name = t.slice(0, a);
+  const idHex = t.slice(a + 1, b);
+  const keyB64 = t.slice(b + 1);
   let raw;
   try { raw = b64(keyB64); } catch { throw new Error("the key is not base64"); }
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("the key is not an Ed25519 signed-note key");

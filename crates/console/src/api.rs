@@ -7,7 +7,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,6 +18,13 @@ use crate::pages::parse_id;
 use crate::{Console, Error};
 
 fn json_error(e: &Error) -> Response {
+    // No checkpoint covers it yet: not a failure of the request but a proof still to come, and
+    // answered so that browsers do not log it as a failed load.
+    if matches!(e, Error::Audit(ikrar_audit::Error::NoCheckpoint(_)))
+        || matches!(e, Error::NotFound(_))
+    {
+        return Json(json!({"pending": e.to_string()})).into_response();
+    }
     (
         e.status(),
         Json(json!({"error": {"kind": "console", "message": e.to_string()}})),
@@ -35,12 +41,20 @@ fn announced(console: &Console, origin: &str) -> Result<Option<String>, Error> {
 }
 
 /// `{"bundle": <inclusion bundle>, "announced_key": "<verifier key>" | null}`.
-pub(crate) async fn proof(State(console): State<Console>, Path(event_id): Path<String>) -> Response {
+pub(crate) async fn proof(
+    State(console): State<Console>,
+    Path(event_id): Path<String>,
+) -> Response {
     let answer = console
         .blocking(move |c| {
             let id = parse_id(&event_id)?;
             let bundle = ikrar_audit::inclusion_bundle(c.ledger(), id, None)?;
-            let origin = bundle.checkpoint.lines().next().unwrap_or_default().to_string();
+            let origin = bundle
+                .checkpoint
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             Ok(json!({"bundle": bundle, "announced_key": announced(c, &origin)?}))
         })
         .await;
@@ -64,7 +78,6 @@ pub(crate) async fn checkpoint(State(console): State<Console>) -> Response {
         .await;
     match answer {
         Ok(v) => Json(v).into_response(),
-        Err(e) if e.status() == StatusCode::NOT_FOUND => json_error(&e),
         Err(e) => json_error(&e),
     }
 }

@@ -11,11 +11,36 @@ use sha2::{Digest, Sha256};
 
 /// `(stem, extension, content type, bytes)` of every asset.
 const FILES: [(&str, &str, &str, &str); 5] = [
-    ("console", "css", "text/css; charset=utf-8", include_str!("../assets/console.css")),
-    ("verify", "js", "text/javascript; charset=utf-8", include_str!("../assets/verify.js")),
-    ("proof", "js", "text/javascript; charset=utf-8", include_str!("../assets/proof.js")),
-    ("feed", "js", "text/javascript; charset=utf-8", include_str!("../assets/feed.js")),
-    ("basis", "js", "text/javascript; charset=utf-8", include_str!("../assets/basis.js")),
+    (
+        "console",
+        "css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/console.css"),
+    ),
+    (
+        "verify",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/verify.js"),
+    ),
+    (
+        "proof",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/proof.js"),
+    ),
+    (
+        "feed",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/feed.js"),
+    ),
+    (
+        "basis",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/basis.js"),
+    ),
 ];
 
 /// The URLs of the assets, for templates.

@@ -71,6 +71,9 @@ impl BasisQuery {
                 })
                 .transpose()?,
         );
+        // The projection first takes in what the log has gained, so that a page read in the
+        // resolved basis (`commitment_in`) sees every event that basis covers.
+        console.projection().catch_up()?;
         let resolved = basis.resolve(console.ledger())?;
         Ok(Chosen {
             basis,

@@ -159,9 +159,5 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 /// An HTML page, as a response.
 pub(crate) fn html(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }

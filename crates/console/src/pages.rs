@@ -61,7 +61,12 @@ impl Frame {
             bar,
             basis_q: chosen.map(|c| query(&c.pairs())).unwrap_or_default(),
             basis_keep: chosen
-                .map(|c| c.pairs().into_iter().filter(|(_, v)| !v.is_empty()).collect())
+                .map(|c| {
+                    c.pairs()
+                        .into_iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             nav,
         }
@@ -83,7 +88,11 @@ pub(crate) async fn not_found() -> Error {
 }
 
 /// The retraction (event id) of `record` known in the basis, if any.
-fn retraction(console: &Console, record: &StoredRecord, chosen: &Chosen) -> Result<Option<Uuid>, Error> {
+fn retraction(
+    console: &Console,
+    record: &StoredRecord,
+    chosen: &Chosen,
+) -> Result<Option<Uuid>, Error> {
     let Some(at) = console.ledger().retraction_of(record.record.event_id)? else {
         return Ok(None);
     };
@@ -94,13 +103,23 @@ fn retraction(console: &Console, record: &StoredRecord, chosen: &Chosen) -> Resu
 }
 
 /// Events at positions `[from, to)`, newest first.
-pub(crate) fn events_newest_first(console: &Console, chosen: &Chosen, from: u64, to: u64) -> Result<Vec<EventRow>, Error> {
-    let records = console
-        .ledger()
-        .read_range(from, usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX))?;
+pub(crate) fn events_newest_first(
+    console: &Console,
+    chosen: &Chosen,
+    from: u64,
+    to: u64,
+) -> Result<Vec<EventRow>, Error> {
+    let records = console.ledger().read_range(
+        from,
+        usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX),
+    )?;
     let mut rows = Vec::with_capacity(records.len());
     for r in records.iter().rev() {
-        rows.push(EventRow::of(&r.record, retraction(console, r, chosen)?, chosen));
+        rows.push(EventRow::of(
+            &r.record,
+            retraction(console, r, chosen)?,
+            chosen,
+        ));
     }
     Ok(rows)
 }
@@ -134,20 +153,34 @@ pub(crate) async fn dashboard(
             let summary = c.projection().summary(&basis)?;
             let series = c.projection().status_series(&basis, CHART_POINTS)?;
             let size = chosen.resolved.tree_size;
-            let latest = events_newest_first(c, &chosen, size.saturating_sub(LATEST_EVENTS as u64), size)?;
+            let latest =
+                events_newest_first(c, &chosen, size.saturating_sub(LATEST_EVENTS as u64), size)?;
             let mut parties: Vec<(String, u64)> = summary.by_party.clone().into_iter().collect();
             parties.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let page = Dashboard {
                 total: summary.total,
-                counts: Status::ALL.iter().map(|s| (s.as_str(), summary.count(*s))).collect(),
+                counts: Status::ALL
+                    .iter()
+                    .map(|s| (s.as_str(), summary.count(*s)))
+                    .collect(),
                 parties,
                 chart: Chart::of(&series),
                 latest,
                 feed_from: size,
                 // New events belong on the page only when it shows the ledger as it grows.
                 live: chosen.known_at.is_empty(),
-                checkpoint: c.ledger().latest_checkpoint()?.map(|cp| (cp.origin, cp.tree_size)),
-                f: Frame::new(c, &who, "Dashboard", "dashboard", Some(&chosen), Some(Bar::new(c, &chosen, "/ui/", vec![]))),
+                checkpoint: c
+                    .ledger()
+                    .latest_checkpoint()?
+                    .map(|cp| (cp.origin, cp.tree_size)),
+                f: Frame::new(
+                    c,
+                    &who,
+                    "Dashboard",
+                    "dashboard",
+                    Some(&chosen),
+                    Some(Bar::new(c, &chosen, "/ui/", vec![])),
+                ),
             };
             Ok(html(page.render()?))
         })
@@ -210,7 +243,10 @@ pub(crate) async fn commitments(
             let overdue = matches!(opt(&q.overdue).as_str(), "1" | "true" | "on" | "yes");
             let filter = ListFilter {
                 status: nonempty(status.clone())
-                    .map(|s| s.parse::<Status>().map_err(|e| Error::BadRequest(format!("status: {e}"))))
+                    .map(|s| {
+                        s.parse::<Status>()
+                            .map_err(|e| Error::BadRequest(format!("status: {e}")))
+                    })
                     .transpose()?,
                 party: nonempty(opt(&q.party)),
                 theme: nonempty(opt(&q.theme)),
@@ -219,17 +255,18 @@ pub(crate) async fn commitments(
                 due_before: None,
                 overdue,
                 sort: nonempty(sort.clone())
-                    .map(|s| s.parse::<Sort>().map_err(|e| Error::BadRequest(format!("sort: {e}"))))
+                    .map(|s| {
+                        s.parse::<Sort>()
+                            .map_err(|e| Error::BadRequest(format!("sort: {e}")))
+                    })
                     .transpose()?
                     .unwrap_or_default(),
             };
             let page: usize = match opt(&q.page).as_str() {
                 "" => 1,
-                p => p
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|p| *p >= 1)
-                    .ok_or_else(|| Error::BadRequest(format!("page: `{p}` is not a page number (1, 2, …)")))?,
+                p => p.parse::<usize>().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                    Error::BadRequest(format!("page: `{p}` is not a page number (1, 2, …)"))
+                })?,
             };
             let listed = c.projection().list_page(
                 &filter,
@@ -257,14 +294,26 @@ pub(crate) async fn commitments(
             };
             let first_shown = (page - 1) * COMMITMENTS_PER_PAGE + 1;
             let view = CommitmentsPage {
-                rows: listed.items.iter().map(|v| CommitmentRow::of(v, &chosen)).collect(),
+                rows: listed
+                    .items
+                    .iter()
+                    .map(|v| CommitmentRow::of(v, &chosen))
+                    .collect(),
                 total: listed.total,
                 page,
                 pages,
                 first_shown: first_shown.min(listed.total),
                 last_shown: (first_shown + listed.items.len()).saturating_sub(1),
-                prev: if page > 1 { page_link(page - 1) } else { String::new() },
-                next: if page < pages { page_link(page + 1) } else { String::new() },
+                prev: if page > 1 {
+                    page_link(page - 1)
+                } else {
+                    String::new()
+                },
+                next: if page < pages {
+                    page_link(page + 1)
+                } else {
+                    String::new()
+                },
                 party: opt(&q.party),
                 theme: opt(&q.theme),
                 owner: opt(&q.owner),
@@ -272,7 +321,14 @@ pub(crate) async fn commitments(
                 overdue,
                 statuses: Status::ALL,
                 sorts: Sort::NAMES,
-                f: Frame::new(c, &who, "Commitments", "commitments", Some(&chosen), Some(Bar::new(c, &chosen, "/ui/commitments", keep.clone()))),
+                f: Frame::new(
+                    c,
+                    &who,
+                    "Commitments",
+                    "commitments",
+                    Some(&chosen),
+                    Some(Bar::new(c, &chosen, "/ui/commitments", keep.clone())),
+                ),
                 status,
                 sort,
             };
@@ -282,7 +338,8 @@ pub(crate) async fn commitments(
 }
 
 pub(crate) fn parse_id(text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text.trim()).map_err(|e| Error::BadRequest(format!("`{text}` is not a UUID: {e}")))
+    Uuid::parse_str(text.trim())
+        .map_err(|e| Error::BadRequest(format!("`{text}` is not a UUID: {e}")))
 }
 
 #[derive(Template)]
@@ -293,7 +350,13 @@ struct SignIn {
     error: Option<String>,
 }
 
-pub(crate) fn sign_in(console: &Console, who: &Who, next: &str, error: Option<String>, status: StatusCode) -> Result<Response, Error> {
+pub(crate) fn sign_in(
+    console: &Console,
+    who: &Who,
+    next: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, Error> {
     let page = SignIn {
         f: Frame::new(console, who, "Sign in", "sign-in", None, None),
         next: next.to_string(),

@@ -88,7 +88,13 @@ pub(crate) async fn form(
     Extension(who): Extension<Who>,
 ) -> Result<Response, Error> {
     may_record(&who)?;
-    Ok(html(page(&console, &who, "", HashMap::new(), HashMap::new())?))
+    Ok(html(page(
+        &console,
+        &who,
+        "",
+        HashMap::new(),
+        HashMap::new(),
+    )?))
 }
 
 /// The form field an error's field path belongs to (`data.title` → `title`, `source.url` →
@@ -132,25 +138,43 @@ fn event_json(kind: &str, v: &HashMap<String, String>) -> Result<String, (String
     let ty = match kind {
         "commitment" => {
             data.insert("commitment_id".into(), json!(uuid::Uuid::now_v7()));
-            data.insert("title".into(), json!(v.get("title").cloned().unwrap_or_default()));
+            data.insert(
+                "title".into(),
+                json!(v.get("title").cloned().unwrap_or_default()),
+            );
             put(&mut data, "summary", text(v, "summary"));
             put(&mut data, "owner", text(v, "owner"));
             data.insert("parties".into(), Value::Array(items(v, "parties", true)));
             data.insert("themes".into(), Value::Array(items(v, "themes", true)));
-            data.insert("made_on".into(), json!(v.get("made_on").cloned().unwrap_or_default()));
+            data.insert(
+                "made_on".into(),
+                json!(v.get("made_on").cloned().unwrap_or_default()),
+            );
             put(&mut data, "due", text(v, "due"));
             "commitment_made"
         }
         "status" => {
-            data.insert("commitment_id".into(), json!(v.get("commitment_id").cloned().unwrap_or_default().trim()));
-            data.insert("status".into(), json!(v.get("status").cloned().unwrap_or_default()));
+            data.insert(
+                "commitment_id".into(),
+                json!(v.get("commitment_id").cloned().unwrap_or_default().trim()),
+            );
+            data.insert(
+                "status".into(),
+                json!(v.get("status").cloned().unwrap_or_default()),
+            );
             put(&mut data, "label", text(v, "label"));
             "commitment_status_changed"
         }
         "meeting" => {
             data.insert("meeting_id".into(), json!(uuid::Uuid::now_v7()));
-            data.insert("title".into(), json!(v.get("title").cloned().unwrap_or_default()));
-            data.insert("held_on".into(), json!(v.get("held_on").cloned().unwrap_or_default()));
+            data.insert(
+                "title".into(),
+                json!(v.get("title").cloned().unwrap_or_default()),
+            );
+            data.insert(
+                "held_on".into(),
+                json!(v.get("held_on").cloned().unwrap_or_default()),
+            );
             put(&mut data, "location", text(v, "location"));
             let participants: Vec<Value> = items(v, "participants", false)
                 .iter()
@@ -159,21 +183,40 @@ fn event_json(kind: &str, v: &HashMap<String, String>) -> Result<String, (String
                     let mut parts = line.split(';').map(str::trim);
                     let mut p = Map::new();
                     p.insert("name".into(), json!(parts.next().unwrap_or_default()));
-                    put(&mut p, "role", parts.next().filter(|s| !s.is_empty()).map(str::to_string));
-                    put(&mut p, "organisation", parts.next().filter(|s| !s.is_empty()).map(str::to_string));
+                    put(
+                        &mut p,
+                        "role",
+                        parts.next().filter(|s| !s.is_empty()).map(str::to_string),
+                    );
+                    put(
+                        &mut p,
+                        "organisation",
+                        parts.next().filter(|s| !s.is_empty()).map(str::to_string),
+                    );
                     Value::Object(p)
                 })
                 .collect();
             data.insert("participants".into(), Value::Array(participants));
-            data.insert("commitment_ids".into(), Value::Array(items(v, "commitment_ids", true)));
+            data.insert(
+                "commitment_ids".into(),
+                Value::Array(items(v, "commitment_ids", true)),
+            );
             data.insert("outcomes".into(), Value::Array(items(v, "outcomes", false)));
             "meeting_held"
         }
         "retraction" => {
-            data.insert("event_id".into(), json!(v.get("event_id").cloned().unwrap_or_default().trim()));
+            data.insert(
+                "event_id".into(),
+                json!(v.get("event_id").cloned().unwrap_or_default().trim()),
+            );
             "event_retracted"
         }
-        _ => return Err(("kind".into(), format!("unknown form `{kind}` (one of {})", KINDS.join(", ")))),
+        _ => {
+            return Err((
+                "kind".into(),
+                format!("unknown form `{kind}` (one of {})", KINDS.join(", ")),
+            ))
+        }
     };
     event.insert("type".into(), json!(ty));
     put(&mut event, "actor", text(v, "actor"));
@@ -190,17 +233,25 @@ fn event_json(kind: &str, v: &HashMap<String, String>) -> Result<String, (String
     Ok(Value::Object(event).to_string())
 }
 
-/// Where to go after recording: the subject's page.
-fn subject_page(event: &InputEvent) -> String {
-    match event.data.own_stream() {
-        Some(stream) => {
-            let s = stream.as_str();
-            match s.split_once('/') {
-                Some(("meeting", id)) => format!("/ui/meetings/{id}"),
-                Some((_, id)) => format!("/ui/commitments/{id}"),
-                None => "/ui/log".into(),
-            }
-        }
+/// Where to go after recording: the subject's page (for a retraction, that of the event it
+/// withdraws).
+fn subject_page(console: &Console, event: &InputEvent) -> String {
+    let stream = match &event.data {
+        ikrar_core::EventData::EventRetracted(r) => console
+            .ledger()
+            .find_event(r.event_id)
+            .ok()
+            .flatten()
+            .map(|s| s.record.stream),
+        data => data.own_stream(),
+    };
+    match stream
+        .as_ref()
+        .map(|s| s.as_str())
+        .and_then(|s| s.split_once('/'))
+    {
+        Some(("meeting", id)) => format!("/ui/meetings/{id}"),
+        Some((_, id)) => format!("/ui/commitments/{id}"),
         None => "/ui/log".into(),
     }
 }
@@ -217,13 +268,22 @@ pub(crate) async fn submit(
     if text(&values, "actor").is_none() {
         values.insert("actor".into(), who.name.clone());
     }
-    let failed = |field: String, rule: String, values: HashMap<String, String>| -> Result<Response, Error> {
-        let mut errors = HashMap::new();
-        errors.insert(field, rule);
-        Ok((StatusCode::BAD_REQUEST, html(page(&console, &who, &kind, values, errors)?)).into_response())
-    };
+    let failed =
+        |field: String, rule: String, values: HashMap<String, String>| -> Result<Response, Error> {
+            let mut errors = HashMap::new();
+            errors.insert(field, rule);
+            Ok((
+                StatusCode::BAD_REQUEST,
+                html(page(&console, &who, &kind, values, errors)?),
+            )
+                .into_response())
+        };
     if kind == "retraction" && text(&values, "reason").is_none() {
-        return failed("reason".into(), "a retraction needs a reason".into(), values);
+        return failed(
+            "reason".into(),
+            "a retraction needs a reason".into(),
+            values,
+        );
     }
     let body = match event_json(&kind, &values) {
         Ok(b) => b,
@@ -233,15 +293,15 @@ pub(crate) async fn submit(
         Ok(e) => e,
         Err(e) => return failed(form_field(&e.field), e.rule, values),
     };
-    let next = subject_page(&event);
+    let next = subject_page(&console, &event);
     match console.ledger().append(vec![event]).await {
         Ok(_) => Ok(Redirect::to(&next).into_response()),
         Err(ikrar_core::Error::Validation { field, rule, .. }) => {
             failed(form_field(&field), rule, values)
         }
-        Err(e @ (ikrar_core::Error::Conflict { .. } | ikrar_core::Error::EventIdConflict { .. })) => {
-            failed("general".into(), e.to_string(), values)
-        }
+        Err(
+            e @ (ikrar_core::Error::Conflict { .. } | ikrar_core::Error::EventIdConflict { .. }),
+        ) => failed("general".into(), e.to_string(), values),
         Err(e) => Err(e.into()),
     }
 }
@@ -261,7 +321,10 @@ mod tests {
     #[test]
     fn a_status_form_becomes_an_input_event() {
         let mut v = HashMap::new();
-        v.insert("commitment_id".to_string(), "0194a1c2-7f00-7000-8000-000000000001".to_string());
+        v.insert(
+            "commitment_id".to_string(),
+            "0194a1c2-7f00-7000-8000-000000000001".to_string(),
+        );
         v.insert("status".to_string(), "fulfilled".to_string());
         v.insert("effective".to_string(), "2025-13-40".to_string());
         let body = event_json("status", &v).unwrap();

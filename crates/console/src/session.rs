@@ -150,9 +150,8 @@ pub(crate) async fn gate(State(console): State<Console>, mut req: Request, next:
                     session: session.clone(),
                 },
                 None => {
-                    let free = path == "/"
-                        || path.starts_with("/ui/assets/")
-                        || path == "/ui/sign-in";
+                    let free =
+                        path == "/" || path.starts_with("/ui/assets/") || path == "/ui/sign-in";
                     if !public_read && !free {
                         return refuse_reader(&path, req.uri().query());
                     }
@@ -182,7 +181,9 @@ fn refuse_reader(path: &str, query: Option<&str>) -> Response {
     if path.starts_with("/ui/api/") {
         return (
             StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({"error": {"kind": "unauthorized", "message": "sign in first"}})),
+            axum::Json(
+                serde_json::json!({"error": {"kind": "unauthorized", "message": "sign in first"}}),
+            ),
         )
             .into_response();
     }
@@ -216,7 +217,13 @@ pub(crate) async fn sign_in_page(
     Extension(who): Extension<Who>,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, Error> {
-    crate::pages::sign_in(&console, &who, &safe_next(q.next.as_deref()), None, StatusCode::OK)
+    crate::pages::sign_in(
+        &console,
+        &who,
+        &safe_next(q.next.as_deref()),
+        None,
+        StatusCode::OK,
+    )
 }
 
 /// The sign-in form.

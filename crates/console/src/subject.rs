@@ -2,8 +2,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use ikrar_core::{EventData, Moment, Status};
 use ikrar_state::KnownAt;
@@ -59,22 +58,35 @@ pub(crate) async fn commitment(
             let view = c.projection().commitment_in(id, &chosen.resolved);
             let history = ikrar_audit::history(c.ledger(), id)?;
             if history.stream.as_str().starts_with("meeting/") {
-                return Err(Error::NotFound(format!("{id} is a meeting: see /ui/meetings/{id}")));
+                return Err(Error::NotFound(format!(
+                    "{id} is a meeting: see /ui/meetings/{id}"
+                )));
             }
             let size = chosen.resolved.tree_size;
-            let known: Vec<&ikrar_audit::HistoryEntry> =
-                history.entries.iter().filter(|e| e.record.position < size).collect();
+            let known: Vec<&ikrar_audit::HistoryEntry> = history
+                .entries
+                .iter()
+                .filter(|e| e.record.position < size)
+                .collect();
             // A retraction counts only once it is known in the basis.
             let retracted_by = |e: &ikrar_audit::HistoryEntry| {
-                e.retracted_by.filter(|r| known.iter().any(|k| k.record.event_id == *r))
+                e.retracted_by
+                    .filter(|r| known.iter().any(|k| k.record.event_id == *r))
             };
-            let trail: Vec<EventRow> =
-                known.iter().map(|e| EventRow::of(&e.record, retracted_by(e), &chosen)).collect();
+            let trail: Vec<EventRow> = known
+                .iter()
+                .map(|e| EventRow::of(&e.record, retracted_by(e), &chosen))
+                .collect();
             let as_of = chosen.resolved.as_of;
             let mut living: Vec<&&ikrar_audit::HistoryEntry> = known
                 .iter()
                 .filter(|e| retracted_by(e).is_none() && e.record.effective.start() <= as_of)
-                .filter(|e| matches!(e.record.data, EventData::CommitmentMade(_) | EventData::CommitmentStatusChanged(_)))
+                .filter(|e| {
+                    matches!(
+                        e.record.data,
+                        EventData::CommitmentMade(_) | EventData::CommitmentStatusChanged(_)
+                    )
+                })
                 .collect();
             living.sort_by_key(|e| (e.record.effective.start(), e.record.position));
             let timeline = living
@@ -105,22 +117,46 @@ pub(crate) async fn commitment(
                     .collect(),
                 None => Vec::new(),
             };
-            let title = view.as_ref().map_or_else(|| format!("Commitment {}", short(&id)), |v| v.title.clone());
+            let title = view
+                .as_ref()
+                .map_or_else(|| format!("Commitment {}", short(&id)), |v| v.title.clone());
             let page = CommitmentPage {
                 id: id.to_string(),
                 c: view.as_ref().map(|v| CommitmentRow::of(v, &chosen)),
-                summary: view.as_ref().and_then(|v| v.summary.clone()).unwrap_or_default(),
-                themes: view.as_ref().map(|v| v.themes.join(", ")).unwrap_or_default(),
-                status_since: view.as_ref().map(|v| crate::pages::instant(&v.status_since)).unwrap_or_default(),
+                summary: view
+                    .as_ref()
+                    .and_then(|v| v.summary.clone())
+                    .unwrap_or_default(),
+                themes: view
+                    .as_ref()
+                    .map(|v| v.themes.join(", "))
+                    .unwrap_or_default(),
+                status_since: view
+                    .as_ref()
+                    .map(|v| crate::pages::instant(&v.status_since))
+                    .unwrap_or_default(),
                 version: view.as_ref().map_or(0, |v| v.version),
                 stream_version: view.as_ref().map_or(0, |v| v.stream_version),
                 timeline,
                 trail,
                 meetings,
-                f: Frame::new(c, &who, title, "commitments", Some(&chosen), Some(Bar::new(c, &chosen, &format!("/ui/commitments/{id}"), vec![]))),
+                f: Frame::new(
+                    c,
+                    &who,
+                    title,
+                    "commitments",
+                    Some(&chosen),
+                    Some(Bar::new(
+                        c,
+                        &chosen,
+                        &format!("/ui/commitments/{id}"),
+                        vec![],
+                    )),
+                ),
             };
-            let status = if view.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
-            Ok((status, html(page.render()?)).into_response())
+            // Absent from this basis but recorded: the page still answers (its trail shows
+            // when it came to be), so it is not a 404.
+            Ok(html(page.render()?))
         })
         .await
 }
@@ -147,17 +183,22 @@ pub(crate) async fn meeting(
         .blocking(move |c| {
             let id = parse_id(&id)?;
             let chosen = q.choose(c)?;
-            let m = c
-                .projection()
-                .meeting(id, &chosen.basis)?
-                .ok_or_else(|| Error::NotFound(format!("meeting {id} does not exist in this basis")))?;
+            let m = c.projection().meeting(id, &chosen.basis)?.ok_or_else(|| {
+                Error::NotFound(format!("meeting {id} does not exist in this basis"))
+            })?;
             let page = MeetingPage {
                 held_on: m.held_on.to_string(),
                 location: m.location.clone().unwrap_or_default(),
                 participants: m
                     .participants
                     .iter()
-                    .map(|p| (p.name.clone(), p.role.clone().unwrap_or_default(), p.organisation.clone().unwrap_or_default()))
+                    .map(|p| {
+                        (
+                            p.name.clone(),
+                            p.role.clone().unwrap_or_default(),
+                            p.organisation.clone().unwrap_or_default(),
+                        )
+                    })
                     .collect(),
                 outcomes: m.outcomes.clone(),
                 commitments: m
@@ -166,7 +207,14 @@ pub(crate) async fn meeting(
                     .filter_map(|cid| c.projection().commitment_in(*cid, &chosen.resolved))
                     .map(|v| CommitmentRow::of(&v, &chosen))
                     .collect(),
-                f: Frame::new(c, &who, m.title.clone(), "commitments", Some(&chosen), Some(Bar::new(c, &chosen, &format!("/ui/meetings/{id}"), vec![]))),
+                f: Frame::new(
+                    c,
+                    &who,
+                    m.title.clone(),
+                    "commitments",
+                    Some(&chosen),
+                    Some(Bar::new(c, &chosen, &format!("/ui/meetings/{id}"), vec![])),
+                ),
                 title: m.title,
             };
             Ok(html(page.render()?))
@@ -215,14 +263,27 @@ pub(crate) async fn diff(
             let from = q.from.clone().unwrap_or_default().trim().to_string();
             let to = q.to.clone().unwrap_or_default().trim().to_string();
             let moment = |name: &str, t: &str| {
-                t.parse::<Moment>().map_err(|e| Error::BadRequest(format!("{name}: {e}")))
+                t.parse::<Moment>()
+                    .map_err(|e| Error::BadRequest(format!("{name}: {e}")))
             };
             let mut page = DiffPage {
                 shown: false,
                 added: Vec::new(),
                 removed: Vec::new(),
                 changed: Vec::new(),
-                f: Frame::new(c, &who, "Diff", "diff", Some(&chosen), Some(Bar::new(c, &chosen, "/ui/diff", vec![("from", from.clone()), ("to", to.clone())]))),
+                f: Frame::new(
+                    c,
+                    &who,
+                    "Diff",
+                    "diff",
+                    Some(&chosen),
+                    Some(Bar::new(
+                        c,
+                        &chosen,
+                        "/ui/diff",
+                        vec![("from", from.clone()), ("to", to.clone())],
+                    )),
+                ),
                 from: from.clone(),
                 to: to.clone(),
             };
@@ -233,8 +294,16 @@ pub(crate) async fn diff(
                     moment("to", &to)?,
                 )?;
                 page.shown = true;
-                page.added = d.added.iter().map(|v| CommitmentRow::of(v, &chosen)).collect();
-                page.removed = d.removed.iter().map(|v| CommitmentRow::of(v, &chosen)).collect();
+                page.added = d
+                    .added
+                    .iter()
+                    .map(|v| CommitmentRow::of(v, &chosen))
+                    .collect();
+                page.removed = d
+                    .removed
+                    .iter()
+                    .map(|v| CommitmentRow::of(v, &chosen))
+                    .collect();
                 page.changed = d
                     .changed
                     .iter()
@@ -248,7 +317,11 @@ pub(crate) async fn diff(
                             .iter()
                             .map(|(k, v)| (k.clone(), v.from.to_string(), v.to.to_string()))
                             .chain(ch.label.iter().map(|l| {
-                                ("label".to_string(), format!("{:?}", l.from.clone().unwrap_or_default()), format!("{:?}", l.to.clone().unwrap_or_default()))
+                                (
+                                    "label".to_string(),
+                                    format!("{:?}", l.from.clone().unwrap_or_default()),
+                                    format!("{:?}", l.to.clone().unwrap_or_default()),
+                                )
                             }))
                             .collect(),
                     })
@@ -307,10 +380,30 @@ pub(crate) async fn log(
             };
             let page = LogPage {
                 events,
-                newer: if top + 1 < size { link((top + page_size).min(size - 1)) } else { String::new() },
-                older: if bottom > 0 { link(bottom - 1) } else { String::new() },
+                newer: if top + 1 < size {
+                    link((top + page_size).min(size - 1))
+                } else {
+                    String::new()
+                },
+                older: if bottom > 0 {
+                    link(bottom - 1)
+                } else {
+                    String::new()
+                },
                 tree_size: size,
-                f: Frame::new(c, &who, "Log", "log", Some(&chosen), Some(Bar::new(c, &chosen, "/ui/log", vec![("from", q.from.clone().unwrap_or_default())]))),
+                f: Frame::new(
+                    c,
+                    &who,
+                    "Log",
+                    "log",
+                    Some(&chosen),
+                    Some(Bar::new(
+                        c,
+                        &chosen,
+                        "/ui/log",
+                        vec![("from", q.from.clone().unwrap_or_default())],
+                    )),
+                ),
             };
             Ok(html(page.render()?))
         })

@@ -302,17 +302,17 @@ pub async fn serve_with_socket(
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let local = socket.map(|s| (s, router_on(state, &config, None)));
     let mut down_tcp = down_rx.clone();
-    let tcp: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-        match &config.tls {
-            Some(files) => tls::serve(listener, app, files, down_rx.clone()).await?,
-            None => Box::pin(
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = down_tcp.wait_for(|down| *down).await;
-                    })
-                    .into_future(),
-            ),
-        };
+    let tcp: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match &config.tls
+    {
+        Some(files) => tls::serve(listener, app, files, down_rx.clone()).await?,
+        None => Box::pin(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = down_tcp.wait_for(|down| *down).await;
+                })
+                .into_future(),
+        ),
+    };
     let trigger = async move {
         shutdown.await;
         // End the live feeds; requests in flight (appends included) run to completion.

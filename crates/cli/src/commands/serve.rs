@@ -73,7 +73,11 @@ pub(super) async fn serve(
     eprintln!(
         "ikrar serving {} on {}://{}/ ({}); the console is at /ui/",
         ledger.location().display(),
-        if config.tls.is_some() { "https" } else { "http" },
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         listener.local_addr()?,
         match (config.tokens.is_some(), config.public_read) {
             (_, true) => "anyone reads; recording needs a recorder token",
