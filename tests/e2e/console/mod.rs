@@ -9,9 +9,11 @@
 //!   paging, the basis bar, JavaScript errors, axe-core and 360 px on every page;
 //! - `proofs`: badges `verified`, `failed` for an altered proof and for another pinned key,
 //!   and the verifier module against a bundle the Rust code made;
-//! - `recording`: the forms, roles, a bad date, CSRF, the live feed.
+//! - `recording`: the forms, roles, a bad date, CSRF, the live feed;
+//! - `tls`: HTTPS with `--tls-cert` and `--tls-key`, and `Secure` cookies.
 
 mod harness;
 mod pages;
 mod proofs;
 mod recording;
+mod tls;
