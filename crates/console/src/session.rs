@@ -57,6 +57,9 @@ pub(crate) struct Who {
     pub(crate) tokens: bool,
     /// The session cookie's value, which the CSRF token is derived from.
     pub(crate) session: String,
+    /// Whether its cookies are `Secure`: the server speaks TLS, or a proxy in front of it
+    /// says the browser does (`X-Forwarded-Proto: https`).
+    pub(crate) secure: bool,
 }
 
 fn random_nonce() -> String {
@@ -77,8 +80,8 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 512)
 }
 
-pub(crate) fn set_cookie(console: &Console, value: &str) -> HeaderValue {
-    let secure = if console.config.secure_cookies {
+pub(crate) fn set_cookie(who: &Who, value: &str) -> HeaderValue {
+    let secure = if who.secure {
         "; Secure"
     } else {
         ""
@@ -125,13 +128,19 @@ pub(crate) async fn gate(State(console): State<Console>, mut req: Request, next:
     let path = req.uri().path().to_string();
     let presented = cookie_of(req.headers());
     let session = presented.clone().unwrap_or_else(random_nonce);
-    let who = match &console.config.access {
+    let secure = console.config.secure_cookies
+        || req
+            .headers()
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let mut who = match &console.config.access {
         Access::Open => Who {
             name: "local".into(),
             may_record: true,
             signed_in: false,
             tokens: false,
             session: session.clone(),
+            secure: false,
         },
         Access::Tokens {
             lookup,
@@ -148,6 +157,7 @@ pub(crate) async fn gate(State(console): State<Console>, mut req: Request, next:
                     signed_in: true,
                     tokens: true,
                     session: session.clone(),
+                    secure: false,
                 },
                 None => {
                     let free =
@@ -161,18 +171,20 @@ pub(crate) async fn gate(State(console): State<Console>, mut req: Request, next:
                         signed_in: false,
                         tokens: true,
                         session: session.clone(),
+                        secure: false,
                     }
                 }
             }
         }
     };
+    who.secure = secure;
     let fresh = presented.is_none() && req.method() == Method::GET;
-    req.extensions_mut().insert(who);
+    req.extensions_mut().insert(who.clone());
     let mut response = next.run(req).await;
     if fresh && !path.starts_with("/ui/assets/") {
         response
             .headers_mut()
-            .append(header::SET_COOKIE, set_cookie(&console, &session));
+            .append(header::SET_COOKIE, set_cookie(&who, &session));
     }
     response
 }
@@ -257,7 +269,7 @@ pub(crate) async fn sign_in(
     let mut response = Redirect::to(&next).into_response();
     response
         .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&console, token));
+        .append(header::SET_COOKIE, set_cookie(&who, token));
     Ok(response)
 }
 
@@ -276,6 +288,6 @@ pub(crate) async fn sign_out(
     let mut response = Redirect::to("/ui/").into_response();
     response
         .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&console, &random_nonce()));
+        .append(header::SET_COOKIE, set_cookie(&who, &random_nonce()));
     Ok(response)
 }

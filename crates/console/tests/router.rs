@@ -291,4 +291,13 @@ async fn public_read_lets_anyone_read_but_not_record() {
     let (s, _, body) = send(&app, get("/ui/record", None)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(body.contains("sign in first"));
+    // Behind a proxy that terminates TLS, cookies are Secure as well.
+    let proxied = Request::get("/ui/")
+        .header("x-forwarded-proto", "https")
+        .body(Body::empty())
+        .unwrap();
+    let (_, h, _) = send(&app, proxied).await;
+    assert!(h[header::SET_COOKIE].to_str().unwrap().ends_with("; Secure"));
+    let (_, h, _) = send(&app, get("/ui/", None)).await;
+    assert!(!h[header::SET_COOKIE].to_str().unwrap().contains("Secure"));
 }

@@ -188,6 +188,17 @@ impl Browser {
         }
     }
 
+    /// With `IKRAR_SCREENSHOTS=DIR` (scripts/console-screenshots), saves the page as
+    /// `DIR/NAME.png` for docs/console.md.
+    pub(crate) async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("IKRAR_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
+    }
+
     /// The browser console's entries since the last call, as `LEVEL message`.
     pub(crate) async fn console_log(&self) -> Vec<String> {
         let url = format!("{}/session/{}/se/log", self.driver_url, self.session);

@@ -79,12 +79,14 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         assert!(b.js("return document.querySelectorAll('table.numbers tbody tr').length").await.as_u64().unwrap() > 1);
         assert!(b.js("return document.querySelectorAll('svg.chart polygon').length").await.as_u64().unwrap() >= 1);
         b.until("the checkpoint badge", "const e = document.querySelector('[data-proof-checkpoint]'); if (e.dataset.proof === 'failed') throw new Error(e.textContent); return e.dataset.proof === 'verified'").await;
+        b.screenshot("dashboard").await;
         b.check_page("the dashboard").await;
 
         // The list, its filters and search.
         b.open(&server.url("/ui/commitments")).await;
         let rows = b.js("return document.querySelectorAll('li[data-commitment-id] [data-status]').length").await;
         assert_eq!(rows, 11);
+        b.screenshot("commitments").await;
         b.check_page("the commitment list").await;
         b.open(&server.url("/ui/commitments?party=China")).await;
         assert_eq!(b.js("return document.querySelectorAll('li[data-commitment-id]').length").await, 2);
@@ -106,6 +108,8 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         assert_eq!(retracted, serde_json::json!(["true", true, true]));
         assert_eq!(b.js(&format!("return document.querySelector('[data-event-id=\"{progress}\"]').dataset.retracted")).await, "false");
         assert!(b.js("return !!document.querySelector('blockquote[lang=\"id\"]')").await == true, "the quote in its own language");
+        b.until("the badges", "return [...document.querySelectorAll('[data-proof-event]')].every(e => e.dataset.proof !== 'pending')").await;
+        b.screenshot("commitment").await;
         b.check_page("a commitment's page").await;
 
         // Moving as_of changes the status shown; moving known_at back hides what came later.
@@ -140,6 +144,7 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         b.open(&server.url("/ui/diff?from=2025-02-01&to=2025-04-01")).await;
         let changed = b.js("return [...document.querySelectorAll('#changed-h + ul [data-commitment-id]')].map(e => e.dataset.commitmentId + ' ' + e.querySelector('[data-status]').dataset.status)").await;
         assert_eq!(changed, serde_json::json!([format!("{SUMMIT} in_progress")]));
+        b.screenshot("diff").await;
         b.check_page("the diff").await;
         b.open(&server.url("/ui/log")).await;
         let log = b.js("return [...document.querySelectorAll('[data-event-id]')].map(e => e.dataset.retracted)").await;
@@ -148,6 +153,7 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         assert_eq!(b.js("return document.querySelector('.pos').textContent").await, "#15");
         b.check_page("the log").await;
         b.open(&server.url("/ui/record")).await;
+        b.screenshot("record").await;
         b.check_page("the recording forms").await;
         b.open(&server.url("/ui/commitments/0194a1c2-7f00-7000-8000-00000000dead")).await;
         assert!(b.js("return document.title").await.as_str().unwrap().contains("Not Found") || b.js("return document.body.innerText").await.as_str().unwrap().contains("no commitment"));
