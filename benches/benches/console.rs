@@ -67,7 +67,10 @@ fn main() {
     let built = Instant::now();
     let (ledger, _ids) = cached_history_ledger(events);
     let n = ledger.head().tree_size;
-    eprintln!("ledger of {n} events ready in {:.1} s", built.elapsed().as_secs_f64());
+    eprintln!(
+        "ledger of {n} events ready in {:.1} s",
+        built.elapsed().as_secs_f64()
+    );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let (_stop, down) = tokio::sync::watch::channel(false);
@@ -85,16 +88,22 @@ fn main() {
         let sorts = ["", "title", "due", "status_since"];
         let list: Vec<String> = (0..requests)
             .map(|i| {
-                let mut q = format!("/ui/commitments?page={}", 1 + rng.below(200));
+                let s = statuses[rng.below(statuses.len() as u64) as usize];
+                // A filtered list is shorter: its first pages.
+                let page = if s.is_empty() {
+                    1 + rng.below(200)
+                } else {
+                    1 + rng.below(3)
+                };
+                let mut q = format!("/ui/commitments?page={page}");
+                if !s.is_empty() {
+                    q.push_str(&format!("&status={s}"));
+                }
                 if i % 2 == 0 {
                     q.push_str(&format!("&as_of={}", day(&mut rng)));
                 }
                 if i % 3 == 0 {
                     q.push_str(&format!("&known_at={}", 1 + rng.below(n)));
-                }
-                let s = statuses[rng.below(statuses.len() as u64) as usize];
-                if !s.is_empty() {
-                    q = format!("{q}&status={s}&page=1");
                 }
                 let o = sorts[rng.below(sorts.len() as u64) as usize];
                 if !o.is_empty() {
@@ -113,11 +122,32 @@ fn main() {
         // Warm up: the first requests fill caches that every later one finds.
         time(&app, &list[..5.min(list.len())]).await;
         time(&app, &dash[..5.min(dash.len())]).await;
+        let (recorded, sorted): (Vec<String>, Vec<String>) =
+            list.iter().cloned().partition(|p| !p.contains("sort="));
         let list_ok = report(
-            &format!("/ui/commitments (50 a page) at {n} events"),
+            &format!(
+                "/ui/commitments (50 a page, random basis, page, status and order) at {n} events"
+            ),
             100.0,
             &time(&app, &list).await,
         );
+        report(
+            "  of which in recorded order",
+            100.0,
+            &time(&app, &recorded).await,
+        );
+        for key in ["title", "due", "status_since"] {
+            let these: Vec<String> = sorted
+                .iter()
+                .filter(|p| p.contains(&format!("sort={key}")))
+                .cloned()
+                .collect();
+            report(
+                &format!("  of which sorted by {key}"),
+                100.0,
+                &time(&app, &these).await,
+            );
+        }
         let dash_ok = report(
             &format!("/ui/ (summary, chart of 24 points, latest events) at {n} events"),
             200.0,

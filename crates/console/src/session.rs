@@ -81,11 +81,7 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
 }
 
 pub(crate) fn set_cookie(who: &Who, value: &str) -> HeaderValue {
-    let secure = if who.secure {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if who.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}"
     ))

@@ -297,7 +297,10 @@ async fn public_read_lets_anyone_read_but_not_record() {
         .body(Body::empty())
         .unwrap();
     let (_, h, _) = send(&app, proxied).await;
-    assert!(h[header::SET_COOKIE].to_str().unwrap().ends_with("; Secure"));
+    assert!(h[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .ends_with("; Secure"));
     let (_, h, _) = send(&app, get("/ui/", None)).await;
     assert!(!h[header::SET_COOKIE].to_str().unwrap().contains("Secure"));
 }

@@ -8,7 +8,10 @@ use ikrar_core::Status;
 use crate::basis::{Basis, ResolvedBasis};
 use crate::error::Error;
 use crate::projection::Projection;
+use crate::query::{ListFilter, Listed, Page, Prepared, Sort};
 use crate::timeline::Change;
+use crate::view::CommitmentView;
+use uuid::Uuid;
 
 /// Counts by status at each of a list of valid times, all as known at one `known_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,116 @@ impl Projection {
             basis,
             points,
             counts,
+        })
+    }
+}
+
+/// What a list needs of a commitment to filter by status and party and to order it, borrowed
+/// from its timeline: the fold of [`crate::timeline::Timeline::fold_commitment`] without
+/// building the view.
+struct Light<'a> {
+    status: Status,
+    parties: &'a [String],
+    title: &'a str,
+    made_on_days: i32,
+    due_days: Option<i32>,
+    status_since: i64,
+}
+
+fn fold_light<'a>(
+    timeline: &'a crate::timeline::Timeline,
+    basis: &ResolvedBasis,
+) -> Option<Light<'a>> {
+    let mut live: Vec<&crate::timeline::Entry> = timeline
+        .entries
+        .iter()
+        .filter(|e| e.survives(basis))
+        .collect();
+    live.sort_by_key(|e| e.effective_micros);
+    let mut state: Option<Light<'a>> = None;
+    for e in live {
+        match (&e.change, state.as_mut()) {
+            (Change::Made(m), _) => {
+                state = Some(Light {
+                    status: Status::Announced,
+                    parties: &m.parties,
+                    title: &m.title,
+                    made_on_days: m.made_on_days,
+                    due_days: m.due_days,
+                    status_since: e.effective_micros,
+                })
+            }
+            (Change::Amended(a), Some(l)) => {
+                if let Some(p) = &a.parties {
+                    l.parties = p;
+                }
+                if let Some(t) = &a.title {
+                    l.title = t;
+                }
+                if a.due_days.is_some() {
+                    l.due_days = a.due_days;
+                }
+            }
+            (Change::Status { status, .. }, Some(l)) => {
+                l.status = *status;
+                l.status_since = e.effective_micros;
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+/// A list's order as a key (ties keep the recorded order: the sort is stable).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    None,
+    Days(i32),
+    Due(bool, Option<i32>),
+    Since(std::cmp::Reverse<i64>),
+    Title(String),
+}
+
+impl Projection {
+    /// [`Projection::list_page`] without building the view of every commitment, when the
+    /// filter needs only the status and the parties: a commitment off the page costs a fold of
+    /// borrowed fields, not a whole view. `None` when the filter needs more.
+    pub(crate) fn list_page_light(
+        &self,
+        filter: &ListFilter,
+        page: Page,
+        basis: &ResolvedBasis,
+    ) -> Option<Listed<CommitmentView>> {
+        let prepared = Prepared::new(filter);
+        let t = self.lock();
+        let mut passing: Vec<(Key, Uuid)> = Vec::new();
+        for (_, id) in &t.commitment_order {
+            let Some(light) = t.commitments.get(id).and_then(|c| fold_light(c, basis)) else {
+                continue;
+            };
+            if !prepared.passes_light(light.status, light.parties)? {
+                continue;
+            }
+            let key = match filter.sort {
+                Sort::Recorded => Key::None,
+                Sort::Made => Key::Days(light.made_on_days),
+                Sort::Due => Key::Due(light.due_days.is_none(), light.due_days),
+                Sort::StatusSince => Key::Since(std::cmp::Reverse(light.status_since)),
+                Sort::Title => Key::Title(crate::query::normalize_words(light.title)),
+            };
+            passing.push((key, *id));
+        }
+        passing.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = page.limit.unwrap_or(usize::MAX);
+        let items = passing
+            .iter()
+            .skip(page.offset)
+            .take(limit)
+            .filter_map(|(_, id)| crate::projection::fold_commitment(&t, *id, basis))
+            .collect();
+        Some(Listed {
+            total: passing.len(),
+            items,
         })
     }
 }

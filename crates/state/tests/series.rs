@@ -75,3 +75,67 @@ fn series_counts_equal_summaries_at_each_point_in_each_known_at() {
         .unwrap();
     assert!(empty.points.is_empty() && empty.counts.is_empty());
 }
+
+#[test]
+fn a_page_of_a_light_filter_equals_the_same_slice_of_the_whole_list() {
+    use ikrar_state::{ListFilter, Page, Sort};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = ikrar_testkit::runtime();
+    let mut events: Vec<InputEvent> = (1..=40u128).map(made).collect();
+    for n in (1..=40u128).step_by(3) {
+        events.push(at(status(n, Status::Fulfilled, None), "2025-05-01"));
+    }
+    rt.block_on(ledger.append(events)).unwrap();
+    let state = Projection::open(&ledger).unwrap();
+    let mut filters = vec![
+        ListFilter::default(),
+        ListFilter {
+            status: Some(Status::Fulfilled),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            party: Some("japan".into()),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            party: Some("Korea".into()),
+            ..ListFilter::default()
+        },
+    ];
+    for sort in [Sort::Made, Sort::Due, Sort::StatusSince, Sort::Title] {
+        filters.push(ListFilter {
+            sort,
+            ..ListFilter::default()
+        });
+        filters.push(ListFilter {
+            sort,
+            status: Some(Status::Announced),
+            ..ListFilter::default()
+        });
+    }
+    for filter in filters {
+        for basis in [
+            Basis::now(),
+            Basis::new(Some(KnownAt::TreeSize(30)), None),
+            Basis::new(None, Some("2025-04-01".parse::<Moment>().unwrap())),
+        ] {
+            let all = state.list(&filter, &basis).unwrap();
+            for (offset, limit) in [(0, 7), (7, 7), (35, 10), (100, 5)] {
+                let page = state
+                    .list_page(
+                        &filter,
+                        Page {
+                            offset,
+                            limit: Some(limit),
+                        },
+                        &basis,
+                    )
+                    .unwrap();
+                assert_eq!(page.total, all.len(), "{filter:?}");
+                let expected: Vec<_> = all.iter().skip(offset).take(limit).cloned().collect();
+                assert_eq!(page.items, expected, "{filter:?} {offset}");
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! every page gets.
 
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -38,14 +39,21 @@ fn wait_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
-/// A process killed when dropped.
-pub(crate) struct Proc(pub(crate) Child);
+/// A process killed when dropped; with `group`, its whole process group (chromedriver and the
+/// Chromium it started, which would otherwise outlive it).
+pub(crate) struct Proc(pub(crate) Child, pub(crate) bool);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let target = if self.1 {
+            format!("-{}", self.0.id())
+        } else {
+            self.0.id().to_string()
+        };
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.0.id().to_string())
+            .arg("--")
+            .arg(&target)
             .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
@@ -54,12 +62,17 @@ impl Drop for Proc {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.0.kill();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg("--")
+            .arg(&target)
+            .status();
         let _ = self.0.wait();
     }
 }
 
-/// A WebDriver session in a fresh headless Chromium.
+/// A WebDriver session in a fresh headless Chromium. Dropping it ends chromedriver's process
+/// group, Chromium with it.
 pub(crate) struct Browser {
     pub(crate) client: Client,
     driver_url: String,
@@ -102,8 +115,10 @@ impl Browser {
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                .process_group(0)
                 .spawn()
                 .map_err(|e| format!("{}: {e}", driver_bin.display()))?,
+            true,
         );
         if !wait_port(port, Duration::from_secs(20)) {
             return Err("chromedriver did not start listening".into());
@@ -301,7 +316,7 @@ impl Server {
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec!["serve", "--listen", listen.as_str()];
         args.extend_from_slice(extra);
-        let proc = Proc(env.process().args(&args).spawn().unwrap());
+        let proc = Proc(env.process().args(&args).spawn().unwrap(), false);
         assert!(
             wait_port(port, Duration::from_secs(20)),
             "ikrar serve did not start"

@@ -14,7 +14,21 @@ fn console_and_api_serve_https_with_secure_cookies() {
     let cert = env.dir.path().join("cert.pem");
     let key = env.dir.path().join("key.pem");
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -24,7 +38,15 @@ fn console_and_api_serve_https_with_secure_cookies() {
         eprintln!("SKIPPED: the TLS test needs openssl to make a certificate");
         return;
     }
-    let server = Server::start(&env, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let server = Server::start(
+        &env,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
     let curl = |path: &str| {
         Command::new("curl")
             .args(["-sS", "-D", "-", "--cacert"])
@@ -37,8 +59,16 @@ fn console_and_api_serve_https_with_secure_cookies() {
         return;
     };
     let page = stdout(&page);
-    assert!(page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/2 200"), "{page}");
-    assert!(page.to_ascii_lowercase().contains("set-cookie: ikrar_session=") && page.contains("; Secure"), "{page}");
+    assert!(
+        page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/2 200"),
+        "{page}"
+    );
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("set-cookie: ikrar_session=")
+            && page.contains("; Secure"),
+        "{page}"
+    );
     assert!(page.contains("data-count-status=\"announced\">11<"));
     let api = stdout(&curl(&format!("/v1/commitments/{SUMMIT}")).unwrap());
     assert!(api.contains(SUMMIT), "{api}");
