@@ -109,11 +109,8 @@ impl Projection {
                 while next < live.len() && live[next].effective_micros <= *at {
                     match &live[next].change {
                         Change::Made(_) => state = Some(Status::Announced),
-                        Change::Status { status, .. } => {
-                            if state.is_some() {
-                                state = Some(*status);
-                            }
-                        }
+                        // A status counts only once the commitment is made (as in the fold).
+                        Change::Status { status, .. } if state.is_some() => state = Some(*status),
                         _ => {}
                     }
                     next += 1;

@@ -5,7 +5,6 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
@@ -16,7 +15,7 @@ use crate::{stderr, Env};
 
 /// One browser at a time: the machines that run these tests have few cores, and several
 /// Chromiums at once make every timing here unreliable.
-static ONE_BROWSER: Mutex<()> = Mutex::new(());
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Whether a missing browser or axe-core must fail the test rather than skip it.
 pub(crate) fn required() -> bool {
@@ -79,14 +78,14 @@ pub(crate) struct Browser {
     session: String,
     _driver: Proc,
     _profile: tempfile::TempDir,
-    _one: std::sync::MutexGuard<'static, ()>,
+    _one: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Browser {
     /// Starts chromedriver and a session; `None` (after saying why) where no browser is
     /// installed and none is required.
     pub(crate) async fn start() -> Option<Browser> {
-        let one = ONE_BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+        let one = ONE_BROWSER.lock().await;
         let why = match Self::try_start(one).await {
             Ok(b) => return Some(b),
             Err(why) => why,
@@ -98,7 +97,7 @@ impl Browser {
         None
     }
 
-    async fn try_start(one: std::sync::MutexGuard<'static, ()>) -> Result<Browser, String> {
+    async fn try_start(one: tokio::sync::MutexGuard<'static, ()>) -> Result<Browser, String> {
         let driver_bin = std::env::var("IKRAR_CHROMEDRIVER")
             .ok()
             .map(PathBuf::from)

@@ -109,6 +109,7 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         assert_eq!(b.js(&format!("return document.querySelector('[data-event-id=\"{progress}\"]').dataset.retracted")).await, "false");
         assert!(b.js("return !!document.querySelector('blockquote[lang=\"id\"]')").await == true, "the quote in its own language");
         b.until("the badges", "return [...document.querySelectorAll('[data-proof-event]')].every(e => e.dataset.proof !== 'pending')").await;
+        b.js("document.getElementById('trail-h').scrollIntoView(); return true").await;
         b.screenshot("commitment").await;
         b.check_page("a commitment's page").await;
 
@@ -125,7 +126,8 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         b.open(&page).await;
         b.js("document.getElementById('basis-as-of').value = '2025-02-01'; document.querySelector('form.basis button[type=submit]').click(); return true").await;
         b.until("the basis in the URL", "return location.search.includes('as_of=2025-02-01')").await;
-        assert_eq!(status_on(&b, &b.js("return location.href").await.as_str().unwrap().to_string()).await, "announced");
+        let here = b.js("return location.href").await;
+        assert_eq!(status_on(&b, here.as_str().unwrap()).await, "announced");
         assert_eq!(b.js("return document.querySelector('[data-basis-as-of]').dataset.basisAsOf").await, "2025-02-01T23:59:59.999999Z");
         let permalink = b.js("return document.querySelector('a[rel=bookmark]').href").await.as_str().unwrap().to_string();
         assert_eq!(status_on(&b, &permalink).await, "announced");
@@ -135,7 +137,8 @@ fn console_pages_show_the_ledger_with_their_hooks_and_pass_the_browser_checks() 
         b.open(&page).await;
         b.js("const s = document.getElementById('basis-known-at'); s.value = '13'; s.dispatchEvent(new Event('input')); document.querySelector('form.basis button[type=submit]').click(); return true").await;
         b.until("known_at in the URL", "return location.search.includes('known_at=13')").await;
-        assert_eq!(status_on(&b, &b.js("return location.href").await.as_str().unwrap().to_string()).await, "announced");
+        let here = b.js("return location.href").await;
+        assert_eq!(status_on(&b, here.as_str().unwrap()).await, "announced");
 
         // The meeting, the diff, the log.
         b.open(&server.url(&format!("/ui/meetings/{MEETING}"))).await;
