@@ -25,7 +25,7 @@ function row(e) {
   const [kind, id] = String(e.subject).split("/");
   const link = document.createElement("a");
   link.href = `/ui/${kind === "meeting" ? "meetings" : "commitments"}/${id}`;
-  link.textContent = String(id).slice(0, 8);
+  link.textContent = String(id);
   meta.append(`${e.actor} · ${e.recorded_at} · `, link);
   li.append(head, meta);
   return li;

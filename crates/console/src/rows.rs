@@ -7,7 +7,6 @@ use ikrar_state::CommitmentView;
 use uuid::Uuid;
 
 use crate::basis::Chosen;
-use crate::text::short;
 
 /// A commitment in a list.
 #[derive(Debug, Clone)]
@@ -58,14 +57,13 @@ pub(crate) struct EventRow {
     pub(crate) position: u64,
     pub(crate) version: u64,
     pub(crate) event_id: String,
-    pub(crate) short: String,
     pub(crate) type_name: &'static str,
     pub(crate) what: String,
     pub(crate) actor: String,
     pub(crate) recorded_at: String,
     pub(crate) effective: String,
     pub(crate) subject_link: String,
-    pub(crate) subject_short: String,
+    pub(crate) subject_id: String,
     pub(crate) reason: String,
     pub(crate) source: Option<SourceRow>,
     pub(crate) retracted: bool,
@@ -103,8 +101,8 @@ pub(crate) fn describe(data: &EventData) -> String {
             None => format!("status → {}", d.status.as_str()),
         },
         EventData::MeetingHeld(d) => format!("meeting held: {}", d.title),
-        EventData::MeetingLinked(d) => format!("linked to commitment {}", short(&d.commitment_id)),
-        EventData::EventRetracted(d) => format!("retracted event {}", short(&d.event_id)),
+        EventData::MeetingLinked(d) => format!("linked to commitment {}", d.commitment_id),
+        EventData::EventRetracted(d) => format!("retracted event {}", d.event_id),
     }
 }
 
@@ -149,13 +147,12 @@ impl EventRow {
             position: record.position,
             version: record.version,
             event_id: record.event_id.to_string(),
-            short: short(&record.event_id),
             type_name: record.data.type_name(),
             what: describe(&record.data),
             actor: record.actor.clone(),
             recorded_at: format_instant(&record.recorded_at),
             effective: record.effective.to_string(),
-            subject_short: short(&id),
+            subject_id: id.to_string(),
             reason: record.reason.clone().unwrap_or_default(),
             source,
             retracted: retracted_by.is_some(),
