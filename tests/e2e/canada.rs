@@ -119,3 +119,29 @@ fn the_canada_tracker_gives_the_trackers_own_counts() {
     let out = env.run(&["--format", "json", "summary", "--as-of", "2017-10-31"]);
     assert_eq!(stdout_json(&out)["total"], 0);
 }
+
+/// `ikrar demo canada` records the tracker with its statuses and labels: the tracker's own
+/// counts now, everything announced before the snapshot, and nothing new the second time.
+#[test]
+fn the_canada_demo_has_the_trackers_statuses() {
+    let env = Env::empty();
+    let first = crate::ok_json(&env, &["demo", "canada"]);
+    assert_eq!(first["total"], 364);
+    let by_status = &first["by_status"];
+    assert_eq!(by_status["in_progress"], 218 + 21);
+    assert_eq!(by_status["fulfilled"], 66);
+    assert_eq!(by_status["announced"], 42);
+    assert_eq!(by_status["at_risk"], 13);
+    assert_eq!(by_status["withdrawn"], 3);
+    assert_eq!(by_status["partially_fulfilled"], 1);
+    let before = crate::ok_json(&env, &["summary", "--as-of", "2016-12-31"]);
+    assert_eq!(before["by_status"]["announced"], 364);
+    let again = env.run(&["--format", "table", "demo", "canada"]);
+    assert!(
+        crate::stdout(&again).starts_with("0 of 728 demo events recorded"),
+        "{}",
+        crate::stdout(&again)
+    );
+    let labelled = crate::ok_json(&env, &["list", "--status", "at_risk", "--limit", "1"]);
+    assert_eq!(labelled[0]["label"], "Underway – with challenges");
+}

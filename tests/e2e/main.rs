@@ -17,6 +17,7 @@ mod append;
 mod beside_server;
 mod canada;
 mod console;
+mod faults;
 mod finding;
 mod ledger;
 mod postgres;

@@ -160,9 +160,16 @@ pub struct RecordArgs {
 pub enum Command {
     /// Create an empty ledger (refuses to overwrite anything).
     Init,
-    /// Record the demo dataset (the seed article) and print the summary; running it twice
-    /// changes nothing.
-    Demo,
+    /// Record a demo dataset and print the summary; running it twice changes nothing.
+    ///
+    /// Without an argument, the seed article: the 2025 master plan of Korea's foreign ministry
+    /// (korea.kr). `canada`: the Government of Canada's Mandate Letter Tracker of November 2017,
+    /// 364 commitments with the government's own statuses (MIT, Treasury Board Secretariat).
+    Demo {
+        /// Which dataset.
+        #[arg(value_enum, default_value_t = DemoSet::Korea)]
+        dataset: DemoSet,
+    },
     /// Record a new commitment (`commitment_made`); prints its id.
     Commit {
         /// What was committed to (1–500 characters).
@@ -441,8 +448,20 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: std::net::SocketAddr,
         /// The tokens file (`ikrar token add`); without it, access is open and loopback only.
+        /// Changes to it take effect without a restart.
         #[arg(long)]
         tokens: Option<PathBuf>,
+        /// Connections served at once at most; more are refused with 503 at once. Lowered if
+        /// need be to keep file descriptors for the storage.
+        #[arg(long, value_name = "N", default_value_t = 512)]
+        connections_max: usize,
+        /// The longest a client may take to send a request's headers, or sit idle between
+        /// requests (e.g. 10s, 500ms).
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        header_timeout: std::time::Duration,
+        /// Log lines as text for people or JSON for log collectors.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
         #[command(flatten)]
         web: WebArgs,
     },
@@ -456,6 +475,42 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event, for people.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// `10s`, `500ms`, `2m`, or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n.saturating_mul(60))),
+        other => Err(format!("unknown unit `{other}` in `{text}` (ms, s or m)")),
+    }
+}
+
+/// The datasets of `ikrar demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoSet {
+    /// The seed article (the default).
+    Korea,
+    /// The Canada Mandate Letter Tracker, November 2017.
+    Canada,
 }
 
 /// `ikrar token …`.

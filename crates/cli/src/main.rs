@@ -6,6 +6,7 @@ mod access;
 mod args;
 mod commands;
 mod failure;
+mod panics;
 mod render;
 
 use std::process::ExitCode;
@@ -26,8 +27,24 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(args, format)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(format),
+    panics::contain_storage_panics();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(commands::run(args, format))
+    }));
+    match ran {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(failure)) => failure.report(format),
+        Err(panic) => match panics::storage_panic() {
+            // sled panicked on damage it found while reading: an integrity failure (exit 3),
+            // named, not a crash.
+            Some(what) => failure::Failure::new(
+                "integrity",
+                failure::exit::INTEGRITY,
+                format!("the ledger's database is damaged: sled failed reading it ({what})"),
+            )
+            .with_context("the ledger does not check out; stop writing to it and investigate")
+            .report(format),
+            None => std::panic::resume_unwind(panic),
+        },
     }
 }

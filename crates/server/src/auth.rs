@@ -66,9 +66,25 @@ impl Tokens {
             path: path.to_path_buf(),
             what: e.to_string(),
         })?;
-        serde_json::from_str(&text).map_err(|e| Error::Tokens {
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if mode & 0o002 != 0 {
+                return Err(Error::TokensInvalid {
+                    path: path.to_path_buf(),
+                    what: format!(
+                        "is writable by every user (mode {:o}), who could add a token of their own; `chmod o-w {}`",
+                        mode & 0o777,
+                        path.display()
+                    ),
+                });
+            }
+        }
+        serde_json::from_str(&text).map_err(|e| Error::TokensInvalid {
             path: path.to_path_buf(),
-            what: e.to_string(),
+            what: format!("not a tokens file ({e})"),
         })
     }
 

@@ -24,6 +24,15 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// The tokens file is not what it must be: not the JSON of SPEC §7, or writable by other
+    /// users (anyone who can write it can give themselves a recorder token).
+    #[error("tokens file {}: {what}", path.display())]
+    TokensInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
     /// Without a tokens file the server only listens on loopback.
     #[error(
         "refusing to listen on {0} without a tokens file: use a loopback address or --tokens FILE"
@@ -87,7 +96,17 @@ impl IntoResponse for ApiError {
                 detail: self.detail,
             },
         };
-        (self.status, Json(body)).into_response()
+        let cause = self
+            .status
+            .is_server_error()
+            .then(|| body.error.message.clone());
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(cause) = cause {
+            response
+                .extensions_mut()
+                .insert(crate::telemetry::Cause(cause));
+        }
+        response
     }
 }
 

@@ -13,15 +13,17 @@
 //! ```
 
 mod auth;
+mod connections;
 mod console;
 mod error;
 mod lists;
 mod lookup;
 pub mod openapi;
 mod routes;
+mod telemetry;
 mod tls;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,10 +38,12 @@ use ikrar_core::Ledger;
 use ikrar_state::Projection;
 
 pub use auth::{token_hash, Role, TokenEntry, Tokens};
+pub use connections::{ConnectionLimits, ConnectionStats, FDS_KEPT_FOR_STORAGE};
 pub use error::{ApiError, Error};
 pub use lists::{EVENTS_PAGE_BYTES_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
 pub use lookup::{HeadAnswer, IdMatch, IDS_PER_PREFIX_MAX};
 pub use routes::{AppState, HEARTBEAT_SECS};
+pub use telemetry::Metrics;
 pub use tls::TlsFiles;
 
 /// Who is calling, as the auth layer established it.
@@ -65,6 +69,8 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// The longest a request may take until its response starts, in milliseconds (408 beyond).
     pub request_timeout_ms: u64,
+    /// Connections at once, and the header and shutdown timeouts.
+    pub connections: ConnectionLimits,
     /// Anyone may read without a token (the reader role); appending still needs a recorder's
     /// token. Allowed on any address.
     pub public_read: bool,
@@ -81,6 +87,7 @@ impl ServerConfig {
             tokens_file: None,
             body_bytes_max: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
+            connections: ConnectionLimits::default(),
             public_read: false,
             tls: None,
         }
@@ -173,7 +180,15 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         )
         .into_response();
     }
+    let actor = telemetry::Actor(caller.name.clone());
     req.extensions_mut().insert(caller);
+    let mut response = guarded(&g, req, next).await;
+    response.extensions_mut().insert(actor);
+    response
+}
+
+/// The request under the time limit, its plain-text client errors in the API's form.
+async fn guarded(g: &Guard, req: Request, next: Next) -> Response {
     match tokio::time::timeout(g.request_timeout, next.run(req)).await {
         Ok(response) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -181,6 +196,9 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
             format!("the body is over {} bytes", g.body_bytes_max),
         )
         .into_response(),
+        Ok(response) if response.status().is_client_error() && !is_json(&response) => {
+            as_api_error(response).await
+        }
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -189,6 +207,47 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         )
         .into_response(),
     }
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// A client error that an extractor answered in plain text (a query parameter that does not
+/// parse, a body that is not UTF-8, a missing parameter), in the API's error form, so that a
+/// client parses every error the same way (SPEC §7).
+async fn as_api_error(response: Response) -> Response {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "validation",
+    };
+    // 422 is what axum says of a well-formed body it cannot decode; to clients of this API
+    // bad input is 400 (SPEC §7).
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let message = if text.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        text.trim().to_string()
+    };
+    ApiError::new(status, kind, message).into_response()
 }
 
 /// The application: every route of SPEC §7, behind the guard. Live feeds end when
@@ -202,6 +261,7 @@ pub fn router(
         state: Arc::new(Projection::open(&ledger)?),
         ledger,
         shutting_down,
+        metrics: Arc::default(),
     };
     Ok(router_on(state, config, tcp_tokens(config)))
 }
@@ -247,9 +307,14 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
         .route("/v1/verify", get(routes::verify))
         .route("/v1/openapi.json", get(routes::openapi))
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(telemetry::metrics))
         .fallback(routes::fallback)
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
         .layer(middleware::from_fn_with_state(guard_state, guard))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            telemetry::observe,
+        ))
         .with_state(state)
         .merge(console)
 }
@@ -298,41 +363,48 @@ pub async fn serve_with_socket(
         state: Arc::new(Projection::open(&ledger)?),
         ledger,
         shutting_down: down_rx.clone(),
+        metrics: Arc::default(),
     };
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
-    let local = socket.map(|s| (s, router_on(state, &config, None)));
-    let mut down_tcp = down_rx.clone();
-    let tcp: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match &config.tls
-    {
-        Some(files) => tls::serve(listener, app, files, down_rx.clone()).await?,
-        None => Box::pin(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = down_tcp.wait_for(|down| *down).await;
-                })
-                .into_future(),
-        ),
-    };
+    let stats = state.metrics.connections.clone();
     let trigger = async move {
         shutdown.await;
         // End the live feeds; requests in flight (appends included) run to completion.
         let _ = down_tx.send(true);
     };
-    match local {
+    // HTTPS goes through the same accept loop, so that its limits hold there too; a bad
+    // certificate or key fails here, before anything is served.
+    let tcp: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &config.tls {
+        Some(files) => Box::pin(connections::serve(
+            tls::TlsListener::new(listener, files)?,
+            app,
+            config.connections,
+            stats.clone(),
+            down_rx.clone(),
+        )),
+        None => Box::pin(connections::serve(
+            listener,
+            app,
+            config.connections,
+            stats.clone(),
+            down_rx.clone(),
+        )),
+    };
+    match socket {
         None => {
-            let (served, ()) = tokio::join!(tcp, trigger);
-            served?;
+            tokio::join!(tcp, trigger);
         }
-        Some((socket, local_app)) => {
-            let mut down_local = down_rx.clone();
-            let on_socket =
-                axum::serve(socket.listener, local_app).with_graceful_shutdown(async move {
-                    let _ = down_local.wait_for(|down| *down).await;
-                });
-            let (served, served_local, ()) = tokio::join!(tcp, on_socket, trigger);
+        Some(socket) => {
+            let local_app = router_on(state, &config, None);
+            let on_socket = connections::serve(
+                socket.listener,
+                local_app,
+                config.connections,
+                stats,
+                down_rx.clone(),
+            );
+            tokio::join!(tcp, on_socket, trigger);
             let _ = std::fs::remove_file(&socket.path);
-            served?;
-            served_local?;
         }
     }
     Ok(())

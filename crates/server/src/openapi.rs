@@ -91,6 +91,7 @@ pub struct CheckpointAnswer {
         crate::routes::verify,
         crate::routes::healthz,
         crate::routes::openapi,
+        crate::telemetry::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail, AppendAnswer, DryRunAnswer, CheckpointAnswer)),
     modifiers(&BearerAuth),

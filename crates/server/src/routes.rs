@@ -30,6 +30,8 @@ pub struct AppState {
     /// Turns true when the server begins to shut down; live feeds end then, so that graceful
     /// shutdown does not wait for them forever.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// The server's counters (`/metrics`).
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// Interval of SSE heartbeats.
@@ -129,7 +131,14 @@ pub async fn append(
             tree_size: checked.tree_size,
         }));
     }
+    let count = events.len() as u64;
     let outcome = app.ledger.append(events).await?;
+    app.metrics
+        .appends
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.metrics
+        .events_appended
+        .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
     Ok(json_ok(&crate::openapi::AppendAnswer {
         positions: outcome.positions,
         tree_size: outcome.tree_size,
@@ -159,11 +168,18 @@ pub async fn stream(
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be a position"))?;
-            last + 1
+            // The position after the last one seen; the largest position has none after it
+            // (never a wrap to 0, which would replay the whole log).
+            last.checked_add(1).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Last-Event-ID {last} is the last possible position; nothing follows it"
+                ))
+            })?
         }
         None => q.from.unwrap_or(0),
     };
     let mut shutting_down = app.shutting_down.clone();
+    let open = FeedOpen::new(app.metrics.clone());
     let feed = app
         .ledger
         .subscribe(from)
@@ -171,7 +187,9 @@ pub async fn stream(
             let _ = shutting_down.wait_for(|down| *down).await;
         })
         .take_while(|r| futures::future::ready(r.is_ok()))
-        .map(|r| {
+        .map(move |r| {
+            // Held by the stream: the feed counts as open until the stream is dropped.
+            let _open = &open;
             let r = r.expect("errors end the stream above");
             Ok(Event::default()
                 .id(r.record.position.to_string())
@@ -182,6 +200,26 @@ pub async fn stream(
 
 pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|e| ApiError::bad_request(format!("`{text}` is not a UUID: {e}")))
+}
+
+/// One open live feed, counted while it lives.
+struct FeedOpen(Arc<crate::telemetry::Metrics>);
+
+impl FeedOpen {
+    fn new(metrics: Arc<crate::telemetry::Metrics>) -> FeedOpen {
+        metrics
+            .feeds_open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FeedOpen(metrics)
+    }
+}
+
+impl Drop for FeedOpen {
+    fn drop(&mut self) {
+        self.0
+            .feeds_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// One commitment in a basis.

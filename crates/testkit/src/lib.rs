@@ -116,9 +116,18 @@ impl Place {
     }
 }
 
-/// The configured PostgreSQL server, if any.
+/// Set (to `1`) where the PostgreSQL half must run — CI sets it — so that a missing server
+/// fails the tests instead of letting them pass without checking anything.
+pub const REQUIRE_POSTGRES_ENV: &str = "IKRAR_REQUIRE_POSTGRES";
+
+/// The configured PostgreSQL server, if any. Panics if none is configured but
+/// [`REQUIRE_POSTGRES_ENV`] says one must be.
 pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty())
+    let url = std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty());
+    if url.is_none() && std::env::var(REQUIRE_POSTGRES_ENV).is_ok_and(|v| v == "1") {
+        panic!("{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_ENV} names no server: the PostgreSQL half of the suite must run here");
+    }
+    url
 }
 
 /// Creates a new, empty schema `PREFIX_<unique>` in the database at `url` and answers the URL

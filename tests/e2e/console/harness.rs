@@ -311,20 +311,25 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(env: &Env, extra: &[&str]) -> Server {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut args = vec!["serve", "--listen", listen.as_str()];
-        args.extend_from_slice(extra);
-        let proc = Proc(env.process().args(&args).spawn().unwrap(), false);
-        assert!(
-            wait_port(port, Duration::from_secs(20)),
-            "ikrar serve did not start"
-        );
-        Server {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            _proc: proc,
+        // A free port can be taken by another test between choosing and binding it: then
+        // this server exits at once, and another port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            let listen = format!("127.0.0.1:{port}");
+            let mut args = vec!["serve", "--listen", listen.as_str()];
+            args.extend_from_slice(extra);
+            let mut proc = Proc(env.process().args(&args).spawn().unwrap(), false);
+            let up = wait_port(port, Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis(100));
+            if up && proc.0.try_wait().unwrap().is_none() {
+                return Server {
+                    base: format!("http://127.0.0.1:{port}"),
+                    port,
+                    _proc: proc,
+                };
+            }
         }
+        panic!("ikrar serve did not start");
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -352,7 +357,13 @@ pub(crate) fn sign(env: &Env) -> String {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
     let out = env.run(&["checkpoint", "--key", key.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?} {}",
+        out.status,
+        stderr(&out)
+    );
     std::fs::read_to_string(key.with_extension("key.pub"))
         .unwrap()
         .trim()

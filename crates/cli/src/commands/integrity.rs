@@ -25,7 +25,22 @@ fn verifier_key(text_or_file: &str) -> Result<VerifierKey, Failure> {
     } else {
         text_or_file.to_string()
     };
-    VerifierKey::parse(&text).map_err(|e| usage(format!("--public-key: {e}")))
+    VerifierKey::parse(&text).map_err(|e| {
+        // A verifier key always holds `+`; text without one that names a path (a `/` or a
+        // `.pub`) was meant as a file.
+        let names_a_file = text_or_file.contains('/') || text_or_file.ends_with(".pub");
+        if !path.exists() && !text_or_file.contains('+') && names_a_file {
+            Failure::new(
+                "io",
+                exit::OPERATIONAL,
+                format!(
+                    "--public-key: there is no file {text_or_file} (and it is not a verifier key)"
+                ),
+            )
+        } else {
+            usage(format!("--public-key: {e}"))
+        }
+    })
 }
 
 fn read_file(file: &Path) -> Result<String, Failure> {
@@ -35,11 +50,13 @@ fn read_file(file: &Path) -> Result<String, Failure> {
         return Ok(s);
     }
     std::fs::read_to_string(file).map_err(|e| {
-        Failure::new(
-            "io",
-            exit::OPERATIONAL,
-            format!("cannot read {}: {e}", file.display()),
-        )
+        // Bytes that are not UTF-8 are bad input (a bundle or key is text), not an I/O error.
+        let code = if e.kind() == std::io::ErrorKind::InvalidData {
+            exit::BAD_INPUT
+        } else {
+            exit::OPERATIONAL
+        };
+        Failure::new("io", code, format!("cannot read {}: {e}", file.display()))
     })
 }
 

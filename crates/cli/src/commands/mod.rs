@@ -1,5 +1,6 @@
 //! One function per command, each a thin layer over the library.
 
+mod demo;
 mod integrity;
 mod ledger;
 mod query;
@@ -18,7 +19,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
     let actor = default_actor(cli.global.actor.clone());
     match cli.command {
         Command::Init => ledger::init(&path, format),
-        Command::Demo => record::demo(&path, format).await,
+        Command::Demo { dataset } => demo::demo(&path, dataset, format).await,
         Command::Append { file, dry_run } => {
             ledger::append(&path, &file, dry_run, &actor, format).await
         }
@@ -91,8 +92,21 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::Serve {
             listen,
             tokens,
+            connections_max,
+            header_timeout,
+            log_format,
             web,
-        } => serve::serve(&path, listen, tokens.as_deref(), &web).await,
+        } => {
+            let options = serve::ServeOptions {
+                listen,
+                tokens,
+                connections_max,
+                header_timeout,
+                log_format,
+                web,
+            };
+            serve::serve(&path, options).await
+        }
         Command::Token { command } => serve::token(command, format),
         recording => record::run(&path, recording, &actor, format).await,
     }

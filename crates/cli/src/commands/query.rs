@@ -422,7 +422,11 @@ pub(super) fn print_summary(summary: &ikrar_state::Summary, format: Format) -> R
     match format {
         Format::Table => {
             let (heading, by_status, by_party) = render::summary_tables(summary);
-            outln!("{heading}\n{by_status}\n{by_party}");
+            if summary.by_party.is_empty() {
+                outln!("{heading}\n{by_status}\nno counterparties recorded");
+            } else {
+                outln!("{heading}\n{by_status}\n{by_party}");
+            }
         }
         Format::Csv => {
             let rows = summary

@@ -10,14 +10,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{print_json, resolve_id, usage};
-use crate::access::{Access, Kind, TypedBasis};
+use crate::access::{Access, Kind};
 use crate::args::{Command, RecordArgs, SourceArgs};
 use crate::failure::Failure;
 use crate::output::Format;
-
-/// The demo dataset: the seed article (korea.kr, 2025-01-17, in Indonesian) in the input form,
-/// with fixed event ids so that recording it twice changes nothing.
-const DEMO_JSONL: &str = include_str!("../../data/demo.jsonl");
 
 fn moment(flag: &str, text: &str) -> Result<Moment, Failure> {
     text.parse().map_err(|e| usage(format!("--{flag}: {e}")))
@@ -319,27 +315,4 @@ pub(super) async fn run(
         }
     }
     Ok(())
-}
-
-/// Records the seed article's commitments and meetings (creating the ledger if needed) and
-/// prints the summary.
-pub(super) async fn demo(path: &Path, format: Format) -> Result<(), Failure> {
-    let access = Access::open_or_create(path)?;
-    let lines = super::ledger::parse_lines(DEMO_JSONL, "ikrar.demo")?;
-    let events: Vec<InputEvent> = lines.iter().map(|l| l.event.clone()).collect();
-    let outcome = access
-        .append(events, false)
-        .await
-        .map_err(|e| super::ledger::at_line(e, &lines))?;
-    let summary = access.summary(&TypedBasis::default()).await?;
-    if format == Format::Table {
-        outln!(
-            "{} of {} demo events recorded in {} (tree size {})\n",
-            outcome.new_events,
-            outcome.positions.len(),
-            ikrar_core::Location::of(path).display(),
-            outcome.tree_size
-        );
-    }
-    super::query::print_summary(&summary, format)
 }

@@ -1,23 +1,40 @@
 //! `ikrar serve` and `ikrar token add`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ikrar_core::Ledger;
 use ikrar_server::{LocalSocket, Role, ServerConfig, Tokens};
 use serde_json::json;
 
 use super::{print_json, usage};
-use crate::args::TokenCommand;
+use crate::args::{LogFormat, TokenCommand};
 use crate::failure::{exit, Failure};
 use crate::output::Format;
 
 fn server_failure(e: ikrar_server::Error) -> Failure {
     match e {
         ikrar_server::Error::Core(core) => Failure::from(core),
-        e @ ikrar_server::Error::NotLoopback(_) => usage(e.to_string()),
+        e @ (ikrar_server::Error::NotLoopback(_) | ikrar_server::Error::TokensInvalid { .. }) => {
+            usage(e.to_string())
+        }
         e => Failure::new("server", exit::OPERATIONAL, e.to_string()),
     }
+}
+
+/// Request logs on standard error: text for people, JSON for log collectors. `RUST_LOG`
+/// (e.g. `ikrar_server=debug`) sets what is logged; the default is every request and warning.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Resolves when SIGTERM or Ctrl-C arrives.
@@ -40,21 +57,30 @@ async fn shutdown_signal() {
     eprintln!("shutting down: finishing requests in flight");
 }
 
-pub(super) async fn serve(
-    path: &Path,
-    listen: SocketAddr,
-    tokens: Option<&Path>,
-    web: &crate::args::WebArgs,
-) -> Result<(), Failure> {
-    let mut config = ServerConfig::loopback(listen);
-    config.public_read = web.public_read;
-    if let (Some(cert), Some(key)) = (&web.tls_cert, &web.tls_key) {
+/// `ikrar serve`'s options.
+pub(super) struct ServeOptions {
+    pub(super) listen: SocketAddr,
+    pub(super) tokens: Option<PathBuf>,
+    pub(super) connections_max: usize,
+    pub(super) header_timeout: std::time::Duration,
+    pub(super) log_format: LogFormat,
+    /// --public-read, --tls-cert, --tls-key.
+    pub(super) web: crate::args::WebArgs,
+}
+
+pub(super) async fn serve(path: &Path, options: ServeOptions) -> Result<(), Failure> {
+    init_logging(options.log_format);
+    let mut config = ServerConfig::loopback(options.listen);
+    config.connections.connections_max = options.connections_max;
+    config.connections.header_timeout_ms = options.header_timeout.as_millis() as u64;
+    config.public_read = options.web.public_read;
+    if let (Some(cert), Some(key)) = (&options.web.tls_cert, &options.web.tls_key) {
         config.tls = Some(ikrar_server::TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
         });
     }
-    if let Some(file) = tokens {
+    if let Some(file) = options.tokens.as_deref() {
         config.tokens = Some(Tokens::load(file).map_err(server_failure)?);
         config.tokens_file = Some(file.to_path_buf());
     }

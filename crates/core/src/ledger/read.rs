@@ -2,6 +2,7 @@
 //! feed of new records. Every read stops at the durable head as it is when the read starts, so a
 //! reader never sees a record before it is acknowledged.
 
+use crate::write::stats::CommitStats;
 use std::collections::VecDeque;
 
 use futures::Stream;
@@ -124,6 +125,11 @@ impl Ledger {
             Some(p) if p < self.head().tree_size => self.read(p).map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// What this process's writer did so far: group commits, their sizes, their latency.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.store.stats.snapshot()
     }
 
     /// Event ids recorded (below the head) whose text form starts with `prefix` (lowercase

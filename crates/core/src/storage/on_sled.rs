@@ -143,7 +143,17 @@ pub fn open_sled(config: &sled::Config) -> Result<sled::Db, Error> {
     const LOCK_WAIT_MAX_MS: u64 = 5_000;
     let mut waited_ms = 0;
     loop {
-        match config.open() {
+        // sled panics on some damage it finds while recovering (a data file cut short, say):
+        // that is damage, named as such, never a crash of the caller.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()))
+            .map_err(|panic| Error::Integrity {
+                position: 0,
+                what: format!(
+                    "sled cannot recover its database ({}): its files are damaged",
+                    panic_message(panic.as_ref())
+                ),
+            })?;
+        match opened {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
@@ -155,6 +165,15 @@ pub fn open_sled(config: &sled::Config) -> Result<sled::Db, Error> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The words of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// sled's page cache, in bytes. sled's default is 1 GiB; a ledger should not need more than

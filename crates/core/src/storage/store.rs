@@ -23,6 +23,8 @@ pub(crate) struct Store {
     /// the end), so a cached tile answers any hash it holds; a hash beyond its end is read
     /// again. Saves the many small reads of proofs and roots (one query each on a database).
     tiles: Arc<Mutex<HashMap<(u8, u64), Bytes>>>,
+    /// What the writer did, for operators.
+    pub(crate) stats: Arc<crate::write::stats::WriterStats>,
 }
 
 /// Hash tiles cached at most (8 KiB each): 8 MiB.
@@ -34,6 +36,7 @@ impl Store {
             backend,
             index: Arc::new(RwLock::new(Index::default())),
             tiles: Arc::new(Mutex::new(HashMap::new())),
+            stats: Arc::default(),
         }
     }
 

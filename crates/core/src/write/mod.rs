@@ -17,6 +17,7 @@ pub(crate) mod layer;
 pub(crate) mod pipeline;
 pub(crate) mod rules;
 pub(crate) mod stage;
+pub(crate) mod stats;
 pub(crate) mod writer;
 
 pub use clock::Clock;

@@ -148,14 +148,19 @@ fn run(
         if group.records.is_empty() {
             drop(lock);
         } else {
+            let started = std::time::Instant::now();
             match commit(&store, lock, &group, &head) {
                 Ok(new_head) => {
+                    store
+                        .stats
+                        .committed(group.records.len() as u64, started.elapsed());
                     tree_size = new_head.tree_size;
                     // Invariant: readers are shown a head only once the index has its records.
                     debug_assert!(store.read_index().size >= new_head.tree_size);
                     publish(&head_tx, new_head);
                 }
                 Err(e) => {
+                    store.stats.failed();
                     let error = if store.backend.commit_failure_is_fatal() {
                         let reason = format!("a group commit failed ({e}); reopen the ledger");
                         broken = Some(reason.clone());
