@@ -9,7 +9,12 @@ fn the_compare_harness_evaluates_every_workload() {
     let workloads = run(&Sizes::tiny(), &measure_here, postgres.as_deref());
     let json = serde_json::to_value(serde_json::json!({ "workloads": workloads })).unwrap();
     let rows = json["workloads"].as_array().unwrap();
-    assert_eq!(rows.len(), 9);
+    assert_eq!(rows.len(), 10);
+    assert!(
+        rows.iter()
+            .any(|r| r["name"].as_str().unwrap().starts_with("search of titles")),
+        "{rows:?}"
+    );
     for row in rows {
         for key in [
             "name",
@@ -36,7 +41,7 @@ fn the_compare_harness_evaluates_every_workload() {
         assert_eq!(row["postgres"].is_number(), postgres.is_some(), "{row}");
     }
     // Memory has the raw sled scan as its baseline.
-    assert!(rows[8]["sled_raw"].as_f64().unwrap() > 0.0, "{}", rows[8]);
+    assert!(rows[9]["sled_raw"].as_f64().unwrap() > 0.0, "{}", rows[9]);
     assert_eq!(
         rows[3]["postgres"].is_number(),
         postgres.is_some(),

@@ -326,3 +326,201 @@ mod connections {
         stop(server);
     }
 }
+
+mod full_disk {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output, Stdio};
+    use std::time::Duration;
+
+    use crate::{json, stderr, stdout};
+
+    /// A small ext4 filesystem on a loop device, unmounted when dropped.
+    struct LoopMount {
+        dir: tempfile::TempDir,
+        mounted: PathBuf,
+    }
+
+    impl LoopMount {
+        /// `None` where mounting is not permitted (not root, no loop devices) — except in CI,
+        /// where the test must run and fails instead.
+        fn new(mib: u32) -> Option<LoopMount> {
+            let dir = tempfile::tempdir().unwrap();
+            let image = dir.path().join("disk.img");
+            let mounted = dir.path().join("mnt");
+            std::fs::create_dir(&mounted).unwrap();
+            let run = |program: &str, args: &[&str]| {
+                Command::new(program)
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .output()
+                    .map(|o| {
+                        (
+                            o.status.success(),
+                            String::from_utf8_lossy(&o.stderr).into_owned(),
+                        )
+                    })
+                    .unwrap_or((false, format!("{program} cannot run")))
+            };
+            let image_s = image.to_str().unwrap();
+            let size = format!("{mib}M");
+            let steps = [
+                ("truncate", vec!["-s", size.as_str(), image_s]),
+                ("mkfs.ext4", vec!["-q", "-F", image_s]),
+                (
+                    "mount",
+                    vec!["-o", "loop", image_s, mounted.to_str().unwrap()],
+                ),
+            ];
+            for (program, args) in steps {
+                let (ok, err) = run(program, &args);
+                if !ok {
+                    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+                        || std::env::var("IKRAR_REQUIRE_LOOP_MOUNT").is_ok_and(|v| v == "1");
+                    assert!(
+                        !required,
+                        "a loop-mounted filesystem is required here: {program}: {err}"
+                    );
+                    eprintln!(
+                        "full-disk test not run: cannot mount a loop filesystem ({program}: {err})"
+                    );
+                    return None;
+                }
+            }
+            Some(LoopMount { dir, mounted })
+        }
+
+        fn path(&self) -> &Path {
+            &self.mounted
+        }
+
+        fn available_bytes(&self) -> u64 {
+            let out = Command::new("df")
+                .args(["--output=avail", "-B1"])
+                .arg(&self.mounted)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .nth(1)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        }
+    }
+
+    impl Drop for LoopMount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.mounted).status();
+            let _ = &self.dir;
+        }
+    }
+
+    /// The binary on `ledger`; fails the test if it runs over two minutes (a hang).
+    fn ikrar(ledger: &Path, args: &[&str]) -> Output {
+        let child = Command::new(env!("CARGO_BIN_EXE_ikrar"))
+            .arg("--ledger")
+            .arg(ledger)
+            .args(["--format", "json"])
+            .args(args)
+            .env("IKRAR_ACTOR", "e2e.tester")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("ikrar {args:?} hung on a full disk");
+            }
+        }
+    }
+
+    fn batch(dir: &Path, k: u32) -> PathBuf {
+        let mut lines = String::new();
+        for i in 0..250u32 {
+            let n = k * 1_000 + i;
+            lines.push_str(&format!(
+                r#"{{"type":"commitment_made","event_id":"{}","data":{{"commitment_id":"{}","title":"C {n}","summary":"{}","made_on":"2025-01-16"}}}}"#,
+                crate::eid(n),
+                crate::cid(n),
+                "d".repeat(3_000)
+            ));
+            lines.push('\n');
+        }
+        let file = dir.join(format!("batch-{k}.jsonl"));
+        std::fs::write(&file, lines).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_full_disk_loses_nothing_acknowledged_and_the_ledger_works_again_once_space_is_freed() {
+        let Some(disk) = LoopMount::new(64) else {
+            return;
+        };
+        let work = tempfile::tempdir().unwrap();
+        let ledger = disk.path().join("ledger");
+        let out = ikrar(&ledger, &["init"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // Leave about 6 MiB free.
+        let filler = disk.path().join("filler");
+        let keep = 6 * 1024 * 1024;
+        let fill = disk.available_bytes().saturating_sub(keep);
+        let status = Command::new("fallocate")
+            .args(["-l", &fill.to_string()])
+            .arg(&filler)
+            .status()
+            .unwrap();
+        assert!(status.success());
+
+        let mut acknowledged = 0u64;
+        let mut failed = None;
+        for k in 0..60 {
+            let out = ikrar(
+                &ledger,
+                &["append", batch(work.path(), k).to_str().unwrap()],
+            );
+            let err = stderr(&out);
+            assert!(!err.contains("panicked"), "batch {k}: {err}");
+            match out.status.code() {
+                Some(0) => acknowledged = json(&out)["tree_size"].as_u64().unwrap(),
+                Some(code) => {
+                    failed = Some((k, code, err));
+                    break;
+                }
+                None => panic!("batch {k}: killed by a signal"),
+            }
+        }
+        let (failed_batch, code, err) = failed.expect("the disk filled up");
+        assert_eq!(code, 1, "a full disk is an operational error: {err}");
+        assert!(acknowledged > 0, "some batches fitted");
+        // While the disk is still full, a check neither hangs nor panics.
+        let out = ikrar(&ledger, &["summary"]);
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+        std::fs::remove_file(&filler).unwrap();
+        // Exactly the acknowledged events, verified.
+        let out = ikrar(&ledger, &["verify"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(json(&out)["tree_size"], acknowledged);
+        let out = ikrar(&ledger, &["export"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out).lines().count() as u64, acknowledged);
+        // The failed batch, sent again, completes; and appends go on.
+        let out = ikrar(
+            &ledger,
+            &["append", batch(work.path(), failed_batch).to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(json(&out)["tree_size"], acknowledged + 250);
+        let out = ikrar(&ledger, &["verify"]);
+        assert_eq!(json(&out)["tree_size"], acknowledged + 250);
+    }
+}

@@ -8,6 +8,7 @@
 //! - `record`: the recording commands (commit, status, amend, meeting, link, retract);
 //! - `query`: list, show, history, summary, diff in any basis, the demo, projections as caches;
 //! - `canada`: the real Canada Mandate Letter Tracker data, with the tracker's own counts;
+//! - `import_snapshots`: a tracker's snapshots as events (histories, git, reruns, bad input);
 //! - `verifiability`: keygen, checkpoint, prove, check-proof, import, damaged files (exit 3);
 //! - `reliability`: an append killed mid-way and rerun, damage to every kind of stored item;
 //! - `serve`: the HTTP server as a process (tokens, loopback rule, SIGTERM);
@@ -19,6 +20,7 @@ mod canada;
 mod console;
 mod faults;
 mod finding;
+mod import_snapshots;
 mod ledger;
 mod postgres;
 mod query;

@@ -399,6 +399,9 @@ pub enum Command {
         #[arg(long, requires = "checkpoint")]
         public_key: Option<String>,
     },
+    /// Turn successive snapshots of a tracker's table into the events between them (SPEC §12).
+    #[command(after_help = crate::commands::import_snapshots::after_help())]
+    ImportSnapshots(crate::commands::import_snapshots::ImportArgs),
     /// Write a new Ed25519 signer key to FILE (mode 0600) and its verifier key to FILE.pub and
     /// standard output.
     Keygen {

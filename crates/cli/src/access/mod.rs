@@ -98,6 +98,13 @@ impl Access {
     }
 
     fn direct(ledger: Ledger) -> Access {
+        let discarded = ledger.discarded_at_open();
+        if discarded > 0 {
+            eprintln!(
+                "note: {} of a commit that was never acknowledged (it failed part way, on a full disk say) lay beyond the head and were removed; every acknowledged event is there",
+                crate::render::count(discarded as usize, "record")
+            );
+        }
         Access::Direct(Box::new(Direct {
             ledger,
             state: OnceLock::new(),

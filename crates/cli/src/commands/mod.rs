@@ -1,6 +1,7 @@
 //! One function per command, each a thin layer over the library.
 
 mod demo;
+pub(crate) mod import_snapshots;
 mod integrity;
 mod ledger;
 mod query;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
         Command::Append { file, dry_run } => {
             ledger::append(&path, &file, dry_run, &actor, format).await
         }
+        Command::ImportSnapshots(args) => import_snapshots::run(&path, args, &actor, format).await,
         Command::Log {
             from,
             limit,

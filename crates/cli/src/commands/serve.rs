@@ -86,6 +86,12 @@ pub(super) async fn serve(path: &Path, options: ServeOptions) -> Result<(), Fail
     }
     let listener = ikrar_server::bind(&config).await.map_err(server_failure)?;
     let ledger = Ledger::open(path)?;
+    if ledger.discarded_at_open() > 0 {
+        tracing::warn!(
+            records = ledger.discarded_at_open(),
+            "records of a commit that was never acknowledged lay beyond the head and were removed"
+        );
+    }
     // The CLI beside the server (SPEC §7.1): a sled ledger is a directory, and the socket
     // lives in it, reachable only by this user.
     let socket = match ledger.path() {

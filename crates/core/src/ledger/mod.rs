@@ -104,7 +104,53 @@ impl Drop for Inner {
     }
 }
 
+/// Whether records lie beyond `head` that no commit acknowledged: the head file (written after
+/// each durable commit) says nothing beyond `head` was. Without a head file nothing is known,
+/// and nothing counts as unacknowledged.
+fn unacknowledged_beyond_head(
+    store: &Store,
+    head: &Head,
+    acknowledged: Option<&Head>,
+) -> Result<bool, Error> {
+    let beyond = store
+        .backend
+        .last_position()?
+        .is_some_and(|last| last >= head.tree_size);
+    Ok(beyond && acknowledged.is_some_and(|a| a.tree_size <= head.tree_size))
+}
+
+/// The head a ledger opens at, and whether unacknowledged writes lie beyond it. It is sled's
+/// own head — unless a group commit that failed part way left that head behind without all
+/// its records: then sled's head does not check out, the head file's (written only after a
+/// durable commit) does, and nothing beyond the head file's was acknowledged.
+fn acknowledged_state(
+    store: &Store,
+    head: Head,
+    acknowledged: Option<&Head>,
+) -> Result<(Head, bool), Error> {
+    if let Some(ack) = acknowledged {
+        if ack.tree_size < head.tree_size
+            && verify::check_tail(store, &head, false).is_err()
+            && verify::check_tail(store, ack, true).is_ok()
+        {
+            return Ok((*ack, true));
+        }
+    }
+    let beyond = unacknowledged_beyond_head(store, &head, acknowledged)?;
+    Ok((head, beyond))
+}
+
 impl Ledger {
+    /// Records of commits never acknowledged (a group commit that failed part way, on a full
+    /// disk say) that this open found beyond the head and removed. Nothing acknowledged is
+    /// ever removed.
+    pub fn discarded_at_open(&self) -> u64 {
+        self.inner
+            .store
+            .discarded_at_open
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Creates a new, empty ledger at `path` (a directory, or a `postgres://` URL: see
     /// [`Location::of`]). Refuses a directory that exists and is not empty, and a database that
     /// already holds a ledger.
@@ -147,7 +193,16 @@ impl Ledger {
                 let backend = SledBackend::open(&dir, options.cache_bytes)?;
                 let acknowledged = backend.acknowledged_head()?;
                 let store = Store::new(Arc::new(backend));
-                let head = store.head()?;
+                // What lies beyond the acknowledged head no commit acknowledged (a failed one
+                // left it), and it must not make the ledger unreadable: it is removed.
+                let (head, unacknowledged) =
+                    acknowledged_state(&store, store.head()?, acknowledged.as_ref())?;
+                if unacknowledged {
+                    let discarded = store.backend.discard_beyond(&head)?;
+                    store
+                        .discarded_at_open
+                        .store(discarded, std::sync::atomic::Ordering::Relaxed);
+                }
                 verify::check_tail(&store, &head, false)?;
                 verify::check_against_head_file(&store, &head, acknowledged)?;
                 verify::check_latest_checkpoint(&store, &head)?;
@@ -182,14 +237,18 @@ impl Ledger {
         let backend = SledBackend::open(&dir, CACHE_BYTES_DEFAULT)?;
         let acknowledged = backend.acknowledged_head()?;
         let store = Store::new(Arc::new(backend));
-        let head = store.head()?;
+        // As an open would see it (without removing anything: a check changes nothing).
+        let (head, unacknowledged) =
+            acknowledged_state(&store, store.head()?, acknowledged.as_ref())?;
         let mut failures = Vec::new();
         if let Err(e) = verify::check_against_head_file(&store, &head, acknowledged) {
             failures.push(e);
         }
+        // Records beyond the head that no commit acknowledged are not damage: the next open
+        // discards them. The scans stop at the head, as they do on an open ledger.
         // Build the index as an open would; if that fails, the scan still runs (without index
         // checks) to find the earliest bad position.
-        let indexed = match store.build_index(head.tree_size, false) {
+        let indexed = match store.build_index(head.tree_size, unacknowledged) {
             Ok(index) => {
                 *store.write_index() = index;
                 true
@@ -199,7 +258,7 @@ impl Ledger {
                 false
             }
         };
-        match verify::verify(&store, &head, indexed, false, progress) {
+        match verify::verify(&store, &head, indexed, unacknowledged, progress) {
             Ok(report) if failures.is_empty() => return Ok(report),
             Ok(_) => {}
             Err(e) => failures.push(e),

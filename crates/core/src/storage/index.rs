@@ -98,6 +98,11 @@ impl Index {
     pub(super) fn extend(&mut self, chunks: Chunks<'_>, tree_size: u64) -> Result<(), Error> {
         for chunk in chunks {
             let chunk = chunk?;
+            // Beyond what is to be indexed: not read (a failed commit may have left scattered
+            // records there, which the open removes).
+            if chunk.first >= tree_size {
+                return Ok(());
+            }
             if chunk.first > self.size {
                 return Err(Error::Integrity {
                     position: self.size,

@@ -229,6 +229,14 @@ pub(crate) trait Backend: Send + Sync {
     fn lock_for_commit(&self) -> Result<Box<dyn CommitLock + '_>, Error>;
     /// Makes everything written durable before the ledger closes.
     fn close(&self);
+    /// Makes `head` the log's head and removes what lies beyond it — records, and hashes in
+    /// the tiles — which no commit acknowledged: a group commit that failed part way (a full
+    /// disk) can leave some of its writes behind, its head among them. Answers how many records
+    /// it removed. Only called when nothing beyond `head` was acknowledged (the head file says
+    /// so). A backend whose commits are atomic transactions has nothing to remove.
+    fn discard_beyond(&self, _head: &Head) -> Result<u64, Error> {
+        Ok(0)
+    }
     /// Whether a failed commit leaves the durable state unknown to this process, so that the
     /// writer must refuse further appends until the ledger is reopened (sled). A backend whose
     /// next lock reads the true head answers `false`.

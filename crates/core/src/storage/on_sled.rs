@@ -176,6 +176,12 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
+/// How long a group commit waits for sled's flush before it fails, in milliseconds.
+const FLUSH_WAIT_MAX_MS: u64 = 30_000;
+
+/// How long closing a ledger waits for sled's last flush, in milliseconds.
+const CLOSE_FLUSH_WAIT_MS: u64 = 5_000;
+
 /// sled's page cache, in bytes. sled's default is 1 GiB; a ledger should not need more than
 /// this to stay fast, and the bound keeps memory predictable (SPEC §9).
 pub const CACHE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
@@ -195,6 +201,15 @@ fn take_lock(path: &Path) -> Result<File, Error> {
             lock: lock_path,
         }),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+    }
+}
+
+impl Drop for SledBackend {
+    /// Every way a backend goes — closed, or dropped when an open fails its checks — flushes
+    /// within a bounded time, so that a failing disk never hangs the process (see
+    /// [`SledBackend::flush_bounded`]).
+    fn drop(&mut self) {
+        self.flush_bounded();
     }
 }
 
@@ -287,6 +302,33 @@ impl SledBackend {
         let backend = Self::open_db(dir, cache_bytes, lock)?;
         backend.check_format()?;
         Ok(backend)
+    }
+
+    /// sled's flush, waited for a bounded time. Every commit was flushed before it was
+    /// acknowledged; this one only tidies.
+    fn flush_bounded(&self) {
+        // Every commit was flushed before it was acknowledged; this flush only tidies. On a
+        // full disk sled's flush can wait for a write that never completes: wait a bounded
+        // time, then leave it (the process's exit ends it).
+        let db = self.db.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let flusher = std::thread::Builder::new()
+            .name("ikrar-close".into())
+            .spawn(move || {
+                let _ = done_tx.send(db.flush().map(|_| ()));
+            });
+        let flushed = flusher.is_ok()
+            && matches!(
+                done_rx.recv_timeout(std::time::Duration::from_millis(CLOSE_FLUSH_WAIT_MS)),
+                Ok(Ok(()))
+            );
+        if !flushed {
+            // sled flushes again when its last handle drops, and on a failing disk that flush
+            // never returns: keep a handle forever instead, so that no drop waits on it. The
+            // process's exit releases the files; nothing unflushed was acknowledged.
+            std::mem::forget(self.db.clone());
+            std::mem::forget(self.log.clone());
+        }
     }
 
     /// Whether `dir` holds a ledger (its database directory exists).
@@ -456,7 +498,45 @@ impl Backend for SledBackend {
     }
 
     fn close(&self) {
-        let _ = self.db.flush();
+        self.flush_bounded();
+    }
+
+    fn discard_beyond(&self, head: &Head) -> Result<u64, Error> {
+        let tree_size = head.tree_size;
+        let mut batch = sled::Batch::default();
+        batch.insert(META_HEAD, &head.encode()[..]);
+        let mut records = 0u64;
+        // Bundles start at a commit's first position, so those beyond the head start there.
+        for kv in self.log.range(bundle_key(tree_size)..) {
+            let (k, v) = kv?;
+            if k.first() != Some(&TAG_BUNDLE) {
+                break;
+            }
+            records += bundle_records(&v).count() as u64;
+            batch.remove(k);
+        }
+        // Tiles: each level's hashes beyond the head, cut off (a failed commit may have
+        // rewritten a tile longer).
+        for kv in self.log.scan_prefix([TAG_HASH]) {
+            let (k, v) = kv?;
+            let (Some(&level), Some(tile)) = (k.get(1), k.get(2..).and_then(decode_u64)) else {
+                continue;
+            };
+            let valid = (tree_size >> level)
+                .saturating_sub(tile.saturating_mul(TILE_WIDTH))
+                .min(TILE_WIDTH) as usize
+                * 32;
+            if v.len() > valid {
+                if valid == 0 {
+                    batch.remove(k);
+                } else {
+                    batch.insert(k, &v[..valid]);
+                }
+            }
+        }
+        self.log.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(records)
     }
 }
 
@@ -511,22 +591,39 @@ impl CommitLock for SledCommit<'_> {
         }
         sled_batch.insert(META_HEAD, &batch.head.encode()[..]);
         self.backend.log.apply_batch(sled_batch)?;
-        let db = &self.backend.db;
-        let flushed = if overlap {
-            std::thread::scope(|scope| {
-                let flusher = std::thread::Builder::new()
-                    .name("ikrar-flush".into())
-                    .spawn_scoped(scope, || db.flush());
-                meanwhile();
-                match flusher {
-                    Ok(flusher) => flusher.join().expect("sled's flush does not panic"),
-                    Err(_) => db.flush(),
+        // The flush runs on a thread of its own and is waited for a bounded time: on a full
+        // disk sled's flush can wait for a write that never completes, and an append must
+        // fail, not hang. A flush given up on may still land later: its records are then
+        // beyond the head, never acknowledged, and the next open removes them.
+        let db = self.backend.db.clone();
+        let (flushed_tx, flushed_rx) = std::sync::mpsc::channel();
+        let flusher = std::thread::Builder::new()
+            .name("ikrar-flush".into())
+            .spawn(move || {
+                let _ = flushed_tx.send(db.flush());
+            });
+        if overlap {
+            meanwhile();
+        }
+        let flushed = match flusher {
+            Ok(_) => {
+                match flushed_rx.recv_timeout(std::time::Duration::from_millis(FLUSH_WAIT_MAX_MS)) {
+                    Ok(result) => result.map(|_| ()).map_err(Error::from),
+                    Err(_) => Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "sled's flush did not complete within {} s (is the disk full?)",
+                            FLUSH_WAIT_MAX_MS / 1000
+                        ),
+                    ))),
                 }
-            })
-        } else {
-            db.flush().inspect(|_| meanwhile())
+            }
+            Err(_) => self.backend.db.flush().map(|_| ()).map_err(Error::from),
         };
         flushed?;
+        if !overlap {
+            meanwhile();
+        }
         // Only after the flush: the head file may lag the log, never run ahead of it.
         self.backend.head_file.write(&batch.head)?;
         Ok(())

@@ -25,6 +25,8 @@ pub(crate) struct Store {
     tiles: Arc<Mutex<HashMap<(u8, u64), Bytes>>>,
     /// What the writer did, for operators.
     pub(crate) stats: Arc<crate::write::stats::WriterStats>,
+    /// Records of unacknowledged commits removed when the ledger opened.
+    pub(crate) discarded_at_open: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Hash tiles cached at most (8 KiB each): 8 MiB.
@@ -37,6 +39,7 @@ impl Store {
             index: Arc::new(RwLock::new(Index::default())),
             tiles: Arc::new(Mutex::new(HashMap::new())),
             stats: Arc::default(),
+            discarded_at_open: Arc::default(),
         }
     }
 
@@ -242,7 +245,7 @@ impl Store {
 
     /// The bytes of tile `(level, tile)` in the tree of `tree_size` records: level `L` holds
     /// `tree_size >> L` stored hashes.
-    fn tile_bytes_at_size(level: u8, tile: u64, tree_size: u64) -> usize {
+    pub(crate) fn tile_bytes_at_size(level: u8, tile: u64, tree_size: u64) -> usize {
         let hashes_in_level = tree_size >> level;
         hashes_in_level
             .saturating_sub(tile * TILE_WIDTH)

@@ -377,6 +377,9 @@ fn extended_tiles(
             .tile_at_size(level, tile, head.tree_size)?
             .map(|v| v.to_vec())
             .unwrap_or_default();
+        // Hashes beyond the head in a stored tile are what a commit that failed part way left
+        // (never acknowledged; the hashes below the head never change): overwritten here.
+        value.truncate(Store::tile_bytes_at_size(level, tile, head.tree_size));
         for (index, hash) in hashes {
             let at = (index % TILE_WIDTH) as usize * HASH_BYTES;
             if value.len() != at {

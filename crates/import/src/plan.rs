@@ -1,0 +1,364 @@
+//! An import from start to end: read every snapshot, compare each with what the ledger holds,
+//! check every event against the ledger, then record each snapshot's events.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use ikrar_core::{InputEvent, Ledger, Moment, EVENTS_PER_APPEND_MAX};
+use serde::Serialize;
+
+use crate::diff::{self, Planned};
+use crate::error::{Error, Place};
+use crate::mapping::Mapping;
+use crate::rows;
+use crate::snapshot::Snapshot;
+use crate::state::{self, Kind, State};
+
+/// How to run an import.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Who records the events.
+    pub actor: String,
+    /// Skip, with a warning, snapshots that do not parse or hold no rows, instead of refusing
+    /// the whole import.
+    pub skip_unreadable: bool,
+    /// The moment snapshots may not be dated after (default: now).
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl Options {
+    /// Options for `actor`, refusing unreadable snapshots.
+    pub fn new(actor: impl Into<String>) -> Options {
+        Options {
+            actor: actor.into(),
+            skip_unreadable: false,
+            now: None,
+        }
+    }
+}
+
+/// What one snapshot leads to, by kind of event (new events only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// `commitment_made`: keys new, or back after their retraction.
+    pub made: usize,
+    /// `commitment_status_changed` to the row's label.
+    pub status_changed: usize,
+    /// `commitment_amended`.
+    pub amended: usize,
+    /// `event_retracted` of a key gone (`on_missing = "retract"`).
+    pub retracted: usize,
+    /// Status changes to `withdrawn` of a key gone (`on_missing = "withdraw"`).
+    pub withdrawn: usize,
+}
+
+/// One snapshot of a plan.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The snapshot's name.
+    pub name: String,
+    /// Its date as recorded (moved after the previous snapshot's where it was not).
+    pub date: Moment,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// How many rows it has.
+    pub rows: usize,
+    /// The new events, by kind.
+    pub counts: Counts,
+    /// Events this snapshot leads to that the ledger holds already (a rerun, or an interrupted
+    /// import being completed).
+    pub already_recorded: usize,
+    /// The new events, in the order they are recorded.
+    pub events: Vec<InputEvent>,
+    rows_of_events: Vec<Option<usize>>,
+}
+
+/// Everything an import will record, checked against the ledger; nothing written yet.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The snapshots read, in order (skipped ones left out).
+    pub steps: Vec<Step>,
+    /// What the import noticed but took as it is: snapshots skipped, dates moved.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Rows read over all snapshots.
+    pub fn rows(&self) -> usize {
+        self.steps.iter().map(|s| s.rows).sum()
+    }
+
+    /// New events over all snapshots.
+    pub fn new_events(&self) -> usize {
+        self.steps.iter().map(|s| s.events.len()).sum()
+    }
+}
+
+/// What recording one snapshot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// Events written.
+    pub new_events: usize,
+    /// The tree size once the snapshot's events are durable: the `known_at` at which the ledger
+    /// answers what the snapshot said.
+    pub tree_size: u64,
+}
+
+/// Reads the snapshots through the mapping, compares each with what the ledger holds for this
+/// mapping (and with the snapshots before it), and checks every new event against the ledger.
+/// Writes nothing: any bad snapshot, row or event is an error before anything is recorded.
+pub async fn plan(
+    ledger: &Ledger,
+    mapping: &Mapping,
+    snapshots: Vec<Snapshot>,
+    options: &Options,
+) -> Result<Plan, Error> {
+    plan_with_progress(ledger, mapping, snapshots, options, &mut |_, _| {}).await
+}
+
+/// [`plan`], telling `progress` how many snapshots of how many have been read.
+pub async fn plan_with_progress(
+    ledger: &Ledger,
+    mapping: &Mapping,
+    snapshots: Vec<Snapshot>,
+    options: &Options,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Plan, Error> {
+    // Reading the log and parsing the snapshots are independent, and each takes a like share
+    // of an import's time: the log is read on a thread of its own meanwhile.
+    let (read, found) = std::thread::scope(|scope| {
+        let scan = scope.spawn(|| state::found(ledger, &mapping.namespace));
+        let read = read_all(mapping, snapshots, options, progress);
+        let found = scan
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, found)
+    });
+    let (mut read, mut warnings) = read?;
+    let found = found?;
+
+    // Valid time never runs backwards: a snapshot not after the one before it moves to one
+    // second after it (strictly after, so that each snapshot has its own moment to be asked at).
+    let now = options.now.unwrap_or_else(Utc::now);
+    let mut previous: Option<DateTime<Utc>> = None;
+    for (snapshot, _) in &mut read {
+        if let Some(p) = previous {
+            if snapshot.date.start() <= p {
+                let moved = Moment::Instant(p + TimeDelta::seconds(1));
+                warnings.push(format!(
+                    "snapshot {} is dated {}, not after the snapshot before it; it is taken as {moved}",
+                    snapshot.name, snapshot.date
+                ));
+                snapshot.date = moved;
+            }
+        }
+        if snapshot.date.start() > now {
+            return Err(Error::at(
+                Place::snapshot(&snapshot.name),
+                format!("is dated {}, in the future", snapshot.date),
+            ));
+        }
+        previous = Some(snapshot.date.start());
+    }
+
+    let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
+    let latest = found.iter().map(|f| f.record.effective.start()).max();
+    let mut folded: HashSet<uuid::Uuid> = HashSet::new();
+    let mut pending = found.into_iter().peekable();
+    let mut state = State::default();
+    let mut steps = Vec::with_capacity(read.len());
+    for (snapshot, entries) in &read {
+        // The ledger's state just before this snapshot: what a continued import compares with.
+        let t = snapshot.date.start();
+        while let Some(f) = pending.next_if(|f| f.record.effective.start() < t) {
+            if !folded.contains(&f.record.event_id) {
+                state.apply(f.key, f.record.event_id, f.record.data);
+            }
+        }
+        let sha256 = snapshot.sha256();
+        let step = diff::Step {
+            date: snapshot.date,
+            sha256: &sha256,
+            url: snapshot.url.as_deref(),
+            actor: &options.actor,
+        };
+        let planned = diff::diff(mapping, &state, entries, &step);
+        let mut out = Step {
+            name: snapshot.name.clone(),
+            date: snapshot.date,
+            sha256: sha256.clone(),
+            rows: entries.len(),
+            counts: Counts::default(),
+            already_recorded: 0,
+            events: Vec::new(),
+            rows_of_events: Vec::new(),
+        };
+        for Planned {
+            key,
+            row,
+            kind,
+            withdrawn,
+            event,
+        } in planned
+        {
+            let event_id = event.event_id.expect("import events carry their id");
+            state.apply(key, event_id, event.data.clone());
+            folded.insert(event_id);
+            if recorded.contains(&event_id) {
+                out.already_recorded += 1;
+                continue;
+            }
+            let c = &mut out.counts;
+            match (kind, withdrawn) {
+                (Kind::Made, _) => c.made += 1,
+                (Kind::Status, true) => c.withdrawn += 1,
+                (Kind::Status, false) => c.status_changed += 1,
+                (Kind::Amended, _) => c.amended += 1,
+                (Kind::Retracted, _) => c.retracted += 1,
+                (Kind::Commitment, _) => {}
+            }
+            out.events.push(event);
+            out.rows_of_events.push(row);
+        }
+        // A snapshot older than what the mapping already recorded would change the past under
+        // later snapshots (a second commitment for a key made later, say): an import goes
+        // forward. Rerunning old snapshots is fine — they add nothing — and so is completing the
+        // latest one, which an interrupted import may have left part-recorded.
+        if let Some(latest) = latest.filter(|l| t < *l && !out.events.is_empty()) {
+            return Err(Error::at(
+                Place::snapshot(&out.name),
+                format!(
+                    "is dated {}, before the latest snapshot this mapping has recorded ({}), and would add {} events to the past; import snapshots oldest first",
+                    out.date,
+                    ikrar_core::moment::format_instant(&latest),
+                    out.events.len()
+                ),
+            ));
+        }
+        steps.push(out);
+    }
+
+    let plan = Plan { steps, warnings };
+    check(ledger, &plan).await?;
+    Ok(plan)
+}
+
+/// A snapshot and its rows, read through the mapping.
+type Read = (Snapshot, Vec<rows::Entry>);
+
+/// Every snapshot read through the mapping, with a warning for each one skipped.
+fn read_all(
+    mapping: &Mapping,
+    snapshots: Vec<Snapshot>,
+    options: &Options,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<(Vec<Read>, Vec<String>), Error> {
+    let total = snapshots.len();
+    let mut warnings = Vec::new();
+    let mut read = Vec::with_capacity(snapshots.len());
+    for (done, snapshot) in snapshots.into_iter().enumerate() {
+        progress(done, total);
+        // Only what does not parse, or is not the table the mapping describes, may be skipped:
+        // a row that breaks the mapping is the mapping's or the tracker's error, never passed
+        // over.
+        let entries = match snapshot.table(&mapping.rows) {
+            Err(e) => Err((e, true)),
+            Ok(table) => rows::entries(mapping, &snapshot.name, &table).map_err(|e| {
+                let whole = matches!(&e, Error::Snapshot { place, .. } if place.row.is_none());
+                (e, whole)
+            }),
+        };
+        match entries {
+            Ok(entries) => read.push((snapshot, entries)),
+            Err((e, true)) if options.skip_unreadable => warnings.push(format!("skipped {e}")),
+            Err((e, _)) => return Err(e),
+        }
+    }
+
+    progress(total, total);
+    Ok((read, warnings))
+}
+
+/// Validates every new event of every snapshot as one append would, so that a bad event in the
+/// last snapshot writes nothing of the first; an error names the snapshot and the row.
+async fn check(ledger: &Ledger, plan: &Plan) -> Result<(), Error> {
+    let all: Vec<InputEvent> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.events.iter().cloned())
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let Err(e) = ledger.check(all).await else {
+        return Ok(());
+    };
+    Err(locate(plan, e, 0))
+}
+
+/// Names the snapshot and row of the event an error of the ledger is about; `offset` is the
+/// index of the first event of the batch that failed, over the whole plan.
+fn locate(plan: &Plan, e: ikrar_core::Error, offset: usize) -> Error {
+    use ikrar_core::Error as Core;
+    let index = match &e {
+        Core::Validation { index, .. }
+        | Core::Conflict { index, .. }
+        | Core::EventIdConflict { index, .. } => offset + *index,
+        _ => return Error::from(e),
+    };
+    let mut first = 0;
+    for step in &plan.steps {
+        if index < first + step.events.len() {
+            let within = index - first;
+            let mut place = Place::snapshot(&step.name);
+            if let Some(row) = step.rows_of_events[within] {
+                place = place.row(row);
+            }
+            let source = match e {
+                Core::Validation { field, rule, .. } => Core::Validation {
+                    index: within,
+                    field,
+                    rule,
+                },
+                other => other,
+            };
+            return Error::Ledger {
+                place,
+                source: Box::new(source),
+            };
+        }
+        first += step.events.len();
+    }
+    Error::from(e)
+}
+
+/// Records a plan: each snapshot's events as one append (in batches of at most
+/// [`EVENTS_PER_APPEND_MAX`] when a snapshot leads to more). `progress` is told the number of
+/// events recorded so far. An import stopped part way is completed by running it again.
+pub async fn record(
+    ledger: &Ledger,
+    plan: &Plan,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Recorded>, Error> {
+    let mut out = Vec::with_capacity(plan.steps.len());
+    let mut done = 0;
+    for step in &plan.steps {
+        let mut new_events = 0;
+        let mut tree_size = ledger.head().tree_size;
+        for chunk in step.events.chunks(EVENTS_PER_APPEND_MAX) {
+            let outcome = ledger
+                .append(chunk.to_vec())
+                .await
+                .map_err(|e| locate(plan, e, done))?;
+            new_events += outcome.new_events;
+            tree_size = outcome.tree_size;
+            done += chunk.len();
+            progress(done);
+        }
+        out.push(Recorded {
+            new_events,
+            tree_size,
+        });
+    }
+    Ok(out)
+}
