@@ -20,6 +20,7 @@
 mod append;
 mod beside_server;
 mod canada;
+mod console;
 mod faults;
 mod finding;
 mod import_snapshots;

@@ -477,6 +477,8 @@ pub enum Command {
         /// Log lines as text for people or JSON for log collectors.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        #[command(flatten)]
+        web: WebArgs,
         /// Sign and store checkpoints with this key (`ikrar keygen`) as the tree grows.
         #[arg(long, value_name = "FILE")]
         checkpoint_key: Option<PathBuf>,
@@ -601,4 +603,19 @@ pub enum TokenCommand {
         #[arg(long)]
         tokens: PathBuf,
     },
+}
+
+/// `ikrar serve`'s options for publishing the API and the web console (SPEC §10).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WebArgs {
+    /// Anyone may read (the API and the console) without a token; recording still needs a
+    /// recorder's token. Allowed on any address.
+    #[arg(long)]
+    pub public_read: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

@@ -114,6 +114,15 @@ pub async fn serve<L>(
                 let mut stream = stream;
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
                     let _ = stream.write_all(&answer).await;
+                    // Read what the client sent before closing: closing with its request
+                    // unread makes the kernel reset the connection, and the reset can destroy
+                    // the answer before the client reads it.
+                    let mut request = [0u8; 4096];
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(250),
+                        tokio::io::AsyncReadExt::read(&mut stream, &mut request),
+                    )
+                    .await;
                     let _ = stream.shutdown().await;
                 })
                 .await;

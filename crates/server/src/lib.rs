@@ -14,12 +14,14 @@
 
 mod auth;
 mod connections;
+mod console;
 mod error;
 mod lists;
 mod lookup;
 pub mod openapi;
 mod routes;
 mod telemetry;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ pub use lists::{EVENTS_PAGE_BYTES_MAX, PAGE_ITEMS_DEFAULT, PAGE_ITEMS_MAX};
 pub use lookup::{HeadAnswer, IdMatch, IDS_PER_PREFIX_MAX};
 pub use routes::{AppState, HEARTBEAT_SECS};
 pub use telemetry::Metrics;
+pub use tls::TlsFiles;
 
 /// Who is calling, as the auth layer established it.
 #[derive(Debug, Clone)]
@@ -68,6 +71,11 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Connections at once, and the header and shutdown timeouts.
     pub connections: ConnectionLimits,
+    /// Anyone may read without a token (the reader role); appending still needs a recorder's
+    /// token. Allowed on any address.
+    pub public_read: bool,
+    /// Serve HTTPS with these files (the console's cookies are then `Secure`); `None`: HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServerConfig {
@@ -80,6 +88,8 @@ impl ServerConfig {
             body_bytes_max: 16 * 1024 * 1024,
             request_timeout_ms: 30_000,
             connections: ConnectionLimits::default(),
+            public_read: false,
+            tls: None,
         }
     }
 }
@@ -87,6 +97,7 @@ impl ServerConfig {
 #[derive(Clone)]
 struct Guard {
     tokens: Option<Arc<auth::LiveTokens>>,
+    public_read: bool,
     body_bytes_max: usize,
     request_timeout: Duration,
 }
@@ -109,6 +120,12 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
     let caller = if req.uri().path() == "/healthz" {
         Caller {
             name: "health".into(),
+            role: Role::Reader,
+        }
+    } else if g.public_read && !req.headers().contains_key(header::AUTHORIZATION) {
+        // --public-read: no token is the reader role (SPEC §10).
+        Caller {
+            name: "public".into(),
             role: Role::Reader,
         }
     } else {
@@ -246,14 +263,26 @@ pub fn router(
         shutting_down,
         metrics: Arc::default(),
     };
-    Ok(router_on(state, config, config.tokens.clone()))
+    Ok(router_on(state, config, tcp_tokens(config)))
+}
+
+/// The tokens the TCP listener takes: with `--public-read` and no tokens file, none at all
+/// (everyone reads, nobody appends), rather than open access.
+fn tcp_tokens(config: &ServerConfig) -> Option<Tokens> {
+    config
+        .tokens
+        .clone()
+        .or_else(|| config.public_read.then(Tokens::default))
 }
 
 /// The routes over `state`, behind a guard that takes `tokens` (`None`: open access, every
 /// caller a recorder named `local`).
 fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> Router {
+    let tokens = tokens.map(|t| Arc::new(auth::LiveTokens::new(t, config.tokens_file.clone())));
+    let console = console::mount(&state, config, tokens.clone());
     let guard_state = Guard {
-        tokens: tokens.map(|t| Arc::new(auth::LiveTokens::new(t, config.tokens_file.clone()))),
+        public_read: config.public_read && tokens.is_some(),
+        tokens,
         body_bytes_max: config.body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     };
@@ -289,6 +318,7 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
             telemetry::observe,
         ))
         .with_state(state)
+        .merge(console)
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish,
@@ -304,7 +334,7 @@ pub async fn serve(
 
 /// Binds the listen address, refusing a non-loopback one without tokens.
 pub async fn bind(config: &ServerConfig) -> Result<tokio::net::TcpListener, Error> {
-    if config.tokens.is_none() && !config.listen.ip().is_loopback() {
+    if config.tokens.is_none() && !config.public_read && !config.listen.ip().is_loopback() {
         return Err(Error::NotLoopback(config.listen));
     }
     Ok(tokio::net::TcpListener::bind(config.listen).await?)
@@ -337,20 +367,31 @@ pub async fn serve_with_socket(
         shutting_down: down_rx.clone(),
         metrics: Arc::default(),
     };
-    let app = router_on(state.clone(), &config, config.tokens.clone());
+    let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let stats = state.metrics.connections.clone();
     let trigger = async move {
         shutdown.await;
         // End the live feeds; requests in flight (appends included) run to completion.
         let _ = down_tx.send(true);
     };
-    let tcp = connections::serve(
-        listener,
-        app,
-        config.connections,
-        stats.clone(),
-        down_rx.clone(),
-    );
+    // HTTPS goes through the same accept loop, so that its limits hold there too; a bad
+    // certificate or key fails here, before anything is served.
+    let tcp: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &config.tls {
+        Some(files) => Box::pin(connections::serve(
+            tls::TlsListener::new(listener, files)?,
+            app,
+            config.connections,
+            stats.clone(),
+            down_rx.clone(),
+        )),
+        None => Box::pin(connections::serve(
+            listener,
+            app,
+            config.connections,
+            stats.clone(),
+            down_rx.clone(),
+        )),
+    };
     match socket {
         None => {
             tokio::join!(tcp, trigger);

@@ -40,6 +40,7 @@ mod error;
 mod projection;
 mod query;
 pub mod reference;
+mod series;
 mod snapshot;
 mod timeline;
 mod view;
@@ -48,6 +49,7 @@ pub use basis::{Basis, KnownAt, KnownAtView, ResolvedBasis};
 pub use error::Error;
 pub use projection::{Projection, PROJECTION_DIR};
 pub use query::{normalize_words, ListFilter, Listed, MeetingFilter, Page, Sort};
+pub use series::StatusSeries;
 pub use view::{
     view_instant, Change, ChangedCommitment, CommitmentView, Diff, MeetingView, StatusKey, Summary,
 };

@@ -131,7 +131,7 @@ impl Projection {
         self.lock().reached
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Timelines> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Timelines> {
         // A panic while holding the lock leaves timelines that may be half-updated; start over
         // from the log (the snapshot on disk is only ever written whole).
         match self.timelines.lock() {
@@ -225,7 +225,7 @@ impl Projection {
         Ok(())
     }
 
-    fn resolved(&self, basis: &Basis) -> Result<ResolvedBasis, Error> {
+    pub(crate) fn resolved(&self, basis: &Basis) -> Result<ResolvedBasis, Error> {
         self.catch_up()?;
         basis.resolve(&self.ledger)
     }
@@ -289,6 +289,9 @@ impl Projection {
         basis: &Basis,
     ) -> Result<Listed<CommitmentView>, Error> {
         let basis = self.resolved(basis)?;
+        if let Some(listed) = self.list_page_light(filter, page, &basis) {
+            return Ok(listed);
+        }
         Ok(Listed::of(self.list_in(filter, &basis), page))
     }
 
@@ -379,7 +382,11 @@ impl Projection {
     }
 }
 
-fn fold_commitment(t: &Timelines, id: Uuid, basis: &ResolvedBasis) -> Option<CommitmentView> {
+pub(crate) fn fold_commitment(
+    t: &Timelines,
+    id: Uuid,
+    basis: &ResolvedBasis,
+) -> Option<CommitmentView> {
     let (mut view, namings) = t.commitments.get(&id)?.fold_commitment(id, basis)?;
     let mut meeting_folds: HashMap<Uuid, Option<Vec<u64>>> = HashMap::new();
     for (meeting, position, by_link) in namings {

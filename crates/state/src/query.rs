@@ -213,6 +213,23 @@ impl<'a> Prepared<'a> {
         }
     }
 
+    /// Whether a commitment of this `status` and these `parties` passes, when the filter asks
+    /// nothing else; `None` when it needs the whole view.
+    pub(crate) fn passes_light(&self, status: Status, parties: &[String]) -> Option<bool> {
+        let f = self.filter;
+        let light = f.theme.is_none()
+            && f.owner.is_none()
+            && f.search.is_none()
+            && f.due_before.is_none()
+            && !f.overdue;
+        light.then(|| {
+            f.status.is_none_or(|s| status == s)
+                && f.party
+                    .as_deref()
+                    .is_none_or(|p| parties.iter().any(|x| same_words(x, p)))
+        })
+    }
+
     /// Whether a commitment in `basis` passes every filter.
     pub(crate) fn passes(&self, c: &CommitmentView, basis: &ResolvedBasis) -> bool {
         let f = self.filter;

@@ -128,6 +128,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             checkpoint_key,
             checkpoint_interval,
             witnesses,
+            web,
         } => {
             let publishing =
                 witness::publishing(checkpoint_key.as_deref(), &checkpoint_interval, &witnesses)?;
@@ -137,6 +138,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
                 connections_max,
                 header_timeout,
                 log_format,
+                web,
             };
             serve::serve(&path, options, publishing).await
         }

@@ -64,6 +64,8 @@ pub(super) struct ServeOptions {
     pub(super) connections_max: usize,
     pub(super) header_timeout: std::time::Duration,
     pub(super) log_format: LogFormat,
+    /// --public-read, --tls-cert, --tls-key.
+    pub(super) web: crate::args::WebArgs,
 }
 
 pub(super) async fn serve(
@@ -75,6 +77,13 @@ pub(super) async fn serve(
     let mut config = ServerConfig::loopback(options.listen);
     config.connections.connections_max = options.connections_max;
     config.connections.header_timeout_ms = options.header_timeout.as_millis() as u64;
+    config.public_read = options.web.public_read;
+    if let (Some(cert), Some(key)) = (&options.web.tls_cert, &options.web.tls_key) {
+        config.tls = Some(ikrar_server::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
     if let Some(file) = options.tokens.as_deref() {
         config.tokens = Some(Tokens::load(file).map_err(server_failure)?);
         config.tokens_file = Some(file.to_path_buf());
@@ -98,13 +107,18 @@ pub(super) async fn serve(
         None => None,
     };
     eprintln!(
-        "ikrar serving {} on http://{} ({})",
+        "ikrar serving {} on {}://{}/ ({}); the console is at /ui/",
         ledger.location().display(),
-        listener.local_addr()?,
-        if config.tokens.is_some() {
-            "bearer tokens required"
+        if config.tls.is_some() {
+            "https"
         } else {
-            "open access, loopback only"
+            "http"
+        },
+        listener.local_addr()?,
+        match (config.tokens.is_some(), config.public_read) {
+            (_, true) => "anyone reads; recording needs a recorder token",
+            (true, false) => "bearer tokens required",
+            (false, false) => "open access, loopback only",
         }
     );
     // Checkpoints and cosignatures (SPEC §11), stopped with the server.

@@ -1,0 +1,240 @@
+//! Status counts at many valid times at once: what the console's chart draws. A summary per
+//! point would fold every commitment once per point (tens of milliseconds each at 10,000
+//! commitments); this folds each commitment's timeline once and reads it at every point.
+
+use chrono::{DateTime, Utc};
+use ikrar_core::Status;
+
+use crate::basis::{Basis, ResolvedBasis};
+use crate::error::Error;
+use crate::projection::Projection;
+use crate::query::{ListFilter, Listed, Page, Prepared, Sort};
+use crate::timeline::Change;
+use crate::view::CommitmentView;
+use uuid::Uuid;
+
+/// Counts by status at each of a list of valid times, all as known at one `known_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSeries {
+    /// The basis the series was read in (its `as_of` is the last point).
+    pub basis: ResolvedBasis,
+    /// The valid times, ascending.
+    pub points: Vec<DateTime<Utc>>,
+    /// Per point, the count of each status in the order of [`Status::ALL`].
+    pub counts: Vec<[u64; 8]>,
+}
+
+fn index_of(status: Status) -> usize {
+    Status::ALL.iter().position(|s| *s == status).unwrap_or(0)
+}
+
+impl Projection {
+    /// The status counts at `steps` valid times spread evenly from the first commitment made
+    /// (in the basis) to the basis's `as_of`, as known at its `known_at`. Each count equals
+    /// that of [`Projection::summary`] with `as_of` the point. No commitment: no points.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ikrar_core::{InputEvent, Ledger, Moment};
+    /// use ikrar_state::{Basis, Projection};
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::create(dir.path().join("l"))?;
+    /// ledger.append(vec![InputEvent::from_json(r#"{"type":"commitment_made","actor":"kim",
+    ///     "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001","title":"Summit",
+    ///             "made_on":"2025-01-16"}}"#)?]).await?;
+    /// let state = Projection::open(&ledger)?;
+    /// let basis = Basis::new(None, Some("2025-12-31".parse::<Moment>()?));
+    /// let series = state.status_series(&basis, 12)?;
+    /// assert_eq!(series.points.len(), 12);
+    /// assert_eq!(series.counts[11][0], 1); // announced
+    /// # Ok(()) }
+    /// ```
+    pub fn status_series(&self, basis: &Basis, steps: usize) -> Result<StatusSeries, Error> {
+        let basis = self.resolved(basis)?;
+        let known = |e: &&crate::timeline::Entry| {
+            e.position < basis.tree_size && e.retracted_at.is_none_or(|r| r >= basis.tree_size)
+        };
+        let end = basis.as_of.timestamp_micros();
+        let t = self.lock();
+        let first = t
+            .commitments
+            .values()
+            .flat_map(|tl| tl.entries.iter().filter(known))
+            .filter(|e| matches!(e.change, Change::Made(_)))
+            .map(|e| e.effective_micros)
+            .filter(|m| *m <= end)
+            .min();
+        let Some(first) = first else {
+            return Ok(StatusSeries {
+                basis,
+                points: Vec::new(),
+                counts: Vec::new(),
+            });
+        };
+        let steps = steps.max(1);
+        let micros: Vec<i64> = (0..steps)
+            .map(|i| {
+                if steps == 1 {
+                    end
+                } else {
+                    first + ((end - first) as i128 * i as i128 / (steps - 1) as i128) as i64
+                }
+            })
+            .collect();
+        let points = micros
+            .iter()
+            .filter_map(|m| DateTime::from_timestamp_micros(*m))
+            .collect();
+        let mut counts = vec![[0u64; 8]; micros.len()];
+        let mut live = Vec::new();
+        for (_, id) in &t.commitment_order {
+            let Some(timeline) = t.commitments.get(id) else {
+                continue;
+            };
+            // The entries known at `known_at` and not withdrawn by then, in fold order; each
+            // point then folds the prefix effective by it (SPEC §4.1).
+            live.clear();
+            live.extend(
+                timeline
+                    .entries
+                    .iter()
+                    .filter(known)
+                    .filter(|e| matches!(e.change, Change::Made(_) | Change::Status { .. })),
+            );
+            live.sort_by_key(|e| e.effective_micros);
+            let mut next = 0;
+            let mut state: Option<Status> = None;
+            for (i, at) in micros.iter().enumerate() {
+                while next < live.len() && live[next].effective_micros <= *at {
+                    match &live[next].change {
+                        Change::Made(_) => state = Some(Status::Announced),
+                        // A status counts only once the commitment is made (as in the fold).
+                        Change::Status { status, .. } if state.is_some() => state = Some(*status),
+                        _ => {}
+                    }
+                    next += 1;
+                }
+                if let Some(s) = state {
+                    counts[i][index_of(s)] += 1;
+                }
+            }
+        }
+        drop(t);
+        Ok(StatusSeries {
+            basis,
+            points,
+            counts,
+        })
+    }
+}
+
+/// What a list needs of a commitment to filter by status and party and to order it, borrowed
+/// from its timeline: the fold of [`crate::timeline::Timeline::fold_commitment`] without
+/// building the view.
+struct Light<'a> {
+    status: Status,
+    parties: &'a [String],
+    title: &'a str,
+    made_on_days: i32,
+    due_days: Option<i32>,
+    status_since: i64,
+}
+
+fn fold_light<'a>(
+    timeline: &'a crate::timeline::Timeline,
+    basis: &ResolvedBasis,
+) -> Option<Light<'a>> {
+    let mut live: Vec<&crate::timeline::Entry> = timeline
+        .entries
+        .iter()
+        .filter(|e| e.survives(basis))
+        .collect();
+    live.sort_by_key(|e| e.effective_micros);
+    let mut state: Option<Light<'a>> = None;
+    for e in live {
+        match (&e.change, state.as_mut()) {
+            (Change::Made(m), _) => {
+                state = Some(Light {
+                    status: Status::Announced,
+                    parties: &m.parties,
+                    title: &m.title,
+                    made_on_days: m.made_on_days,
+                    due_days: m.due_days,
+                    status_since: e.effective_micros,
+                })
+            }
+            (Change::Amended(a), Some(l)) => {
+                if let Some(p) = &a.parties {
+                    l.parties = p;
+                }
+                if let Some(t) = &a.title {
+                    l.title = t;
+                }
+                if a.due_days.is_some() {
+                    l.due_days = a.due_days;
+                }
+            }
+            (Change::Status { status, .. }, Some(l)) => {
+                l.status = *status;
+                l.status_since = e.effective_micros;
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+/// A list's order as a key (ties keep the recorded order: the sort is stable).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    None,
+    Days(i32),
+    Due(bool, Option<i32>),
+    Since(std::cmp::Reverse<i64>),
+    Title(String),
+}
+
+impl Projection {
+    /// [`Projection::list_page`] without building the view of every commitment, when the
+    /// filter needs only the status and the parties: a commitment off the page costs a fold of
+    /// borrowed fields, not a whole view. `None` when the filter needs more.
+    pub(crate) fn list_page_light(
+        &self,
+        filter: &ListFilter,
+        page: Page,
+        basis: &ResolvedBasis,
+    ) -> Option<Listed<CommitmentView>> {
+        let prepared = Prepared::new(filter);
+        let t = self.lock();
+        let mut passing: Vec<(Key, Uuid)> = Vec::new();
+        for (_, id) in &t.commitment_order {
+            let Some(light) = t.commitments.get(id).and_then(|c| fold_light(c, basis)) else {
+                continue;
+            };
+            if !prepared.passes_light(light.status, light.parties)? {
+                continue;
+            }
+            let key = match filter.sort {
+                Sort::Recorded => Key::None,
+                Sort::Made => Key::Days(light.made_on_days),
+                Sort::Due => Key::Due(light.due_days.is_none(), light.due_days),
+                Sort::StatusSince => Key::Since(std::cmp::Reverse(light.status_since)),
+                Sort::Title => Key::Title(crate::query::normalize_words(light.title)),
+            };
+            passing.push((key, *id));
+        }
+        passing.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = page.limit.unwrap_or(usize::MAX);
+        let items = passing
+            .iter()
+            .skip(page.offset)
+            .take(limit)
+            .filter_map(|(_, id)| crate::projection::fold_commitment(&t, *id, basis))
+            .collect();
+        Some(Listed {
+            total: passing.len(),
+            items,
+        })
+    }
+}
