@@ -4,6 +4,7 @@
 mod output;
 mod access;
 mod args;
+mod args_sub;
 mod commands;
 mod failure;
 mod panics;

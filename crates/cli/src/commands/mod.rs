@@ -7,6 +7,7 @@ mod ledger;
 mod query;
 mod record;
 mod serve;
+mod suggest;
 mod witness;
 
 use uuid::Uuid;

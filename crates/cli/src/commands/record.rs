@@ -144,7 +144,7 @@ async fn event(
             expected_version: expected,
             record,
         } => {
-            let status: Status = super::query::parse_status("STATUS", &status)?;
+            let status: Status = super::suggest::parse_status("STATUS", &status)?;
             let data = EventData::CommitmentStatusChanged(CommitmentStatusChanged {
                 commitment_id: commitment(id).await?,
                 status,

@@ -14,6 +14,7 @@
 //! * [`index`]: the in-memory index, a projection of the log.
 //! * [`store`]: a backend and its index, as the rest of the crate reads them.
 
+mod head_file;
 pub(crate) mod index;
 #[cfg(feature = "postgres")]
 pub(crate) mod on_postgres;

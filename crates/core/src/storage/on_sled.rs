@@ -58,60 +58,11 @@ const META_FORMAT: &[u8] = b"mformat";
 pub const LOCK_FILE_NAME: &str = "ikrar.lock";
 /// The name of the sled database directory inside a ledger directory.
 pub const DB_DIR_NAME: &str = "db";
+pub(crate) use super::head_file::HeadFile;
+pub use super::head_file::HEAD_FILE_NAME;
+
 /// Where [`SledBackend::create`] builds the database before renaming it to [`DB_DIR_NAME`].
 const CREATING_DIR_NAME: &str = "db.creating";
-
-/// The name of the head file inside a ledger directory.
-pub const HEAD_FILE_NAME: &str = "head";
-const HEAD_FILE_MAGIC: &[u8; 8] = b"IKRARHD1";
-
-/// A copy of the head kept outside sled, written after every durable commit.
-///
-/// sled recovers from a damaged log by ending it at the damage, which would make a ledger
-/// silently shorter. The head file remembers what was acknowledged: on open, a sled log shorter
-/// than the head file, or one whose tree disagrees with the head file's root, is an integrity
-/// failure, never a quiet loss. It is written without its own fsync, after sled's flush, so it
-/// can lag the log after a power cut but never run ahead of it.
-pub(crate) struct HeadFile {
-    file: std::fs::File,
-}
-
-impl HeadFile {
-    pub(crate) fn create(dir: &Path) -> Result<HeadFile, Error> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(dir.join(HEAD_FILE_NAME))?;
-        Ok(HeadFile { file })
-    }
-
-    pub(crate) fn write(&self, head: &Head) -> Result<(), Error> {
-        use std::os::unix::fs::FileExt;
-        let mut bytes = [0u8; 56];
-        bytes[..8].copy_from_slice(HEAD_FILE_MAGIC);
-        bytes[8..].copy_from_slice(&head.encode());
-        self.file.write_all_at(&bytes, 0)?;
-        Ok(())
-    }
-
-    /// The head last written, `None` if the file is missing.
-    pub(crate) fn read(dir: &Path) -> Result<Option<Head>, Error> {
-        let bytes = match std::fs::read(dir.join(HEAD_FILE_NAME)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        if bytes.len() != 56 || &bytes[..8] != HEAD_FILE_MAGIC {
-            return Err(Error::Integrity {
-                position: 0,
-                what: "the head file is malformed".into(),
-            });
-        }
-        Ok(Head::decode(&bytes[8..]))
-    }
-}
 
 pub(crate) fn bundle_key(first_position: u64) -> [u8; 9] {
     let mut k = [TAG_BUNDLE; 9];
@@ -277,7 +228,7 @@ impl SledBackend {
         // a database with an empty head file.
         let head_file = HeadFile::create(dir)?;
         head_file.write(&Head::empty())?;
-        head_file.file.sync_all()?;
+        head_file.sync()?;
         std::fs::rename(&staging, dir.join(DB_DIR_NAME))?;
         File::open(dir)?.sync_all()?;
         Self::open_db(dir, cache_bytes, lock)
