@@ -25,7 +25,7 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+    pub(crate) fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
         let pid = self.0.id().to_string();
         assert!(Command::new("kill")
             .args([signal, &pid])
@@ -45,7 +45,7 @@ fn ikrar(log: &Path) -> Command {
     c
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(
@@ -64,7 +64,7 @@ pub(crate) struct Witness {
     pub(crate) dir: PathBuf,
     pub(crate) port: u16,
     pub(crate) vkey: String,
-    process: Option<Running>,
+    pub(crate) process: Option<Running>,
 }
 
 impl Witness {
@@ -174,7 +174,7 @@ impl Deployment {
         }
     }
 
-    fn serve(&self, ledger: &Path) -> (Running, u16) {
+    pub(crate) fn serve(&self, ledger: &Path) -> (Running, u16) {
         let port = free_port();
         let mut c = ikrar(&ledger.with_extension("serve.log"));
         c.arg("--ledger").arg(ledger).args([
@@ -222,7 +222,7 @@ impl Deployment {
 }
 
 /// The latest checkpoint's size and number of cosignatures (signature lines but the log's).
-fn checkpoint(port: u16) -> (u64, usize) {
+pub(crate) fn checkpoint(port: u16) -> (u64, usize) {
     let Some((200, _, note)) = http(port, "GET", "/log/checkpoint", b"") else {
         return (0, 0);
     };
@@ -236,14 +236,14 @@ fn checkpoint(port: u16) -> (u64, usize) {
     (size, sigs.saturating_sub(1))
 }
 
-fn wait_cosigned(port: u16, size: u64, cosignatures: usize) {
+pub(crate) fn wait_cosigned(port: u16, size: u64, cosignatures: usize) {
     wait_for(
         &format!("size {size} with {cosignatures} cosignatures"),
         || checkpoint(port) == (size, cosignatures),
     );
 }
 
-fn alarms(ledger: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn alarms(ledger: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(ledger.join("witness-alarms.jsonl"))
         .unwrap_or_default()
         .lines()

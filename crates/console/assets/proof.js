@@ -1,7 +1,8 @@
 // Proof badges: each `[data-proof-event]` gets its event's inclusion bundle and is checked
 // by verify.js against the pinned key (localStorage), or until one is pinned the key this
-// server announces, labelled so. The checkpoint badge checks the signature alone.
-import { checkInclusion, parseKey, openCheckpoint } from "./verify.js";
+// server announces, labelled so. The checkpoint badge checks the signature and the witnesses'
+// cosignatures (against the witness keys the server is configured with, labelled so).
+import { checkInclusion, parseKey, parseWitnessKey, openCheckpoint } from "./verify.js";
 
 const PIN = "ikrar.pinned-key";
 
@@ -12,6 +13,14 @@ function pinned() {
 function set(badge, state, text) {
   badge.dataset.proof = state;
   badge.textContent = text;
+}
+
+/** "cosigned by a, b (2 of 3 witnesses …)", or what is known of the other signatures. */
+function witnessed(cp, witnessTexts) {
+  const n = witnessTexts?.length ?? 0;
+  if (n === 0) return `${cp.cosignatures} witness cosignatures`;
+  const by = cp.cosignedBy.length ? `cosigned by ${cp.cosignedBy.join(", ")}` : "cosigned by no witness";
+  return `${by} (${cp.cosignedBy.length} of ${n} witnesses announced by this server, checked here)`;
 }
 
 function keyFor(announced) {
@@ -32,9 +41,9 @@ async function checkEvent(badge) {
   const key = keyFor(answer.announced_key);
   if (!key) { set(badge, "pending", "proof pending: no verifier key is known"); return; }
   try {
-    const ok = await checkInclusion(answer.bundle, key.text);
+    const ok = await checkInclusion(answer.bundle, key.text, answer.witness_keys ?? []);
     if (ok.eventId !== id) throw new Error("the bundle is for another event");
-    set(badge, "verified", `verified: tree size ${ok.treeSize}, ${ok.keyName} (${key.label}), ${ok.cosignatures} witness cosignatures`);
+    set(badge, "verified", `verified: tree size ${ok.treeSize}, ${ok.keyName} (${key.label}), ${witnessed(ok, answer.witness_keys)}`);
   } catch (e) {
     set(badge, "failed", `failed: ${e.message}`);
   }
@@ -47,8 +56,10 @@ async function checkCheckpoint(badge) {
     if (!res.ok || answer.pending) { set(badge, "pending", `signature pending: ${answer.pending ?? res.status}`); return answer; }
     const key = keyFor(answer.announced_key);
     if (!key) { set(badge, "pending", "no verifier key is known"); return answer; }
-    const cp = await openCheckpoint(answer.checkpoint, await parseKey(key.text));
-    set(badge, "verified", `verified: tree size ${cp.size}, ${cp.origin} (${key.label}), ${cp.cosignatures} witness cosignatures`);
+    const witnesses = await Promise.all((answer.witness_keys ?? []).map(parseWitnessKey));
+    const cp = await openCheckpoint(answer.checkpoint, await parseKey(key.text), witnesses);
+    badge.dataset.proofCosignedBy = cp.cosignedBy.join(" ");
+    set(badge, "verified", `verified: tree size ${cp.size}, ${cp.origin} (${key.label}), ${witnessed(cp, answer.witness_keys)}`);
     return answer;
   } catch (e) {
     set(badge, "failed", `failed: ${e.message}`);

@@ -40,7 +40,8 @@ fn announced(console: &Console, origin: &str) -> Result<Option<String>, Error> {
         .map(|k| k.text().to_string()))
 }
 
-/// `{"bundle": <inclusion bundle>, "announced_key": "<verifier key>" | null}`.
+/// `{"bundle": <inclusion bundle>, "announced_key": "<verifier key>" | null,
+/// "witness_keys": ["<witness verifier key>", …]}`.
 pub(crate) async fn proof(
     State(console): State<Console>,
     Path(event_id): Path<String>,
@@ -55,7 +56,10 @@ pub(crate) async fn proof(
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            Ok(json!({"bundle": bundle, "announced_key": announced(c, &origin)?}))
+            Ok(
+                json!({"bundle": bundle, "announced_key": announced(c, &origin)?,
+                      "witness_keys": c.config.witness_keys}),
+            )
         })
         .await;
     match answer {
@@ -64,7 +68,7 @@ pub(crate) async fn proof(
     }
 }
 
-/// `{"checkpoint": "<signed note>", "tree_size": N, "announced_key": …}`.
+/// `{"checkpoint": "<signed note>", "tree_size": N, "announced_key": …, "witness_keys": […]}`.
 pub(crate) async fn checkpoint(State(console): State<Console>) -> Response {
     let answer = console
         .blocking(|c| {
@@ -73,7 +77,8 @@ pub(crate) async fn checkpoint(State(console): State<Console>) -> Response {
                 .latest_checkpoint()?
                 .ok_or_else(|| Error::NotFound("no checkpoint is stored yet".into()))?;
             Ok(json!({"checkpoint": cp.note, "tree_size": cp.tree_size,
-                      "announced_key": announced(c, &cp.origin)?}))
+                      "announced_key": announced(c, &cp.origin)?,
+                      "witness_keys": c.config.witness_keys}))
         })
         .await;
     match answer {

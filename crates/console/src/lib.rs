@@ -16,6 +16,7 @@
 //!     access: ikrar_console::Access::Open,
 //!     secure_cookies: false,
 //!     shutting_down,
+//!     witness_keys: vec![],
 //! });
 //! # let _ = app; Ok(()) }
 //! ```
@@ -62,6 +63,9 @@ pub struct ConsoleConfig {
     pub secure_cookies: bool,
     /// Turns true when the server shuts down: live feeds end then.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// The verifier keys of the witnesses the server submits checkpoints to (SPEC §11): the
+    /// browser checks their cosignatures, and the dashboard shows their alarms.
+    pub witness_keys: Vec<String>,
 }
 
 /// What every handler shares.

@@ -136,7 +136,15 @@ struct Dashboard {
     feed_from: u64,
     live: bool,
     checkpoint: Option<(String, u64)>,
+    /// The names of the witnesses checkpoints are submitted to.
+    witnesses: Vec<String>,
+    /// Their alarms, newest first (at most [`ALARMS_SHOWN`]), and how many there are in all.
+    alarms: Vec<ikrar_tlog::client::Alarm>,
+    alarms_total: usize,
 }
+
+/// Alarms the dashboard lists; the rest are in `LEDGER/witness-alarms.jsonl` and `ikrar verify`.
+const ALARMS_SHOWN: usize = 10;
 
 pub(crate) async fn dashboard(
     State(console): State<Console>,
@@ -155,6 +163,12 @@ pub(crate) async fn dashboard(
             let size = chosen.resolved.tree_size;
             let latest =
                 events_newest_first(c, &chosen, size.saturating_sub(LATEST_EVENTS as u64), size)?;
+            // Kept beside a sled ledger by the witness client of `serve` (none on PostgreSQL).
+            let alarms = c
+                .ledger()
+                .path()
+                .map(ikrar_tlog::client::read_alarms)
+                .unwrap_or_default();
             let mut parties: Vec<(String, u64)> = summary.by_party.clone().into_iter().collect();
             parties.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let page = Dashboard {
@@ -173,6 +187,14 @@ pub(crate) async fn dashboard(
                     .ledger()
                     .latest_checkpoint()?
                     .map(|cp| (cp.origin, cp.tree_size)),
+                witnesses: c
+                    .config
+                    .witness_keys
+                    .iter()
+                    .map(|k| k.split('+').next().unwrap_or_default().to_string())
+                    .collect(),
+                alarms: alarms.iter().rev().take(ALARMS_SHOWN).cloned().collect(),
+                alarms_total: alarms.len(),
                 f: Frame::new(
                     c,
                     &who,

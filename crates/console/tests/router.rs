@@ -39,6 +39,7 @@ fn app(f: &Fixture, access: Access, secure: bool) -> Router {
         access,
         secure_cookies: secure,
         shutting_down: f.down.clone(),
+        witness_keys: vec![],
     })
 }
 

@@ -41,5 +41,10 @@ pub(crate) fn mount(
         access,
         secure_cookies: config.tls.is_some(),
         shutting_down: state.shutting_down.clone(),
+        witness_keys: config
+            .witnessing
+            .as_ref()
+            .map(|w| w.keys.clone())
+            .unwrap_or_default(),
     })
 }

@@ -76,6 +76,18 @@ pub struct ServerConfig {
     pub public_read: bool,
     /// Serve HTTPS with these files (the console's cookies are then `Secure`); `None`: HTTP.
     pub tls: Option<TlsFiles>,
+    /// The witnesses checkpoints are submitted to (SPEC §11): their counters for `/metrics`,
+    /// their keys for the console's cosignature check. `None`: no witness is configured.
+    pub witnessing: Option<Witnessing>,
+}
+
+/// What the server shows of the witnesses `serve` submits checkpoints to.
+#[derive(Debug, Clone, Default)]
+pub struct Witnessing {
+    /// Their counters, kept by the publisher ([`ikrar_tlog::Publisher::stats`]).
+    pub stats: Arc<ikrar_tlog::WitnessStats>,
+    /// Their verifier keys (`name+keyid+base64`), as configured.
+    pub keys: Vec<String>,
 }
 
 impl ServerConfig {
@@ -90,6 +102,7 @@ impl ServerConfig {
             connections: ConnectionLimits::default(),
             public_read: false,
             tls: None,
+            witnessing: None,
         }
     }
 }
@@ -262,6 +275,7 @@ pub fn router(
         ledger,
         shutting_down,
         metrics: Arc::default(),
+        witnessing: config.witnessing.clone(),
     };
     Ok(router_on(state, config, tcp_tokens(config)))
 }
@@ -366,6 +380,7 @@ pub async fn serve_with_socket(
         ledger,
         shutting_down: down_rx.clone(),
         metrics: Arc::default(),
+        witnessing: config.witnessing.clone(),
     };
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let stats = state.metrics.connections.clone();

@@ -32,6 +32,8 @@ pub struct AppState {
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
     /// The server's counters (`/metrics`).
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// The witnesses' counters and keys, when `serve` submits checkpoints to witnesses.
+    pub witnessing: Option<crate::Witnessing>,
 }
 
 /// Interval of SSE heartbeats.

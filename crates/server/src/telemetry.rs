@@ -206,6 +206,10 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         &cumulative,
         m.request_micros_sum.load(Ordering::Relaxed) as f64 / 1e6,
     );
+    if let Some(w) = &app.witnessing {
+        // Per witness: cosignatures, alarms (refusals, bad cosignatures, no answer), resyncs.
+        out.push_str(&w.stats.prometheus_text());
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

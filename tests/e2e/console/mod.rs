@@ -10,10 +10,13 @@
 //! - `proofs`: badges `verified`, `failed` for an altered proof and for another pinned key,
 //!   and the verifier module against a bundle the Rust code made;
 //! - `recording`: the forms, roles, a bad date, CSRF, the live feed;
-//! - `tls`: HTTPS with `--tls-cert` and `--tls-key`, and `Secure` cookies.
+//! - `tls`: HTTPS with `--tls-cert` and `--tls-key`, and `Secure` cookies;
+//! - `witnesses`: cosignatures checked in the browser against the witnesses' keys, a forged one
+//!   refused, and a killed witness's alarm on the dashboard and in `/metrics`.
 
 mod harness;
 mod pages;
 mod proofs;
 mod recording;
 mod tls;
+mod witnesses;

@@ -123,9 +123,13 @@ pub(super) async fn serve(
     );
     // Checkpoints and cosignatures (SPEC §11), stopped with the server.
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    // The witness counters (`WitnessStats::prometheus_text`) are for `/metrics`.
+    // The witnesses' counters go to `/metrics`, their keys to the console.
     let publisher = match publishing {
-        Some(p) => Some(p.start(&ledger, down_rx)?.0),
+        Some(p) => {
+            let (task, witnessing) = p.start(&ledger, down_rx)?;
+            config.witnessing = Some(witnessing);
+            Some(task)
+        }
         None => None,
     };
     let shutdown = async move {

@@ -169,23 +169,25 @@ pub(super) fn publishing(
 
 impl Publishing {
     /// Starts signing and witnessing in the background until `down` turns true; answers the
-    /// task and the witness counters (for `/metrics`).
+    /// task and what the server shows of the witnesses (counters for `/metrics`, keys for the
+    /// console).
     pub(super) fn start(
         self,
         ledger: &Ledger,
         down: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(tokio::task::JoinHandle<()>, Arc<ikrar_tlog::WitnessStats>), Failure> {
+    ) -> Result<(tokio::task::JoinHandle<()>, ikrar_server::Witnessing), Failure> {
         eprintln!(
             "signing checkpoints as {} at most every {:?}, witnessed by {}",
             self.key.name(),
             self.interval,
             self.witnesses.len()
         );
+        let keys = self.witnesses.iter().map(|w| w.vkey.text()).collect();
         let publisher =
             Publisher::new(ledger.clone(), self.key, self.witnesses).map_err(tlog_failure)?;
         let stats = publisher.stats();
         let task = tokio::spawn(Arc::new(publisher).run(self.interval, down));
-        Ok((task, stats))
+        Ok((task, ikrar_server::Witnessing { stats, keys }))
     }
 }
 
