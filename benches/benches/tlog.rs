@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use ikrar_benches::{cached_bulk_ledger, commitment_made, Lcg};
 use ikrar_core::{Ledger, SignerKey};
+use ikrar_tlog::bundle_files::BundleFiles;
 use ikrar_tlog::cosignature::Vkey;
 use ikrar_tlog::path::{encode_index, TileKind, TilePath};
 use ikrar_tlog::witness::{Witness, WitnessDir};
@@ -31,22 +32,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-async fn serve(ledger: Ledger) -> String {
+async fn serve(ledger: Ledger, files: Option<Arc<BundleFiles>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app: axum::Router = ikrar_tlog::http::routes(ledger);
+    let app: axum::Router = ikrar_tlog::http::routes_with_files(ledger, files);
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }
 
-async fn tiles(base: &str, n: u64) {
+async fn tiles(base: &str, n: u64, kinds: &[(&str, TileKind)]) {
     let client = reqwest::Client::new();
     let full_tiles = n / 256;
     let mut rng = Lcg::new(7);
-    for (what, kind) in [
-        ("hash tile", TileKind::Hashes(0)),
-        ("entry bundle", TileKind::Entries),
-    ] {
+    for &(what, kind) in kinds {
         let mut times = Vec::new();
         for i in 0..2_200 {
             let path = TilePath {
@@ -198,9 +196,41 @@ fn main() {
     let key = SignerKey::generate("bench.example/log").unwrap();
     ledger.sign_checkpoint(&key).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // The files `ikrar serve` keeps (written here as its background task writes them).
+    let files = Arc::new(BundleFiles::beside(&ledger).expect("a sled ledger"));
+    let t = Instant::now();
+    let mut written = 0;
+    loop {
+        match files.keep_up(&ledger).unwrap() {
+            0 => break,
+            k => written += k,
+        }
+    }
+    if written > 0 {
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "tlog-tiles: {written} entry bundle files written in {secs:.1} s ({:.0} bundles/s)",
+            written as f64 / secs
+        );
+    }
     rt.block_on(async {
-        let base = serve(ledger.clone()).await;
-        tiles(&base, n).await;
+        let from_store = serve(ledger.clone(), None).await;
+        let base = serve(ledger.clone(), Some(files)).await;
+        tiles(
+            &base,
+            n,
+            &[
+                ("hash tile", TileKind::Hashes(0)),
+                ("entry bundle (from its file)", TileKind::Entries),
+            ],
+        )
+        .await;
+        tiles(
+            &from_store,
+            n,
+            &[("entry bundle (from the store alone)", TileKind::Entries)],
+        )
+        .await;
         library_reads(&ledger, n);
         download_vs_export(&base, &ledger, n).await;
         cosigning().await;

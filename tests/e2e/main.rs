@@ -19,6 +19,7 @@
 
 mod append;
 mod beside_server;
+mod bundle_files;
 mod canada;
 mod console;
 mod faults;

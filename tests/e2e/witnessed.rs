@@ -15,7 +15,7 @@ use crate::{stderr, Env};
 pub(crate) const ORIGIN: &str = "example.org/ikrar";
 
 /// A child process, killed if the test ends without stopping it.
-pub(crate) struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {

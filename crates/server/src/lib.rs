@@ -79,6 +79,10 @@ pub struct ServerConfig {
     /// The witnesses checkpoints are submitted to (SPEC §11): their counters for `/metrics`,
     /// their keys for the console's cosignature check. `None`: no witness is configured.
     pub witnessing: Option<Witnessing>,
+    /// Keep full entry bundles as files beside a sled ledger (`LEDGER/log/tile/entries/…`,
+    /// written in the background as bundles fill) and answer `/log/` from them: one file read
+    /// instead of sixteen sled values, at the cost of the records' size again on disk.
+    pub bundle_files: bool,
 }
 
 /// What the server shows of the witnesses `serve` submits checkpoints to.
@@ -103,6 +107,7 @@ impl ServerConfig {
             public_read: false,
             tls: None,
             witnessing: None,
+            bundle_files: true,
         }
     }
 }
@@ -276,6 +281,8 @@ pub fn router(
         shutting_down,
         metrics: Arc::default(),
         witnessing: config.witnessing.clone(),
+        // Files only where a server keeps them up to date (`serve_with_socket`).
+        bundle_files: None,
     };
     Ok(router_on(state, config, tcp_tokens(config)))
 }
@@ -323,7 +330,10 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(telemetry::metrics))
         // The C2SP tlog-tiles read API (SPEC §11).
-        .merge(ikrar_tlog::http::routes(state.ledger.clone()))
+        .merge(ikrar_tlog::http::routes_with_files(
+            state.ledger.clone(),
+            state.bundle_files.clone(),
+        ))
         .fallback(routes::fallback)
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
         .layer(middleware::from_fn_with_state(guard_state, guard))
@@ -375,13 +385,26 @@ pub async fn serve_with_socket(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let bundle_files = config
+        .bundle_files
+        .then(|| ikrar_tlog::bundle_files::BundleFiles::beside(&ledger))
+        .flatten()
+        .map(Arc::new);
     let state = AppState {
         state: Arc::new(Projection::open(&ledger)?),
         ledger,
         shutting_down: down_rx.clone(),
         metrics: Arc::default(),
         witnessing: config.witnessing.clone(),
+        bundle_files,
     };
+    if let Some(files) = &state.bundle_files {
+        tokio::spawn(ikrar_tlog::bundle_files::keep_writing(
+            files.clone(),
+            state.ledger.clone(),
+            down_rx.clone(),
+        ));
+    }
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let stats = state.metrics.connections.clone();
     let trigger = async move {

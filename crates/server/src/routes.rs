@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::Metrics>,
     /// The witnesses' counters and keys, when `serve` submits checkpoints to witnesses.
     pub witnessing: Option<crate::Witnessing>,
+    /// Full entry bundles as files, kept up by a background task (`ServerConfig::bundle_files`).
+    pub bundle_files: Option<Arc<ikrar_tlog::bundle_files::BundleFiles>>,
 }
 
 /// Interval of SSE heartbeats.

@@ -9,7 +9,10 @@ use axum::routing::get;
 use axum::Router;
 use ikrar_core::Ledger;
 
-use crate::path::{TilePath, FULL_WIDTH};
+use std::sync::Arc;
+
+use crate::bundle_files::BundleFiles;
+use crate::path::{TileKind, TilePath, FULL_WIDTH};
 use crate::tiles;
 
 /// Full tiles never change: cache them for a year, and say so.
@@ -30,10 +33,26 @@ pub const CHECKPOINT: &str = "public, max-age=2";
 /// # let _ = app; Ok(()) }
 /// ```
 pub fn routes<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
+    routes_with_files(ledger, None)
+}
+
+/// The `/log/…` routes over `ledger`, answering full entry bundles from `files` where they
+/// hold them (see [`crate::bundle_files`]); a bundle missing there is built from the store
+/// and its file written.
+pub fn routes_with_files<S: Clone + Send + Sync + 'static>(
+    ledger: Ledger,
+    files: Option<Arc<BundleFiles>>,
+) -> Router<S> {
     Router::new()
         .route("/log/checkpoint", get(checkpoint))
         .route("/log/tile/{*path}", get(tile))
-        .with_state(ledger)
+        .with_state(Log { ledger, files })
+}
+
+#[derive(Clone)]
+struct Log {
+    ledger: Ledger,
+    files: Option<Arc<BundleFiles>>,
 }
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
@@ -45,8 +64,8 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn checkpoint(State(ledger): State<Ledger>) -> Response {
-    match ledger.latest_checkpoint() {
+async fn checkpoint(State(log): State<Log>) -> Response {
+    match log.ledger.latest_checkpoint() {
         Ok(Some(c)) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -63,32 +82,52 @@ async fn checkpoint(State(ledger): State<Ledger>) -> Response {
     }
 }
 
-async fn tile(State(ledger): State<Ledger>, Path(rest): Path<String>) -> Response {
+async fn tile(State(log): State<Log>, Path(rest): Path<String>) -> Response {
     let Ok(path) = TilePath::parse(&format!("tile/{rest}")) else {
         return plain(StatusCode::NOT_FOUND, "no such tile path\n");
     };
-    // The reads are a few sled lookups (a tile, or 16 bundles of records): cheap enough to
+    let full_bundle = path.kind == TileKind::Entries && path.width == FULL_WIDTH;
+    let files = log.files.as_ref().filter(|_| full_bundle);
+    if let Some(bytes) = files.and_then(|f| f.read(path.index)) {
+        return tile_response(bytes, IMMUTABLE);
+    }
+    // The reads are a few sled lookups (a tile, or 16 values of records): cheap enough to
     // answer on the runtime thread, which keeps the p99 low.
-    match tiles::read(&ledger, &path) {
-        Ok(Some(bytes)) => {
-            let cache = if path.width == FULL_WIDTH {
+    let read = tiles::read(&log.ledger, &path);
+    if let (Some(files), Ok(Some(bytes))) = (files, &read) {
+        // A full bundle without its file (not yet written, or found damaged): write it now,
+        // off the request's path.
+        let (files, bytes, index) = (files.clone(), bytes.clone(), path.index);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = files.write(index, &bytes) {
+                tracing::warn!(error = %e, index, "writing an entry bundle file");
+            }
+        });
+    }
+    match read {
+        Ok(Some(bytes)) => tile_response(
+            bytes,
+            if path.width == FULL_WIDTH {
                 IMMUTABLE
             } else {
                 PARTIAL
-            };
-            let mut response = bytes.into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-            response
-        }
+            },
+        ),
         Ok(None) => plain(StatusCode::NOT_FOUND, "the tree does not hold this tile\n"),
         Err(e) => {
             tracing::error!(error = %e, path = %path.to_path(), "reading a tile");
             plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
         }
     }
+}
+
+fn tile_response(bytes: Vec<u8>, cache: &'static str) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
 }

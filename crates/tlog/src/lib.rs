@@ -1,7 +1,8 @@
 //! # ikrar-tlog
 //!
 //! ikrar's ledger as a standard, witnessed transparency log (SPEC §11), by the C2SP
-//! specifications: the tlog-tiles read API ([`http`], [`tiles`], [`path`]), v1 cosignatures
+//! specifications: the tlog-tiles read API ([`http`], [`tiles`], [`path`], full entry bundles
+//! kept as files by [`bundle_files`]), v1 cosignatures
 //! ([`cosignature`]), a tlog-witness witness ([`witness`]) and the log's client of witnesses
 //! ([`client`]), tlog-proof receipts ([`receipt`]) and tlog-policy ([`policy`]).
 //!
@@ -16,6 +17,7 @@
 //! assert_eq!(parsed.verify(&keys).unwrap()[0].1, 1_700_000_000);
 //! ```
 
+pub mod bundle_files;
 pub mod client;
 pub mod cosignature;
 mod error;
