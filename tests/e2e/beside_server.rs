@@ -14,7 +14,7 @@ use crate::{json, stderr, stdout, Env};
 const SUMMIT: &str = "01946d3e-0000-7000-8000-000000000109";
 
 /// Starts `ikrar serve` on the environment's ledger and waits for its socket to answer.
-fn start_server(env: &Env) -> Child {
+pub(crate) fn start_server(env: &Env) -> Child {
     let server = env
         .process()
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
@@ -32,7 +32,7 @@ fn start_server(env: &Env) -> Child {
     server
 }
 
-fn stop(mut server: Child) {
+pub(crate) fn stop(mut server: Child) {
     let pid = server.id().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -4,7 +4,7 @@
 //! written).
 
 #[path = "../../crates/import/tests/common/history.rs"]
-mod history;
+pub(crate) mod history;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::{json, ok_json, stderr, Env};
 
 /// Writes a history's snapshots as files and returns the `DATE=FILE` arguments.
-fn write_history(env: &Env, history: &[history::Snapshot], format: &str) -> Vec<String> {
+pub(crate) fn write_history(env: &Env, history: &[history::Snapshot], format: &str) -> Vec<String> {
     history
         .iter()
         .enumerate()
@@ -26,7 +26,7 @@ fn write_history(env: &Env, history: &[history::Snapshot], format: &str) -> Vec<
         .collect()
 }
 
-fn import(env: &Env, mapping: &Path, args: &[String]) -> std::process::Output {
+pub(crate) fn import(env: &Env, mapping: &Path, args: &[String]) -> std::process::Output {
     let mut full = vec![
         "--format".to_string(),
         "json".to_string(),
@@ -38,7 +38,7 @@ fn import(env: &Env, mapping: &Path, args: &[String]) -> std::process::Output {
     env.cmd().args(&full).output().unwrap()
 }
 
-fn import_ok(env: &Env, mapping: &Path, args: &[String]) -> Value {
+pub(crate) fn import_ok(env: &Env, mapping: &Path, args: &[String]) -> Value {
     let out = import(env, mapping, args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     json(&out)
@@ -46,7 +46,7 @@ fn import_ok(env: &Env, mapping: &Path, args: &[String]) -> Value {
 
 /// The ledger's events without what the ledger assigns at recording (`recorded_at`): two
 /// ledgers that got the same appends compare equal.
-fn log_without_times(env: &Env) -> Vec<Value> {
+pub(crate) fn log_without_times(env: &Env) -> Vec<Value> {
     let out = env.run(&["log"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     String::from_utf8(out.stdout)

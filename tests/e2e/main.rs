@@ -24,6 +24,7 @@ mod canada;
 mod console;
 mod faults;
 mod finding;
+mod import_beside_server;
 mod import_snapshots;
 mod ledger;
 mod postgres;

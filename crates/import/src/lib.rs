@@ -55,12 +55,14 @@ mod plan;
 mod rows;
 mod snapshot;
 mod state;
+mod target;
 
 pub use error::{Error, Place};
 pub use git::snapshots_from_git;
 pub use mapping::{LongTitles, Mapping, OnDuplicateKey, OnMissing};
 pub use plan::{plan, plan_with_progress, record, Counts, Options, Plan, Recorded, Step};
 pub use snapshot::{snapshots_from_args, snapshots_from_manifest, Format, Row, Snapshot};
+pub use target::Target;
 
 /// A complete mapping, for the Canada Mandate Letter Tracker's raw export (SPEC §12's
 /// example, with every label the export uses and the other keys a mapping may have).

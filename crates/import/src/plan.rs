@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use ikrar_core::{InputEvent, Ledger, Moment, EVENTS_PER_APPEND_MAX};
+use ikrar_core::{InputEvent, Moment, EVENTS_PER_APPEND_MAX};
 use serde::Serialize;
 
 use crate::diff::{self, Planned};
@@ -13,6 +13,7 @@ use crate::mapping::Mapping;
 use crate::rows;
 use crate::snapshot::Snapshot;
 use crate::state::{self, Kind, State};
+use crate::target::Target;
 
 /// How to run an import.
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ pub struct Recorded {
 /// mapping (and with the snapshots before it), and checks every new event against the ledger.
 /// Writes nothing: any bad snapshot, row or event is an error before anything is recorded.
 pub async fn plan(
-    ledger: &Ledger,
+    ledger: &impl Target,
     mapping: &Mapping,
     snapshots: Vec<Snapshot>,
     options: &Options,
@@ -118,7 +119,7 @@ pub async fn plan(
 
 /// [`plan`], telling `progress` how many snapshots of how many have been read.
 pub async fn plan_with_progress(
-    ledger: &Ledger,
+    ledger: &impl Target,
     mapping: &Mapping,
     snapshots: Vec<Snapshot>,
     options: &Options,
@@ -281,7 +282,7 @@ fn read_all(
 
 /// Validates every new event of every snapshot as one append would, so that a bad event in the
 /// last snapshot writes nothing of the first; an error names the snapshot and the row.
-async fn check(ledger: &Ledger, plan: &Plan) -> Result<(), Error> {
+async fn check(ledger: &impl Target, plan: &Plan) -> Result<(), Error> {
     let all: Vec<InputEvent> = plan
         .steps
         .iter()
@@ -336,7 +337,7 @@ fn locate(plan: &Plan, e: ikrar_core::Error, offset: usize) -> Error {
 /// [`EVENTS_PER_APPEND_MAX`] when a snapshot leads to more). `progress` is told the number of
 /// events recorded so far. An import stopped part way is completed by running it again.
 pub async fn record(
-    ledger: &Ledger,
+    ledger: &impl Target,
     plan: &Plan,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Recorded>, Error> {
@@ -344,7 +345,10 @@ pub async fn record(
     let mut done = 0;
     for step in &plan.steps {
         let mut new_events = 0;
-        let mut tree_size = ledger.head().tree_size;
+        let mut tree_size = ledger
+            .tree_size()
+            .await
+            .map_err(|e| locate(plan, e, done))?;
         for chunk in step.events.chunks(EVENTS_PER_APPEND_MAX) {
             let outcome = ledger
                 .append(chunk.to_vec())

@@ -10,11 +10,12 @@
 use std::collections::HashMap;
 
 use ikrar_core::moment::format_instant;
-use ikrar_core::{EventData, Ledger, Moment, Record, Source, Status};
+use ikrar_core::{EventData, Moment, Record, Source, Status};
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::rows::Fields;
+use crate::target::Target;
 
 /// The kinds of change, as they enter the ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -182,24 +183,23 @@ impl State {
 
 /// Every event of this mapping in the ledger, in order of `(effective, position)` — the order
 /// the ledger folds them in.
-pub(crate) fn found(ledger: &Ledger, namespace: &Uuid) -> Result<Vec<Found>, Error> {
+pub(crate) fn found(target: &impl Target, namespace: &Uuid) -> Result<Vec<Found>, Error> {
     let mut out = Vec::new();
-    for stored in ledger.iter_from(0) {
-        let record = stored?.record;
+    target.for_each_record(&mut |record| {
         let Some(kind) = Kind::of(&record.data) else {
-            continue;
+            return;
         };
         let Some((key, sha)) = record.source.as_ref().and_then(key_and_sha) else {
-            continue;
+            return;
         };
         if id(namespace, key, sha, &record.effective, kind) != record.event_id {
-            continue;
+            return;
         }
         out.push(Found {
             key: key.to_string(),
             record,
         });
-    }
+    })?;
     out.sort_by_key(|f| (f.record.effective.start(), f.record.position));
     Ok(out)
 }

@@ -70,6 +70,13 @@ pub struct Direct {
     state: OnceLock<Projection>,
 }
 
+impl Direct {
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
 /// A command's way to its ledger.
 pub enum Access {
     // Boxed: a projection beside the ledger is large, and an `Access` lives on the stack of

@@ -4,11 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ikrar_core::Ledger;
-use ikrar_import::{Error, Mapping, Options, Plan, Recorded, Step};
+use std::future::Future;
+
+use ikrar_core::{AppendOutcome, InputEvent, Record};
+use ikrar_import::{Error, Mapping, Options, Plan, Recorded, Step, Target};
 use serde_json::{json, Value};
 
 use super::print_json;
+use crate::access::remote::RemoteError;
+use crate::access::Access;
 use crate::failure::{exit, Failure};
 use crate::output::{progress, Format};
 use crate::render;
@@ -157,7 +161,7 @@ fn print_table(plan: &Plan, recorded: Option<&[Recorded]>) {
         }
         t.add_row(row);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 pub(super) async fn run(
@@ -168,7 +172,101 @@ pub(super) async fn run(
 ) -> Result<(), Failure> {
     let mapping = mapping(&args.mapping)?;
     let snapshots = snapshots(&args)?;
-    let ledger = Ledger::open(path)?;
+    match Access::open(path)? {
+        Access::Direct(direct) => {
+            import(direct.ledger(), &mapping, snapshots, args, actor, format).await
+        }
+        // Beside a running server (SPEC §7.1): the log read once through its socket, the
+        // events checked and appended through it.
+        access => {
+            let through = ThroughServer::read(&access).await?;
+            import(&through, &mapping, snapshots, args, actor, format).await
+        }
+    }
+}
+
+/// The ledger behind a running server, as the importer uses it.
+struct ThroughServer<'a> {
+    access: &'a Access,
+    /// The log, read once (the importer folds it once, on a thread of its own).
+    records: std::sync::Mutex<Vec<Record>>,
+}
+
+impl<'a> ThroughServer<'a> {
+    async fn read(access: &'a Access) -> Result<ThroughServer<'a>, Failure> {
+        let mut records = Vec::new();
+        access
+            .records(0, u64::MAX, false, &mut |json, position| {
+                let record = Record::decode(json.as_bytes()).map_err(|e| {
+                    std::io::Error::other(format!(
+                        "the server sent a record at position {position} that does not decode: {e}"
+                    ))
+                })?;
+                records.push(record);
+                Ok(())
+            })
+            .await?;
+        Ok(ThroughServer {
+            access,
+            records: std::sync::Mutex::new(records),
+        })
+    }
+}
+
+/// A failure of the server's transport as the library's I/O error (exit 1); the library's own
+/// errors, rebuilt from the API's answer, as they are.
+fn core_error(e: RemoteError) -> ikrar_core::Error {
+    match e {
+        RemoteError::Core(e) => e,
+        RemoteError::Other(f) => ikrar_core::Error::Io(std::io::Error::other(f.message)),
+    }
+}
+
+impl Target for ThroughServer<'_> {
+    fn for_each_record(&self, each: &mut dyn FnMut(Record)) -> Result<(), ikrar_core::Error> {
+        let records = std::mem::take(&mut *self.records.lock().unwrap_or_else(|p| p.into_inner()));
+        records.into_iter().for_each(each);
+        Ok(())
+    }
+
+    fn check(
+        &self,
+        events: Vec<InputEvent>,
+    ) -> impl Future<Output = Result<(), ikrar_core::Error>> + Send {
+        async move {
+            self.access
+                .append(events, true)
+                .await
+                .map(|_| ())
+                .map_err(core_error)
+        }
+    }
+
+    fn append(
+        &self,
+        events: Vec<InputEvent>,
+    ) -> impl Future<Output = Result<AppendOutcome, ikrar_core::Error>> + Send {
+        async move { self.access.append(events, false).await.map_err(core_error) }
+    }
+
+    fn tree_size(&self) -> impl Future<Output = Result<u64, ikrar_core::Error>> + Send {
+        async move {
+            self.access
+                .tree_size()
+                .await
+                .map_err(|f| ikrar_core::Error::Io(std::io::Error::other(f.message)))
+        }
+    }
+}
+
+async fn import(
+    ledger: &impl Target,
+    mapping: &Mapping,
+    snapshots: Vec<ikrar_import::Snapshot>,
+    args: ImportArgs,
+    actor: &str,
+    format: Format,
+) -> Result<(), Failure> {
     let options = Options {
         skip_unreadable: args.skip_unreadable,
         ..Options::new(actor)
@@ -176,7 +274,7 @@ pub(super) async fn run(
     let started = std::time::Instant::now();
     let reading = progress(snapshots.len() as u64, "reading");
     let plan =
-        ikrar_import::plan_with_progress(&ledger, &mapping, snapshots, &options, &mut |done, _| {
+        ikrar_import::plan_with_progress(ledger, mapping, snapshots, &options, &mut |done, _| {
             reading.set_position(done as u64)
         })
         .await
@@ -190,13 +288,13 @@ pub(super) async fn run(
             Format::Jsonl => {
                 for step in &plan.steps {
                     for event in &step.events {
-                        println!("{}", event.to_json());
+                        outln!("{}", event.to_json());
                     }
                 }
             }
             Format::Table | Format::Csv => {
                 print_table(&plan, None);
-                println!(
+                outln!(
                     "dry run: {} from {} ({}); nothing was written",
                     count(plan.new_events(), "new event"),
                     count(plan.steps.len(), "snapshot"),
@@ -214,7 +312,7 @@ pub(super) async fn run(
     }
 
     let bar = progress(plan.new_events() as u64, "recording");
-    let recorded = ikrar_import::record(&ledger, &plan, &mut |done| bar.set_position(done as u64))
+    let recorded = ikrar_import::record(ledger, &plan, &mut |done| bar.set_position(done as u64))
         .await
         .map_err(|e| {
             // Everything was checked first, so this is the ledger failing part way (I/O, a
@@ -227,13 +325,14 @@ pub(super) async fn run(
             f
         })?;
     bar.finish_and_clear();
-    let tree_size = recorded
-        .last()
-        .map_or(ledger.head().tree_size, |r| r.tree_size);
+    let tree_size = match recorded.last() {
+        Some(r) => r.tree_size,
+        None => ledger.tree_size().await?,
+    };
     match format {
         Format::Table | Format::Csv => {
             print_table(&plan, Some(&recorded));
-            println!(
+            outln!(
                 "recorded {} from {} ({}, {:.1} s); tree size {tree_size}",
                 count(recorded.iter().map(|r| r.new_events).sum(), "new event"),
                 count(plan.steps.len(), "snapshot"),

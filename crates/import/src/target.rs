@@ -1,0 +1,49 @@
+//! Where an import reads what the ledger holds and records its events: the [`Ledger`] itself,
+//! or anything standing in front of one (the CLI beside a running server sends them through
+//! its socket, SPEC §7.1). One trait, so that planning and recording are written once.
+
+use std::future::Future;
+
+use ikrar_core::{AppendOutcome, Error, InputEvent, Ledger, Record};
+
+/// A ledger as an import uses it.
+pub trait Target: Sync {
+    /// Hands `each` every record of the log, in log order.
+    fn for_each_record(&self, each: &mut dyn FnMut(Record)) -> Result<(), Error>;
+
+    /// Validates `events` as one append of them would, writing nothing.
+    fn check(&self, events: Vec<InputEvent>) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Appends `events` atomically, as [`Ledger::append`] does.
+    fn append(
+        &self,
+        events: Vec<InputEvent>,
+    ) -> impl Future<Output = Result<AppendOutcome, Error>> + Send;
+
+    /// The tree size now.
+    fn tree_size(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+}
+
+impl Target for Ledger {
+    fn for_each_record(&self, each: &mut dyn FnMut(Record)) -> Result<(), Error> {
+        for stored in self.iter_from(0) {
+            each(stored?.record);
+        }
+        Ok(())
+    }
+
+    fn check(&self, events: Vec<InputEvent>) -> impl Future<Output = Result<(), Error>> + Send {
+        async move { Ledger::check(self, events).await.map(|_| ()) }
+    }
+
+    fn append(
+        &self,
+        events: Vec<InputEvent>,
+    ) -> impl Future<Output = Result<AppendOutcome, Error>> + Send {
+        Ledger::append(self, events)
+    }
+
+    fn tree_size(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        std::future::ready(Ok(self.head().tree_size))
+    }
+}
