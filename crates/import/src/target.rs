@@ -32,8 +32,8 @@ impl Target for Ledger {
         Ok(())
     }
 
-    fn check(&self, events: Vec<InputEvent>) -> impl Future<Output = Result<(), Error>> + Send {
-        async move { Ledger::check(self, events).await.map(|_| ()) }
+    async fn check(&self, events: Vec<InputEvent>) -> Result<(), Error> {
+        Ledger::check(self, events).await.map(|_| ())
     }
 
     fn append(

@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use std::future::Future;
-
 use ikrar_core::{AppendOutcome, InputEvent, Record};
 use ikrar_import::{Error, Mapping, Options, Plan, Recorded, Step, Target};
 use serde_json::{json, Value};
@@ -229,33 +227,23 @@ impl Target for ThroughServer<'_> {
         Ok(())
     }
 
-    fn check(
-        &self,
-        events: Vec<InputEvent>,
-    ) -> impl Future<Output = Result<(), ikrar_core::Error>> + Send {
-        async move {
-            self.access
-                .append(events, true)
-                .await
-                .map(|_| ())
-                .map_err(core_error)
-        }
+    async fn check(&self, events: Vec<InputEvent>) -> Result<(), ikrar_core::Error> {
+        self.access
+            .append(events, true)
+            .await
+            .map(|_| ())
+            .map_err(core_error)
     }
 
-    fn append(
-        &self,
-        events: Vec<InputEvent>,
-    ) -> impl Future<Output = Result<AppendOutcome, ikrar_core::Error>> + Send {
-        async move { self.access.append(events, false).await.map_err(core_error) }
+    async fn append(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, ikrar_core::Error> {
+        self.access.append(events, false).await.map_err(core_error)
     }
 
-    fn tree_size(&self) -> impl Future<Output = Result<u64, ikrar_core::Error>> + Send {
-        async move {
-            self.access
-                .tree_size()
-                .await
-                .map_err(|f| ikrar_core::Error::Io(std::io::Error::other(f.message)))
-        }
+    async fn tree_size(&self) -> Result<u64, ikrar_core::Error> {
+        self.access
+            .tree_size()
+            .await
+            .map_err(|f| ikrar_core::Error::Io(std::io::Error::other(f.message)))
     }
 }
 
