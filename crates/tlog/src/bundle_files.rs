@@ -81,12 +81,16 @@ impl BundleFiles {
         let path = self.path_of(index);
         let parent = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(parent)?;
+        // Unique per write: the background writer and a request may write one bundle at once.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("bundle");
         let staging = parent.join(format!(
-            ".{}.{}.partial",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("bundle"),
-            std::process::id()
+            ".{name}.{}-{}.partial",
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&staging, bundle)?;
         std::fs::rename(&staging, &path)?;
