@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use ikrar_benches::{cached_bulk_ledger, commitment_made, Lcg};
 use ikrar_core::{Ledger, SignerKey};
-use ikrar_tlog::bundle_files::BundleFiles;
 use ikrar_tlog::cosignature::Vkey;
 use ikrar_tlog::path::{encode_index, TileKind, TilePath};
+use ikrar_tlog::tile_files::TileFiles;
 use ikrar_tlog::witness::{Witness, WitnessDir};
 use ikrar_tlog::{Publisher, WitnessEndpoint};
 
@@ -197,7 +197,7 @@ fn main() {
     ledger.sign_checkpoint(&key).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The files `ikrar serve` keeps (written here as its background task writes them).
-    let files = Arc::new(BundleFiles::beside(&ledger).expect("a sled ledger"));
+    let files = Arc::new(TileFiles::beside(&ledger).expect("a sled ledger"));
     let t = Instant::now();
     let mut written = 0;
     loop {
@@ -209,7 +209,7 @@ fn main() {
     if written > 0 {
         let secs = t.elapsed().as_secs_f64();
         eprintln!(
-            "tlog-tiles: {written} entry bundle files written in {secs:.1} s ({:.0} bundles/s)",
+            "tlog-tiles: {written} full tile files written in {secs:.1} s ({:.0} tiles/s)",
             written as f64 / secs
         );
     }
@@ -220,7 +220,7 @@ fn main() {
             &base,
             n,
             &[
-                ("hash tile", TileKind::Hashes(0)),
+                ("hash tile (from its file)", TileKind::Hashes(0)),
                 ("entry bundle (from its file)", TileKind::Entries),
             ],
         )
@@ -228,7 +228,10 @@ fn main() {
         tiles(
             &from_store,
             n,
-            &[("entry bundle (from the store alone)", TileKind::Entries)],
+            &[
+                ("hash tile (from the store alone)", TileKind::Hashes(0)),
+                ("entry bundle (from the store alone)", TileKind::Entries),
+            ],
         )
         .await;
         library_reads(&ledger, n);

@@ -19,7 +19,6 @@
 
 mod append;
 mod beside_server;
-mod bundle_files;
 mod canada;
 mod console;
 mod faults;
@@ -32,6 +31,7 @@ mod query;
 mod record;
 mod reliability;
 mod serve;
+mod tile_files;
 mod tiles_client;
 mod verifiability;
 mod witness_protocol;

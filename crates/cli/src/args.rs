@@ -491,11 +491,11 @@ pub enum Command {
         /// repeatable.
         #[arg(long = "witness", value_name = "URL=VKEY", requires = "checkpoint_key")]
         witnesses: Vec<String>,
-        /// Do not keep full entry bundles as files in `LEDGER/log/` (they make `/log/` answer
-        /// from one file read, and take as much disk as the records); serve them from the
-        /// database alone.
+        /// Do not keep full tiles as files in `LEDGER/log/` (they make `/log/` answer from one
+        /// file read, and take as much disk as the records); serve them from the database
+        /// alone.
         #[arg(long)]
-        no_bundle_files: bool,
+        no_tile_files: bool,
     },
     /// Run a witness for other ledgers (C2SP tlog-witness v1.0.0).
     Witness {

@@ -79,10 +79,11 @@ pub struct ServerConfig {
     /// The witnesses checkpoints are submitted to (SPEC §11): their counters for `/metrics`,
     /// their keys for the console's cosignature check. `None`: no witness is configured.
     pub witnessing: Option<Witnessing>,
-    /// Keep full entry bundles as files beside a sled ledger (`LEDGER/log/tile/entries/…`,
-    /// written in the background as bundles fill) and answer `/log/` from them: one file read
-    /// instead of sixteen sled values, at the cost of the records' size again on disk.
-    pub bundle_files: bool,
+    /// Keep full tiles (entry bundles and hash tiles) as files beside a sled ledger
+    /// (`LEDGER/log/tile/…`, written in the background as they fill) and answer `/log/` from
+    /// them: one file read instead of sled lookups, at the cost of the records' size again on
+    /// disk.
+    pub tile_files: bool,
 }
 
 /// What the server shows of the witnesses `serve` submits checkpoints to.
@@ -107,7 +108,7 @@ impl ServerConfig {
             public_read: false,
             tls: None,
             witnessing: None,
-            bundle_files: true,
+            tile_files: true,
         }
     }
 }
@@ -282,7 +283,7 @@ pub fn router(
         metrics: Arc::default(),
         witnessing: config.witnessing.clone(),
         // Files only where a server keeps them up to date (`serve_with_socket`).
-        bundle_files: None,
+        tile_files: None,
     };
     Ok(router_on(state, config, tcp_tokens(config)))
 }
@@ -332,7 +333,7 @@ fn router_on(state: AppState, config: &ServerConfig, tokens: Option<Tokens>) -> 
         // The C2SP tlog-tiles read API (SPEC §11).
         .merge(ikrar_tlog::http::routes_with_files(
             state.ledger.clone(),
-            state.bundle_files.clone(),
+            state.tile_files.clone(),
         ))
         .fallback(routes::fallback)
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
@@ -385,9 +386,9 @@ pub async fn serve_with_socket(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let bundle_files = config
-        .bundle_files
-        .then(|| ikrar_tlog::bundle_files::BundleFiles::beside(&ledger))
+    let tile_files = config
+        .tile_files
+        .then(|| ikrar_tlog::tile_files::TileFiles::beside(&ledger))
         .flatten()
         .map(Arc::new);
     let state = AppState {
@@ -396,10 +397,10 @@ pub async fn serve_with_socket(
         shutting_down: down_rx.clone(),
         metrics: Arc::default(),
         witnessing: config.witnessing.clone(),
-        bundle_files,
+        tile_files,
     };
-    if let Some(files) = &state.bundle_files {
-        tokio::spawn(ikrar_tlog::bundle_files::keep_writing(
+    if let Some(files) = &state.tile_files {
+        tokio::spawn(ikrar_tlog::tile_files::keep_writing(
             files.clone(),
             state.ledger.clone(),
             down_rx.clone(),

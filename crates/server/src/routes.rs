@@ -34,8 +34,8 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::Metrics>,
     /// The witnesses' counters and keys, when `serve` submits checkpoints to witnesses.
     pub witnessing: Option<crate::Witnessing>,
-    /// Full entry bundles as files, kept up by a background task (`ServerConfig::bundle_files`).
-    pub bundle_files: Option<Arc<ikrar_tlog::bundle_files::BundleFiles>>,
+    /// Full tiles as files, kept up by a background task (`ServerConfig::tile_files`).
+    pub tile_files: Option<Arc<ikrar_tlog::tile_files::TileFiles>>,
 }
 
 /// Interval of SSE heartbeats.

@@ -11,8 +11,8 @@ use ikrar_core::Ledger;
 
 use std::sync::Arc;
 
-use crate::bundle_files::BundleFiles;
-use crate::path::{TileKind, TilePath, FULL_WIDTH};
+use crate::path::{TilePath, FULL_WIDTH};
+use crate::tile_files::TileFiles;
 use crate::tiles;
 
 /// Full tiles never change: cache them for a year, and say so.
@@ -36,12 +36,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
     routes_with_files(ledger, None)
 }
 
-/// The `/log/…` routes over `ledger`, answering full entry bundles from `files` where they
-/// hold them (see [`crate::bundle_files`]); a bundle missing there is built from the store
-/// and its file written.
+/// The `/log/…` routes over `ledger`, answering full tiles from `files` where they hold them
+/// (see [`crate::tile_files`]); a full tile missing there is read from the store and its file
+/// written.
 pub fn routes_with_files<S: Clone + Send + Sync + 'static>(
     ledger: Ledger,
-    files: Option<Arc<BundleFiles>>,
+    files: Option<Arc<TileFiles>>,
 ) -> Router<S> {
     Router::new()
         .route("/log/checkpoint", get(checkpoint))
@@ -52,7 +52,7 @@ pub fn routes_with_files<S: Clone + Send + Sync + 'static>(
 #[derive(Clone)]
 struct Log {
     ledger: Ledger,
-    files: Option<Arc<BundleFiles>>,
+    files: Option<Arc<TileFiles>>,
 }
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
@@ -86,21 +86,20 @@ async fn tile(State(log): State<Log>, Path(rest): Path<String>) -> Response {
     let Ok(path) = TilePath::parse(&format!("tile/{rest}")) else {
         return plain(StatusCode::NOT_FOUND, "no such tile path\n");
     };
-    let full_bundle = path.kind == TileKind::Entries && path.width == FULL_WIDTH;
-    let files = log.files.as_ref().filter(|_| full_bundle);
-    if let Some(bytes) = files.and_then(|f| f.read(path.index)) {
+    let files = log.files.as_ref().filter(|_| TileFiles::keeps(&path));
+    if let Some(bytes) = files.and_then(|f| f.read(&path)) {
         return tile_response(bytes, IMMUTABLE);
     }
     // The reads are a few sled lookups (a tile, or 16 values of records): cheap enough to
     // answer on the runtime thread, which keeps the p99 low.
     let read = tiles::read(&log.ledger, &path);
     if let (Some(files), Ok(Some(bytes))) = (files, &read) {
-        // A full bundle without its file (not yet written, or found damaged): write it now,
-        // off the request's path.
-        let (files, bytes, index) = (files.clone(), bytes.clone(), path.index);
+        // A full tile without its file (not yet written, or found damaged): write it now, off
+        // the request's path.
+        let (files, bytes) = (files.clone(), bytes.clone());
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = files.write(index, &bytes) {
-                tracing::warn!(error = %e, index, "writing an entry bundle file");
+            if let Err(e) = files.write(&path, &bytes) {
+                tracing::warn!(error = %e, path = %path.to_path(), "writing a tile file");
             }
         });
     }

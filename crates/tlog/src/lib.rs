@@ -1,8 +1,8 @@
 //! # ikrar-tlog
 //!
 //! ikrar's ledger as a standard, witnessed transparency log (SPEC §11), by the C2SP
-//! specifications: the tlog-tiles read API ([`http`], [`tiles`], [`path`], full entry bundles
-//! kept as files by [`bundle_files`]), v1 cosignatures
+//! specifications: the tlog-tiles read API ([`http`], [`tiles`], [`path`], full tiles kept
+//! as files by [`tile_files`]), v1 cosignatures
 //! ([`cosignature`]), a tlog-witness witness ([`witness`]) and the log's client of witnesses
 //! ([`client`]), tlog-proof receipts ([`receipt`]) and tlog-policy ([`policy`]).
 //!
@@ -17,7 +17,6 @@
 //! assert_eq!(parsed.verify(&keys).unwrap()[0].1, 1_700_000_000);
 //! ```
 
-pub mod bundle_files;
 pub mod client;
 pub mod cosignature;
 mod error;
@@ -26,6 +25,7 @@ pub mod note;
 pub mod path;
 pub mod policy;
 pub mod receipt;
+pub mod tile_files;
 pub mod tiles;
 pub mod witness;
 

@@ -130,7 +130,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             checkpoint_interval,
             witnesses,
             web,
-            no_bundle_files,
+            no_tile_files,
         } => {
             let publishing =
                 witness::publishing(checkpoint_key.as_deref(), &checkpoint_interval, &witnesses)?;
@@ -141,7 +141,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
                 header_timeout,
                 log_format,
                 web,
-                bundle_files: !no_bundle_files,
+                tile_files: !no_tile_files,
             };
             serve::serve(&path, options, publishing).await
         }

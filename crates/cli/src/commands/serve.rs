@@ -66,8 +66,8 @@ pub(super) struct ServeOptions {
     pub(super) log_format: LogFormat,
     /// --public-read, --tls-cert, --tls-key.
     pub(super) web: crate::args::WebArgs,
-    /// Not --no-bundle-files.
-    pub(super) bundle_files: bool,
+    /// Not --no-tile-files.
+    pub(super) tile_files: bool,
 }
 
 pub(super) async fn serve(
@@ -80,7 +80,7 @@ pub(super) async fn serve(
     config.connections.connections_max = options.connections_max;
     config.connections.header_timeout_ms = options.header_timeout.as_millis() as u64;
     config.public_read = options.web.public_read;
-    config.bundle_files = options.bundle_files;
+    config.tile_files = options.tile_files;
     if let (Some(cert), Some(key)) = (&options.web.tls_cert, &options.web.tls_key) {
         config.tls = Some(ikrar_server::TlsFiles {
             cert: cert.clone(),

@@ -1,7 +1,7 @@
-//! Full entry bundles kept as files by `ikrar serve` (`LEDGER/log/tile/entries/…`): written in
-//! the background as bundles fill, answered byte for byte as the store gives them, a damaged
-//! file never served and rewritten, none for a partial bundle, and none at all with
-//! `--no-bundle-files`.
+//! Full tiles kept as files by `ikrar serve` (`LEDGER/log/tile/…`): written in the background
+//! as bundles and hash tiles fill, answered byte for byte as the store gives them, a damaged
+//! file never served and rewritten, none for a partial tile, and none at all with
+//! `--no-tile-files`.
 
 use std::path::Path;
 
@@ -55,7 +55,7 @@ fn file_of(ledger: &Path, index: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn serve_keeps_full_entry_bundles_as_files_and_never_serves_a_damaged_one() {
+fn serve_keeps_full_tiles_as_files_and_never_serves_a_damaged_one() {
     let env = Env::with_ledger();
     let ledger = env.ledger();
     append(&env, 0, 600);
@@ -71,6 +71,15 @@ fn serve_keeps_full_entry_bundles_as_files_and_never_serves_a_damaged_one() {
         !file_of(&ledger, "002").exists(),
         "a partial bundle has no file"
     );
+    // The hash tile of leaves 256..512, from its file, as the store has it; a damaged one is
+    // not served.
+    let hashes = ledger.join("log/tile/0/001");
+    wait_for("the hash tile files", || hashes.exists());
+    let (status, _, tile) = http(port, "GET", "/log/tile/0/001", b"").unwrap();
+    assert_eq!((status, tile.len()), (200, 8192));
+    assert_eq!(std::fs::read(&hashes).unwrap(), tile);
+    std::fs::write(&hashes, [0u8; 100]).unwrap();
+    assert_eq!(http(port, "GET", "/log/tile/0/001", b"").unwrap().2, tile);
 
     // A file cut short (a crash, a full disk, a hand): answered from the store, then rewritten.
     let second = framed(&env, 256, 512);
@@ -90,7 +99,7 @@ fn serve_keeps_full_entry_bundles_as_files_and_never_serves_a_damaged_one() {
 
     // Without them: the same bytes, from the store alone, and no directory.
     std::fs::remove_dir_all(ledger.join("log")).unwrap();
-    let (mut server, port) = serve(&env, &["--no-bundle-files"]);
+    let (mut server, port) = serve(&env, &["--no-tile-files"]);
     assert_eq!(bundle(port, "000"), first);
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert!(!ledger.join("log").exists());

@@ -1,0 +1,290 @@
+//! Full tiles kept as files beside a sled ledger, in the tlog-tiles layout
+//! (`LEDGER/log/tile/0/x001/234`, `LEDGER/log/tile/entries/x001/234`): `/log/` answers a full
+//! hash tile or entry bundle with one file read instead of sled lookups (sixteen values for a
+//! bundle), and the directory can be served as static files, as tlog-tiles intends.
+//!
+//! The files are a cache of what the ledger holds, never its record: derived from the verified
+//! store, written only for full tiles (which never change), each written whole (a temporary
+//! file renamed into place); a file of the wrong shape (a hash tile not 8,192 bytes, a bundle
+//! not framing exactly 256 entries) is never served, and is rewritten. Deleting the directory
+//! loses nothing; clients check every entry against the hash tiles, and the hash tiles against
+//! the signed root, in any case. The bundles cost as much disk as the records do.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ikrar_core::Ledger;
+
+use crate::path::{TileKind, TilePath, FULL_WIDTH};
+use crate::{tiles, Error, Result};
+
+/// Where, inside a ledger directory, the files go (the URL's `/log/`).
+pub const TILE_FILES_DIR: &str = "log";
+
+/// Hash tile levels kept as files: level `L` holds subtrees of 256^(L+1) leaves, so level 3
+/// starts at 4,294,967,296 events — beyond any ledger here; higher levels come from the store.
+const HASH_LEVELS: u8 = 4;
+
+/// Tiles written per step of [`TileFiles::keep_up`]: small enough that shutdown is prompt,
+/// large enough that a backfill is not all bookkeeping.
+const TILES_PER_STEP: u64 = 64;
+
+/// How often [`keep_writing`] looks for newly filled tiles.
+const POLL_MS: u64 = 500;
+
+/// The kinds kept as files, in the order [`TileFiles::keep_up`] writes them.
+fn kinds() -> impl Iterator<Item = TileKind> {
+    std::iter::once(TileKind::Entries).chain((0..HASH_LEVELS).map(TileKind::Hashes))
+}
+
+/// The full tiles of one ledger, as files.
+#[derive(Debug)]
+pub struct TileFiles {
+    root: PathBuf,
+    /// Per kind (entries, then hash levels 0, 1, …): every full tile below this index has its
+    /// file (learned from the directory on the first step, then kept).
+    written_below: [AtomicU64; 1 + HASH_LEVELS as usize],
+    scanned: AtomicBool,
+}
+
+/// The slot of `kind` in [`TileFiles::written_below`], if it is kept as files.
+fn slot(kind: TileKind) -> Option<usize> {
+    match kind {
+        TileKind::Entries => Some(0),
+        TileKind::Hashes(level) if level < HASH_LEVELS => Some(1 + usize::from(level)),
+        TileKind::Hashes(_) => None,
+    }
+}
+
+fn full(kind: TileKind, index: u64) -> TilePath {
+    TilePath {
+        kind,
+        index,
+        width: FULL_WIDTH,
+    }
+}
+
+impl TileFiles {
+    /// The files of the sled ledger `ledger` (none for a ledger that is not a directory).
+    pub fn beside(ledger: &Ledger) -> Option<TileFiles> {
+        ledger
+            .path()
+            .map(|dir| TileFiles::at(dir.join(TILE_FILES_DIR)))
+    }
+
+    /// The files under `root` (the directory that holds `tile/`).
+    pub fn at(root: impl Into<PathBuf>) -> TileFiles {
+        TileFiles {
+            root: root.into(),
+            written_below: Default::default(),
+            scanned: AtomicBool::new(false),
+        }
+    }
+
+    /// The directory that holds `tile/…`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, tile: &TilePath) -> PathBuf {
+        self.root.join(tile.to_path())
+    }
+
+    /// Whether `tile` is one kept as a file: a full tile of a kind kept.
+    pub fn keeps(tile: &TilePath) -> bool {
+        tile.width == FULL_WIDTH && slot(tile.kind).is_some()
+    }
+
+    /// Full tile `tile` from its file, if the file is there and has a full tile's shape.
+    pub fn read(&self, tile: &TilePath) -> Option<Vec<u8>> {
+        if !TileFiles::keeps(tile) {
+            return None;
+        }
+        let bytes = std::fs::read(self.path_of(tile)).ok()?;
+        whole(tile.kind, &bytes).then_some(bytes)
+    }
+
+    /// Writes full tile `tile` whole: a temporary file renamed into place.
+    pub fn write(&self, tile: &TilePath, bytes: &[u8]) -> Result<()> {
+        let path = self.path_of(tile);
+        let parent = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(parent)?;
+        // Unique per write: the background writer and a request may write one tile at once.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("tile");
+        let staging = parent.join(format!(
+            ".{name}.{}-{}.partial",
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&staging, bytes)?;
+        std::fs::rename(&staging, &path)?;
+        Ok(())
+    }
+
+    /// Writes the files of full tiles the ledger holds and the directory lacks, at most
+    /// [`TILES_PER_STEP`] of them; answers how many it wrote (0: caught up).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), ikrar_tlog::Error> {
+    /// use ikrar_tlog::path::{TileKind, TilePath};
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
+    /// let files = ikrar_tlog::tile_files::TileFiles::beside(&ledger).unwrap();
+    /// assert_eq!(files.keep_up(&ledger)?, 0, "no full tile yet");
+    /// let bundle = TilePath { kind: TileKind::Entries, index: 0, width: 256 };
+    /// assert!(files.read(&bundle).is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn keep_up(&self, ledger: &Ledger) -> Result<u64> {
+        let size = ledger.head().tree_size;
+        let full_count = |kind: TileKind| match kind {
+            TileKind::Entries => size / u64::from(FULL_WIDTH),
+            // 256^(L+1) leaves a tile; beyond 2^64 there is none.
+            TileKind::Hashes(level) => 1u64
+                .checked_shl(8 * (u32::from(level) + 1))
+                .map_or(0, |leaves| size / leaves),
+        };
+        if !self.scanned.swap(true, Ordering::AcqRel) {
+            // Files are written in order, so the first missing one marks where to resume; a
+            // stat per tile (about 80,000 at 10,000,000 events) is done once per process.
+            for kind in kinds() {
+                let (mut first_missing, end) = (0, full_count(kind));
+                while first_missing < end && self.present(&full(kind, first_missing)) {
+                    first_missing += 1;
+                }
+                self.watermark(kind).store(first_missing, Ordering::Release);
+            }
+        }
+        let mut budget = TILES_PER_STEP;
+        for kind in kinds() {
+            let mark = self.watermark(kind);
+            let from = mark.load(Ordering::Acquire);
+            let to = full_count(kind).min(from + budget);
+            for index in from..to {
+                let tile = full(kind, index);
+                let bytes = tiles::read(ledger, &tile)?.ok_or_else(|| {
+                    Error::Verification(format!(
+                        "full tile {} is not in the ledger",
+                        tile.to_path()
+                    ))
+                })?;
+                self.write(&tile, &bytes)?;
+                mark.store(index + 1, Ordering::Release);
+            }
+            budget -= to - from;
+        }
+        Ok(TILES_PER_STEP - budget)
+    }
+
+    fn watermark(&self, kind: TileKind) -> &AtomicU64 {
+        &self.written_below[slot(kind).unwrap_or(0)]
+    }
+
+    /// Whether the file of `tile` is there with at least a minimal size (cheaper than reading it).
+    fn present(&self, tile: &TilePath) -> bool {
+        std::fs::metadata(self.path_of(tile)).is_ok_and(|m| m.len() >= 2 * u64::from(FULL_WIDTH))
+    }
+}
+
+/// Whether `bytes` has the shape of a full tile of `kind`: 256 hashes, or exactly 256 framed
+/// entries (a file cut short or padded does not).
+fn whole(kind: TileKind, bytes: &[u8]) -> bool {
+    if let TileKind::Hashes(_) = kind {
+        return bytes.len() == 32 * usize::from(FULL_WIDTH);
+    }
+    let mut rest = bytes;
+    for _ in 0..FULL_WIDTH {
+        let [a, b, tail @ ..] = rest else {
+            return false;
+        };
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        let Some(after) = tail.get(len..) else {
+            return false;
+        };
+        rest = after;
+    }
+    rest.is_empty()
+}
+
+/// Keeps the files up with the ledger until `down` turns true: a backfill first, then each
+/// tile soon after it fills. Failures are logged and retried (the files are only a cache;
+/// `/log/` reads the store meanwhile).
+pub async fn keep_writing(
+    files: Arc<TileFiles>,
+    ledger: Ledger,
+    mut down: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *down.borrow() {
+            return;
+        }
+        let (f, l) = (files.clone(), ledger.clone());
+        let step = tokio::task::spawn_blocking(move || f.keep_up(&l)).await;
+        let wrote = match step {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, dir = %files.root.display(), "writing tile files");
+                0
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the tile file writer stopped");
+                return;
+            }
+        };
+        if wrote == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(POLL_MS)) => {}
+                _ = down.changed() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(entries: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..entries {
+            let e = format!("entry {i}");
+            out.extend_from_slice(&(e.len() as u16).to_be_bytes());
+            out.extend_from_slice(e.as_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn only_a_whole_full_tile_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TileFiles::at(dir.path());
+        let (b3, b4) = (full(TileKind::Entries, 3), full(TileKind::Entries, 4));
+        let good = bundle(256);
+        files.write(&b3, &good).unwrap();
+        assert_eq!(files.read(&b3), Some(good.clone()));
+        assert!(dir.path().join("tile/entries/003").exists());
+        for bad in [
+            bundle(255),
+            bundle(257),
+            good[..good.len() - 1].to_vec(),
+            vec![0; 600],
+        ] {
+            files.write(&b4, &bad).unwrap();
+            assert_eq!(files.read(&b4), None, "{} bytes", bad.len());
+        }
+        assert_eq!(files.read(&full(TileKind::Entries, 5)), None, "no file");
+
+        let h = full(TileKind::Hashes(1), 2);
+        files.write(&h, &[7; 8192]).unwrap();
+        assert_eq!(files.read(&h), Some(vec![7; 8192]));
+        assert!(dir.path().join("tile/1/002").exists());
+        files.write(&h, &[7; 8191]).unwrap();
+        assert_eq!(files.read(&h), None);
+        let partial = TilePath { width: 9, ..h };
+        assert!(!TileFiles::keeps(&partial));
+        assert!(!TileFiles::keeps(&full(TileKind::Hashes(HASH_LEVELS), 0)));
+    }
+}
