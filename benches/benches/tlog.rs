@@ -32,7 +32,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-async fn serve(ledger: Ledger, files: Option<Arc<BundleFiles>>) -> String {
+async fn serve(ledger: Ledger, files: Option<Arc<TileFiles>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app: axum::Router = ikrar_tlog::http::routes_with_files(ledger, files);
