@@ -19,6 +19,7 @@
 
 use std::path::Path;
 
+pub mod cluster;
 pub mod events;
 pub mod tamper;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::Error;
 use crate::storage::on_postgres::PostgresBackend;
@@ -28,7 +28,7 @@ impl PostgresBackend {
         let stopped = Arc::new(AtomicBool::new(false));
         let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
         let config = self.config.clone();
-        let listener = self.handle.spawn(listen(config, wake_tx));
+        let listener = self.handle.spawn(listen(config, self.tls.clone(), wake_tx));
         let thread_stopped = stopped.clone();
         std::thread::Builder::new()
             .name("ikrar-follower".into())
@@ -62,9 +62,13 @@ impl PostgresBackend {
 }
 
 /// Listens for `ikrar_head` notifications of this connection's schema and wakes the follower.
-async fn listen(config: tokio_postgres::Config, wake: std::sync::mpsc::Sender<()>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    wake: std::sync::mpsc::Sender<()>,
+) {
     use futures::StreamExt;
-    let Ok((client, mut connection)) = config.connect(NoTls).await else {
+    let Ok((client, mut connection)) = config.connect(tls).await else {
         return;
     };
     let (messages_tx, mut messages_rx) = tokio::sync::mpsc::unbounded_channel();
