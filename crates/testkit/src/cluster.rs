@@ -259,6 +259,32 @@ impl Cluster {
         );
     }
 
+    /// The first column of the first row `sql` answers on this cluster, as text; `None` if
+    /// there is no row, or the server cannot be reached or refuses the query.
+    pub fn query_text(&self, sql: &str) -> Option<String> {
+        let (url, sql) = (self.url(), sql.to_string());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                tokio::spawn(connection);
+                let messages = client.simple_query(&sql).await.ok()?;
+                messages.into_iter().find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                    _ => None,
+                })
+            })
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+
     /// The server's log so far, for a failing test's message.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
