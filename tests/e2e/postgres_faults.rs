@@ -327,3 +327,31 @@ fn a_promoted_synchronous_standby_holds_every_acknowledged_event() {
     let file = env.file("after.jsonl", &format!("{body}\n"));
     ok_on(&env, &promoted, &["append", file.to_str().unwrap()]);
 }
+
+#[test]
+fn a_missing_ca_file_or_an_unknown_sslmode_is_exit_2_naming_it() {
+    // Refused before any connection is tried: no server is needed.
+    let env = Env::empty();
+    let missing = env.dir.path().join("no-such-ca.pem");
+    for (url, named) in [
+        (
+            format!(
+                "postgres://ikrar@127.0.0.1:1/db?sslmode=verify-full&sslrootcert={}",
+                missing.display()
+            ),
+            missing.display().to_string(),
+        ),
+        (
+            "postgres://ikrar@127.0.0.1:1/db?sslmode=sometimes".to_string(),
+            "sslmode=sometimes".to_string(),
+        ),
+    ] {
+        let out = env
+            .cmd_for(std::path::Path::new(&url))
+            .arg("verify")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&named), "{}", stderr(&out));
+    }
+}
