@@ -15,7 +15,9 @@
 //! - `witnessed`: `ikrar serve` with three `ikrar witness serve` processes (cosignatures, a
 //!   killed and restarted witness, a split view refused), a tlog-tiles client written from the
 //!   spec alone, tlog-proof receipts with a quorum;
-//! - `postgres`: a ledger moved between sled and PostgreSQL, two servers on one database ledger.
+//! - `postgres`: a ledger moved between sled and PostgreSQL, two servers on one database ledger;
+//! - `postgres_faults`: `ikrar serve` through a PostgreSQL restart and a promoted synchronous
+//!   standby, on clusters of the tests' own.
 
 mod append;
 mod beside_server;
@@ -27,6 +29,7 @@ mod import_beside_server;
 mod import_snapshots;
 mod ledger;
 mod postgres;
+mod postgres_faults;
 mod query;
 mod record;
 mod reliability;

@@ -72,7 +72,7 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::Validation { .. } => exit::BAD_INPUT,
         Error::Conflict { .. } | Error::EventIdConflict { .. } => exit::CONFLICT,
         Error::Integrity { .. } | Error::Proof(_) => exit::INTEGRITY,
-        Error::Checkpoint(_) => exit::BAD_INPUT,
+        Error::Checkpoint(_) | Error::Config(_) => exit::BAD_INPUT,
         Error::AlreadyExists { .. }
         | Error::Locked { .. }
         | Error::NoLedger { .. }

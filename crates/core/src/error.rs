@@ -98,6 +98,10 @@ pub enum Error {
     /// sled reported an error.
     #[error("storage error: {0}")]
     Storage(String),
+    /// The ledger's location cannot be used as given: a PostgreSQL URL that does not parse,
+    /// an unknown `sslmode`, a CA file (`sslrootcert`) that cannot be read. Fix the setting.
+    #[error("configuration error: {0}")]
+    Config(String),
 }
 
 impl From<sled::Error> for Error {
@@ -129,6 +133,7 @@ impl Error {
             Error::Proof(_) => "proof",
             Error::Io(_) => "io",
             Error::Storage(_) => "storage",
+            Error::Config(_) => "config",
         }
     }
 

@@ -117,7 +117,9 @@ impl From<ikrar_core::Error> for ApiError {
             E::Validation { .. } | E::Checkpoint(_) | E::Proof(_) => StatusCode::BAD_REQUEST,
             E::Conflict { .. } | E::EventIdConflict { .. } => StatusCode::CONFLICT,
             E::NotFound { .. } | E::NoLedger { .. } => StatusCode::NOT_FOUND,
-            E::Locked { .. } | E::Closed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            // A storage error is the database unreachable or a commit cut off (a restarted
+            // PostgreSQL server): the client should try again, with the same event ids.
+            E::Locked { .. } | E::Closed { .. } | E::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {

@@ -19,6 +19,7 @@
 
 use std::path::Path;
 
+pub mod cluster;
 pub mod events;
 pub mod tamper;
 
@@ -156,7 +157,7 @@ pub fn run_sql(url: &str, statement: &str) {
             client
                 .batch_execute(&statement)
                 .await
-                .unwrap_or_else(|e| panic!("`{statement}` failed: {e}"));
+                .unwrap_or_else(|e| panic!("`{statement}` failed: {e:?}"));
         })
     })
     .join()

@@ -126,7 +126,21 @@ impl CommitLock for PostgresCommit<'_> {
                     });
                 }
                 notified?;
-                client.batch_execute("COMMIT").await?;
+                // An error before COMMIT means nothing was written; one from COMMIT itself
+                // (the connection lost, the backend killed while it waited for a synchronous
+                // standby) leaves the outcome unknown: the server may have committed. Sending
+                // the append again with its event ids is safe either way — a recorded id
+                // answers its position — and says which.
+                client.batch_execute("COMMIT").await.map_err(|e| {
+                    let cause = match Error::from(e) {
+                        Error::Storage(m) => m,
+                        other => other.to_string(),
+                    };
+                    Error::Storage(format!(
+                        "the outcome of COMMIT is unknown, the group may have been recorded \
+                         (send it again with its event ids to find out): {cause}"
+                    ))
+                })?;
                 Ok::<(), Error>(())
             }
             .await;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::Error;
 use crate::storage::on_postgres::PostgresBackend;
@@ -28,7 +28,7 @@ impl PostgresBackend {
         let stopped = Arc::new(AtomicBool::new(false));
         let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
         let config = self.config.clone();
-        let listener = self.handle.spawn(listen(config, wake_tx));
+        let listener = self.handle.spawn(listen(config, self.tls.clone(), wake_tx));
         let thread_stopped = stopped.clone();
         std::thread::Builder::new()
             .name("ikrar-follower".into())
@@ -61,11 +61,30 @@ impl PostgresBackend {
     }
 }
 
-/// Listens for `ikrar_head` notifications of this connection's schema and wakes the follower.
-async fn listen(config: tokio_postgres::Config, wake: std::sync::mpsc::Sender<()>) {
+/// Listens for `ikrar_head` notifications of this connection's schema and wakes the follower;
+/// when the listening connection ends (a restarted server, a killed backend) it connects and
+/// listens again, a poll interval later, for as long as the follower runs. The follower's own
+/// poll covers the gap.
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    wake: std::sync::mpsc::Sender<()>,
+) {
+    while listen_once(&config, tls.clone(), &wake).await {
+        tokio::time::sleep(FOLLOW_POLL).await;
+    }
+}
+
+/// One listening connection, until it ends: answers whether to listen again (`false` once the
+/// follower is gone).
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    wake: &std::sync::mpsc::Sender<()>,
+) -> bool {
     use futures::StreamExt;
-    let Ok((client, mut connection)) = config.connect(NoTls).await else {
-        return;
+    let Ok((client, mut connection)) = config.connect(tls).await else {
+        return true;
     };
     let (messages_tx, mut messages_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -77,17 +96,22 @@ async fn listen(config: tokio_postgres::Config, wake: std::sync::mpsc::Sender<()
         }
     });
     let Ok(row) = client.query_one("SELECT current_schema()", &[]).await else {
-        return;
+        return true;
     };
     let schema: String = row.get(0);
     if client.batch_execute("LISTEN ikrar_head").await.is_err() {
-        return;
+        return true;
+    }
+    // Listening again: whatever was committed while no one listened is read now.
+    if wake.send(()).is_err() {
+        return false;
     }
     while let Some(message) = messages_rx.recv().await {
         if let tokio_postgres::AsyncMessage::Notification(n) = message {
             if n.payload() == schema && wake.send(()).is_err() {
-                return;
+                return false;
             }
         }
     }
+    true
 }

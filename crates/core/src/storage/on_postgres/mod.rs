@@ -32,6 +32,7 @@
 mod commit;
 mod follow;
 mod schema;
+mod tls;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -40,7 +41,6 @@ use std::path::PathBuf;
 use chrono::DateTime;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
 
 use crate::error::Error;
 use crate::location::Location;
@@ -109,6 +109,8 @@ pub(crate) struct PostgresBackend {
     handle: tokio::runtime::Handle,
     pool: Pool,
     config: tokio_postgres::Config,
+    /// The connector for the URL's `sslmode`, for the follower's listening connection too.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     url: String,
 }
 
@@ -123,9 +125,9 @@ impl Drop for PostgresBackend {
 
 impl PostgresBackend {
     pub(super) fn connect(url: &str) -> Result<PostgresBackend, Error> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| {
-            Error::Storage(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
-        })?;
+        let connection = tls::connection(url, &redact(url))?;
+        let context = connection.context();
+        let tls::Connection { config, tls, .. } = connection;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ikrar-postgres")
@@ -133,7 +135,7 @@ impl PostgresBackend {
             .build()?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -148,13 +150,20 @@ impl PostgresBackend {
             runtime: Some(runtime),
             pool,
             config,
+            tls,
             url: url.to_string(),
         };
-        // Fail here, with the server's words, rather than at the first read.
-        backend.run(|pool| async move {
-            drop(pool.get().await?);
-            Ok(())
-        })?;
+        // Fail here, with the server's words, rather than at the first read; a refused
+        // certificate also names the TLS settings that refused it.
+        backend
+            .run(|pool| async move {
+                drop(pool.get().await?);
+                Ok(())
+            })
+            .map_err(|e| match e {
+                Error::Storage(m) => Error::Storage(format!("{m}{context}")),
+                other => other,
+            })?;
         Ok(backend)
     }
 
