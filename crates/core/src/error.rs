@@ -1,6 +1,7 @@
 //! The one error type of `ikrar-core`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -95,9 +96,17 @@ pub enum Error {
     /// A filesystem error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// sled reported an error.
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// The storage backend (sled or PostgreSQL) failed: an operational error, not damage.
+    /// `source` is the backend's own error where there is one. (Its words are also part of
+    /// the message, which is all the CLI and the HTTP API show.)
+    #[error("storage error: {what}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Storage {
+        /// What failed, in words.
+        what: String,
+        /// The backend's error, if it had one (shared: the writer answers many appenders).
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl From<sled::Error> for Error {
@@ -108,7 +117,7 @@ impl From<sled::Error> for Error {
                 position: 0,
                 what: format!("sled reports corruption at {at:?}"),
             },
-            other => Error::Storage(other.to_string()),
+            other => Error::storage_from("sled", other),
         }
     }
 }
@@ -128,7 +137,26 @@ impl Error {
             Error::Checkpoint(_) => "checkpoint",
             Error::Proof(_) => "proof",
             Error::Io(_) => "io",
-            Error::Storage(_) => "storage",
+            Error::Storage { .. } => "storage",
+        }
+    }
+
+    /// A storage error without a source.
+    pub(crate) fn storage(what: impl Into<String>) -> Self {
+        Error::Storage {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A storage error caused by `source`.
+    pub(crate) fn storage_from(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Storage {
+            what: what.into(),
+            source: Some(Arc::new(source)),
         }
     }
 

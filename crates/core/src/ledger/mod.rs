@@ -437,7 +437,7 @@ impl Ledger {
 /// A `postgres://` location in a build without the PostgreSQL backend.
 #[cfg(not(feature = "postgres"))]
 fn no_postgres() -> Error {
-    Error::Storage(
-        "this build has no PostgreSQL backend (it was built without the `postgres` feature)".into(),
+    Error::storage(
+        "this build has no PostgreSQL backend (it was built without the `postgres` feature)",
     )
 }

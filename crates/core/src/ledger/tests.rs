@@ -18,7 +18,7 @@ impl crate::storage::CommitLock for FailingCommit {
         meanwhile: &mut dyn FnMut(),
     ) -> Result<(), Error> {
         meanwhile();
-        Err(Error::Storage("the disk went away".into()))
+        Err(Error::storage("the disk went away"))
     }
 }
 
@@ -36,7 +36,7 @@ fn a_failed_commit_takes_back_what_the_index_learned() {
         crate::write::stage::stage(store, &group, &made(3..300), chrono::Utc::now()).unwrap();
     group.merge(layer);
     let failed = crate::write::writer::commit(store, Box::new(FailingCommit(head)), &group, &head);
-    assert!(matches!(failed, Err(Error::Storage(_))), "{failed:?}");
+    assert!(matches!(failed, Err(Error::Storage { .. })), "{failed:?}");
     let after = store.read_index();
     assert_eq!(after.size, before.size);
     assert_eq!(after.streams, before.streams);

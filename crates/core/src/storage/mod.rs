@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::tree::merkle::Hash;
 
 pub use on_sled::CACHE_BYTES_DEFAULT;
-pub(crate) use store::{Store, StoreHashes};
+pub(crate) use store::{HashSource, Hashes, Store};
 
 /// The records of a chunk on the default backend (a sled bundle), for sizing buffers. Chunks of
 /// other backends may hold more.

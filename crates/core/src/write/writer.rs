@@ -166,7 +166,7 @@ fn run(
                         broken = Some(reason.clone());
                         Error::Closed { reason }
                     } else {
-                        Error::Storage(format!("a group commit failed ({e})"))
+                        Error::storage(format!("a group commit failed ({e})"))
                     };
                     for (request, _) in answers {
                         let _ = request.reply.send(Err(same_error(&error)));
@@ -251,8 +251,13 @@ fn same_error(e: &Error) -> Error {
         Error::Closed { reason } => Error::Closed {
             reason: reason.clone(),
         },
-        Error::Storage(message) => Error::Storage(message.clone()),
-        other => Error::Storage(other.to_string()),
+        Error::Storage { what, source } => Error::Storage {
+            what: what.clone(),
+            source: source.clone(),
+        },
+        // An I/O error keeps its kind (a full disk stays a full disk), with the same words.
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        other => Error::storage(other.to_string()),
     }
 }
 
@@ -405,12 +410,12 @@ fn new_head(store: &Store, group: &Layer) -> Result<Head, Error> {
     let tree_size = group.next_position();
     let empty = Layer::new(tree_size, group.last_recorded_at);
     let view = View::new(store, [group, &empty]);
-    let root: Hash = tlog_tiles::tree_hash(tree_size, &view)
-        .map_err(|e| Error::Integrity {
-            position: tree_size.saturating_sub(1),
-            what: format!("cannot compute the new root: {e}"),
-        })?
-        .into();
+    let hashes = crate::storage::Hashes::new(&view);
+    let root = tlog_tiles::tree_hash(tree_size, &hashes);
+    let root: Hash = hashes.outcome(root, |e| Error::Integrity {
+        position: tree_size.saturating_sub(1),
+        what: format!("cannot compute the new root: {e}"),
+    })?;
     Ok(Head {
         tree_size,
         root,
