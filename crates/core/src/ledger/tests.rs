@@ -49,6 +49,39 @@ fn a_failed_commit_takes_back_what_the_index_learned() {
     ledger.verify().unwrap();
 }
 
+/// Once the backend's commit has returned, the group is durable: nothing after it — here the
+/// index refusing one of its records — may answer the appenders that their append failed.
+#[test]
+fn after_a_durable_commit_nothing_turns_it_into_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(ledger.append(made(0..3))).unwrap();
+    let store = &ledger.inner.store;
+    let head = ledger.head();
+    let mut group = crate::write::layer::Layer::new(head.tree_size, head.last_recorded_at);
+    let (layer, _) =
+        crate::write::stage::stage(store, &group, &made(3..10), chrono::Utc::now()).unwrap();
+    group.merge(layer);
+    // The index is made to refuse the group's sixth record (as if its id were known).
+    store.write_index().ids.insert(group.records[5].event_id, 0);
+    let lock = store.backend.lock_for_commit().unwrap();
+    let committed = crate::write::writer::commit(store, lock, &group, &head);
+    match committed {
+        Ok(crate::write::writer::Committed {
+            head: new_head,
+            index_fault: Some(Error::Integrity { .. }),
+        }) => assert_eq!(new_head.tree_size, 10),
+        other => panic!("a durable commit was answered with {other:?}"),
+    }
+    drop(ledger);
+    // The group is there, whole, and the index is rebuilt from the log.
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.head().tree_size, 10);
+    ledger.verify().unwrap();
+}
+
 fn made(numbers: std::ops::Range<u128>) -> Vec<InputEvent> {
     numbers
         .map(|n| {

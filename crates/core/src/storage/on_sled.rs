@@ -575,8 +575,18 @@ impl CommitLock for SledCommit<'_> {
         if !overlap {
             meanwhile();
         }
-        // Only after the flush: the head file may lag the log, never run ahead of it.
-        self.backend.head_file.write(&batch.head)?;
+        // Only after the flush: the head file may lag the log, never run ahead of it. The
+        // batch is durable by now, so a failure here must not tell the appenders theirs
+        // failed: a head file that lags is what a power cut leaves too, accepted at open; the
+        // next commit writes it again.
+        if let Err(e) = self.backend.head_file.write(&batch.head) {
+            tracing::warn!(
+                error = %e,
+                tree_size = batch.head.tree_size,
+                "the head file was not updated after a durable commit; it lags the log until \
+                 the next commit"
+            );
+        }
         Ok(())
     }
 }

@@ -150,7 +150,10 @@ fn run(
         } else {
             let started = std::time::Instant::now();
             match commit(&store, lock, &group, &head) {
-                Ok(new_head) => {
+                Ok(Committed {
+                    head: new_head,
+                    index_fault: None,
+                }) => {
                     store
                         .stats
                         .committed(group.records.len() as u64, started.elapsed());
@@ -158,6 +161,25 @@ fn run(
                     // Invariant: readers are shown a head only once the index has its records.
                     debug_assert!(store.read_index().size >= new_head.tree_size);
                     publish(&head_tx, new_head);
+                }
+                Ok(Committed {
+                    head: new_head,
+                    index_fault: Some(fault),
+                }) => {
+                    // The group is durable, so its appenders are told so; but the index does
+                    // not hold all of it, so the head is not shown to readers and no further
+                    // append is taken: the next open rebuilds the index from the log (and
+                    // names the record if the log itself is at fault).
+                    tracing::error!(
+                        error = %fault,
+                        tree_size = new_head.tree_size,
+                        "a durable group commit could not be indexed; the ledger takes no more \
+                         appends until it is reopened"
+                    );
+                    tree_size = new_head.tree_size;
+                    broken = Some(format!(
+                        "the index refused a committed record ({fault}); reopen the ledger"
+                    ));
                 }
                 Err(e) => {
                     store.stats.failed();
@@ -276,14 +298,25 @@ fn check_limits(request: &AppendRequest) -> Result<(), Error> {
     Ok(())
 }
 
+/// A durable group commit.
+#[derive(Debug)]
+pub(crate) struct Committed {
+    /// The head after the group.
+    pub(crate) head: Head,
+    /// Why the index could not learn every record of the group, if it could not. The group
+    /// is durable all the same: this never turns the commit into a failure.
+    pub(crate) index_fault: Option<Error>,
+}
+
 /// Writes a group in one atomic, durable commit under `lock`, then teaches the index its
-/// records, and returns the new head.
+/// records, and returns the new head. An error means the group is not acknowledged; once the
+/// backend's commit has returned, nothing can make it one (see [`Committed::index_fault`]).
 pub(crate) fn commit(
     store: &Store,
     lock: Box<dyn CommitLock + '_>,
     group: &Layer,
     head: &Head,
-) -> Result<Head, Error> {
+) -> Result<Committed, Error> {
     // Invariants, right before writing (docs/ARCHITECTURE.md): the records continue the log
     // at the head with gapless positions, and `recorded_at` never goes back.
     debug_assert!(group
@@ -357,8 +390,10 @@ pub(crate) fn commit(
     }
     drop(index_guard);
     store.remember_tiles(written);
-    push_result?;
-    Ok(new_head)
+    Ok(Committed {
+        head: new_head,
+        index_fault: push_result.err(),
+    })
 }
 
 /// The hash tiles the group extends, each whole as it will be stored: what is stored at the
