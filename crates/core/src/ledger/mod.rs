@@ -153,6 +153,13 @@ impl Ledger {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Makes the next `commits` group commits fail after their batch was applied, as a failed
+    /// flush does (on a sled ledger; a test seam, not for production use).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fail_next_commits(&self, commits: u32) {
+        self.inner.store.backend.fail_next_commits(commits);
+    }
+
     /// Creates a new, empty ledger at `path` (a directory, or a `postgres://` URL: see
     /// [`Location::of`]). Refuses a directory that exists and is not empty, and a database that
     /// already holds a ledger.

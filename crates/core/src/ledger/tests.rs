@@ -82,6 +82,36 @@ fn after_a_durable_commit_nothing_turns_it_into_a_failure() {
     ledger.verify().unwrap();
 }
 
+/// A group commit that failed (its batch applied in sled, the flush failing) fails its own
+/// appenders only: the next append works, on the acknowledged head, and nothing of the failed
+/// batch is left — not even the bundles beyond what the next group overwrites.
+#[test]
+fn a_failed_commit_fails_its_appenders_only_and_the_next_append_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(ledger.append(made(0..3))).unwrap();
+    ledger.fail_next_commits(1);
+    // Large enough for several bundles, so that the next, small group cannot overwrite them.
+    let events = 3 * crate::storage::on_sled::BUNDLE_RECORDS_MAX as u128;
+    let failed = rt.block_on(ledger.append(made(3..3 + events)));
+    assert!(matches!(failed, Err(Error::Io(_))), "{failed:?}");
+    assert_eq!(ledger.head().tree_size, 3);
+    let next = rt.block_on(ledger.append(made(3..5))).unwrap();
+    assert_eq!(next.positions, vec![3, 4]);
+    ledger.verify().unwrap();
+    // The failed append, sent again, completes.
+    rt.block_on(ledger.append(made(5..3 + events))).unwrap();
+    let tree_size = ledger.head().tree_size;
+    assert_eq!(tree_size, 3 + events as u64);
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.discarded_at_open(), 0);
+    assert_eq!(ledger.head().tree_size, tree_size);
+    ledger.verify().unwrap();
+}
+
 fn made(numbers: std::ops::Range<u128>) -> Vec<InputEvent> {
     numbers
         .map(|n| {

@@ -98,9 +98,14 @@ fn run(
         .name("ikrar-reclaim".into())
         .spawn(move || reclaim_rx.into_iter().for_each(drop));
     let reclaim_tx = reclaimer.is_ok().then_some(reclaim_tx);
-    // Set after a failed write on a backend that cannot tell what was written: every later
-    // append is then refused until the ledger is reopened (and its tail checked).
+    // Set when the index could not learn a durable group: every later append is then refused
+    // until the ledger is reopened (which rebuilds the index from the log).
     let mut broken: Option<String> = None;
+    // The acknowledged head before a group commit that failed, while what that commit left
+    // in the backend is not yet undone. A failed commit (a full disk, no descriptor left) fails
+    // only its own appenders: the next group first goes back to this head, and only then is
+    // anything appended on it — a transient cause, once gone, needs no restart.
+    let mut undo_to: Option<Head> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut events_in_group = first.payload.len();
         let mut requests = vec![first];
@@ -120,6 +125,21 @@ fn run(
                 }));
             }
             continue;
+        }
+        if let Some(acknowledged) = undo_to {
+            match store.backend.undo_failed_commit(&acknowledged) {
+                Ok(()) => undo_to = None,
+                Err(e) => {
+                    let error = Error::storage(format!(
+                        "an earlier group commit failed and what it left could not be undone \
+                         yet ({e}); nothing was written"
+                    ));
+                    for r in requests {
+                        let _ = r.reply.send(Err(same_error(&error)));
+                    }
+                    continue;
+                }
+            }
         }
 
         // The write lock first: on a shared backend another process may have committed since
@@ -183,12 +203,14 @@ fn run(
                 }
                 Err(e) => {
                     store.stats.failed();
-                    let error = if store.backend.commit_failure_is_fatal() {
-                        let reason = format!("a group commit failed ({e}); reopen the ledger");
-                        broken = Some(reason.clone());
-                        Error::Closed { reason }
-                    } else {
-                        Error::storage(format!("a group commit failed ({e})"))
+                    undo_to = Some(head);
+                    let error = match e {
+                        // Its kind kept: a full disk stays a full disk for the appender.
+                        Error::Io(io) => Error::Io(std::io::Error::new(
+                            io.kind(),
+                            format!("a group commit failed ({io})"),
+                        )),
+                        other => Error::storage(format!("a group commit failed ({other})")),
                     };
                     for (request, _) in answers {
                         let _ = request.reply.send(Err(same_error(&error)));

@@ -446,9 +446,4 @@ impl Backend for PostgresBackend {
     }
 
     fn close(&self) {}
-
-    fn commit_failure_is_fatal(&self) -> bool {
-        // The next lock reads the head as the database has it, and the index catches up.
-        false
-    }
 }
