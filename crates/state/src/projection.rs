@@ -43,7 +43,7 @@ const CATCH_UP_SAVE_MIN_RECORDS: u64 = 1_000_000;
 /// How often, in records, a long catch-up checks whether to save.
 const CATCH_UP_CHECK_EVERY_RECORDS: u64 = 100_000;
 /// Every subject's timeline, and the position they reflect.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Timelines {
     pub(crate) reached: u64,
     /// The position the snapshot on disk reflects (0: none).
@@ -106,8 +106,13 @@ impl Projection {
             remove_other_files(dir);
             // A snapshot that is missing, damaged, of another format or of another ledger is
             // not an error: the projection is a cache, rebuilt from the log.
-            if let Ok(Some(t)) = read_snapshot(&dir.join(SNAPSHOT_FILE), ledger) {
-                *projection.lock() = t;
+            match read_snapshot(&dir.join(SNAPSHOT_FILE), ledger) {
+                Ok(Some(t)) => *projection.lock() = t,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the projection's snapshot is not used; rebuilding it from the log"
+                ),
             }
         }
         projection.catch_up_with_progress(progress)?;
