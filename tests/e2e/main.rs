@@ -25,6 +25,7 @@ mod faults;
 mod finding;
 mod import_snapshots;
 mod ledger;
+mod lost_files;
 mod postgres;
 mod query;
 mod record;

@@ -112,6 +112,20 @@ pub enum Error {
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
         match e {
+            // sled reading its own files and finding them shorter than it wrote them, or a
+            // blob file it wrote gone: the database was cut or files were deleted — damage
+            // (exit 3), not an operational error to retry.
+            sled::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                Error::Integrity {
+                    position: 0,
+                    what: format!("sled's files are cut short or missing ({io})"),
+                }
+            }
             sled::Error::Io(io) => Error::Io(io),
             sled::Error::Corruption { at, .. } => Error::Integrity {
                 position: 0,

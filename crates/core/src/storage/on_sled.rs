@@ -136,6 +136,29 @@ const CLOSE_FLUSH_WAIT_MS: u64 = 5_000;
 pub const CACHE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
 
 /// Takes the ledger directory's lock file: one process at a time owns a sled ledger.
+/// A directory without its database whose head file records acknowledged events is a ledger
+/// whose database was lost, not a place for a new one (nor "no ledger"): an integrity failure.
+/// A head file of an empty tree is what a creation killed before its rename leaves.
+fn database_missing(dir: &Path) -> Result<(), Error> {
+    if dir.join(DB_DIR_NAME).is_dir() {
+        return Ok(());
+    }
+    match HeadFile::read(dir) {
+        Ok(Some(head)) if head.tree_size > 0 => Err(Error::Integrity {
+            position: 0,
+            what: format!(
+                "the head file records {} events but the database is missing ({} was deleted \
+                 or moved); restore it from a backup",
+                head.tree_size,
+                dir.join(DB_DIR_NAME).display()
+            ),
+        }),
+        // No head file, an empty tree, or one that does not read (a creation killed while
+        // writing it): nothing says events were recorded here.
+        _ => Ok(()),
+    }
+}
+
 fn take_lock(path: &Path) -> Result<File, Error> {
     let lock_path = path.join(LOCK_FILE_NAME);
     let file = OpenOptions::new()
@@ -189,7 +212,7 @@ impl SledBackend {
             dir: dir.to_path_buf(),
             db,
             log,
-            head_file: HeadFile::create(dir)?,
+            head_file: HeadFile::new(dir),
             _lock: lock,
             #[cfg(any(test, feature = "testing"))]
             failing_commits: Default::default(),
@@ -205,6 +228,7 @@ impl SledBackend {
     /// directory either has a complete empty database or none.
     pub(crate) fn create(dir: &Path, cache_bytes: u64) -> Result<SledBackend, Error> {
         if dir.exists() {
+            database_missing(dir)?;
             for entry in std::fs::read_dir(dir)? {
                 let name = entry?.file_name();
                 // What a killed creation leaves; `db/` itself is renamed into place last.
@@ -230,7 +254,7 @@ impl SledBackend {
         }
         // The head file is whole before the database appears beside it: an open never finds
         // a database with an empty head file.
-        let head_file = HeadFile::create(dir)?;
+        let head_file = HeadFile::new(dir);
         head_file.write(&Head::empty())?;
         head_file.sync()?;
         std::fs::rename(&staging, dir.join(DB_DIR_NAME))?;
@@ -243,6 +267,7 @@ impl SledBackend {
     pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<SledBackend, Error> {
         let db_path = dir.join(DB_DIR_NAME);
         if !db_path.is_dir() {
+            database_missing(dir)?;
             return Err(Error::NoLedger {
                 path: dir.to_path_buf(),
             });
