@@ -426,7 +426,7 @@ pub async fn verify(State(app): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// Liveness; needs no token.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "`{\"ok\":true,\"tree_size\":N}`")))]
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(()), responses((status = 200, description = "`{\"ok\":true,\"tree_size\":N}`")))]
 pub async fn healthz(State(app): State<AppState>) -> Response {
     json_ok(&json!({"ok": true, "tree_size": app.ledger.head().tree_size}))
 }
