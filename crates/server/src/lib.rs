@@ -13,6 +13,7 @@
 //! ```
 
 mod auth;
+mod blocking;
 mod connections;
 mod console;
 mod error;
@@ -263,6 +264,7 @@ pub fn router(
         shutting_down,
         metrics: Arc::default(),
     };
+    blocking::follow_head(&state);
     Ok(router_on(state, config, tcp_tokens(config)))
 }
 
@@ -367,6 +369,7 @@ pub async fn serve_with_socket(
         shutting_down: down_rx.clone(),
         metrics: Arc::default(),
     };
+    blocking::follow_head(&state);
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let stats = state.metrics.connections.clone();
     let trigger = async move {

@@ -384,6 +384,12 @@ impl Ledger {
         *self.inner.head_rx.borrow()
     }
 
+    /// The head as it is published: each commit (of this process, or on a shared backend of
+    /// another) changes it once its records are readable. The channel closes with the ledger.
+    pub fn watch_head(&self) -> watch::Receiver<Head> {
+        self.inner.head_rx.clone()
+    }
+
     /// Appends events, all or nothing, and answers once they are durable (SPEC §3).
     pub async fn append(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
         self.submit(events, false).await
