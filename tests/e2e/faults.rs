@@ -5,7 +5,7 @@
 use crate::{json, stderr, Env};
 
 /// A ledger of large records (60 KB summaries, stored as sled blobs) and small ones.
-fn large_records_ledger() -> Env {
+pub(crate) fn large_records_ledger() -> Env {
     let env = Env::with_ledger();
     let mut lines = String::new();
     for n in 0..48u32 {
@@ -29,7 +29,7 @@ fn large_records_ledger() -> Env {
     env
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

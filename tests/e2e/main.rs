@@ -28,6 +28,7 @@ mod finding;
 mod import_beside_server;
 mod import_snapshots;
 mod ledger;
+mod lost_files;
 mod postgres;
 mod postgres_faults;
 mod query;

@@ -79,7 +79,7 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::NotFound { .. }
         | Error::Closed { .. }
         | Error::Io(_)
-        | Error::Storage(_) => exit::OPERATIONAL,
+        | Error::Storage { .. } => exit::OPERATIONAL,
     }
 }
 

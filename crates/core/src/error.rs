@@ -1,6 +1,7 @@
 //! The one error type of `ikrar-core`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -95,9 +96,17 @@ pub enum Error {
     /// A filesystem error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// sled reported an error.
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// The storage backend (sled or PostgreSQL) failed: an operational error, not damage.
+    /// `source` is the backend's own error where there is one. (Its words are also part of
+    /// the message, which is all the CLI and the HTTP API show.)
+    #[error("storage error: {what}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Storage {
+        /// What failed, in words.
+        what: String,
+        /// The backend's error, if it had one (shared: the writer answers many appenders).
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
     /// The ledger's location cannot be used as given: a PostgreSQL URL that does not parse,
     /// an unknown `sslmode`, a CA file (`sslrootcert`) that cannot be read. Fix the setting.
     #[error("configuration error: {0}")]
@@ -107,12 +116,26 @@ pub enum Error {
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
         match e {
+            // sled reading its own files and finding them shorter than it wrote them, or a
+            // blob file it wrote gone: the database was cut or files were deleted — damage
+            // (exit 3), not an operational error to retry.
+            sled::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                Error::Integrity {
+                    position: 0,
+                    what: format!("sled's files are cut short or missing ({io})"),
+                }
+            }
             sled::Error::Io(io) => Error::Io(io),
             sled::Error::Corruption { at, .. } => Error::Integrity {
                 position: 0,
                 what: format!("sled reports corruption at {at:?}"),
             },
-            other => Error::Storage(other.to_string()),
+            other => Error::storage_from("sled", other),
         }
     }
 }
@@ -132,8 +155,27 @@ impl Error {
             Error::Checkpoint(_) => "checkpoint",
             Error::Proof(_) => "proof",
             Error::Io(_) => "io",
-            Error::Storage(_) => "storage",
             Error::Config(_) => "config",
+            Error::Storage { .. } => "storage",
+        }
+    }
+
+    /// A storage error without a source.
+    pub(crate) fn storage(what: impl Into<String>) -> Self {
+        Error::Storage {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A storage error caused by `source`.
+    pub(crate) fn storage_from(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Storage {
+            what: what.into(),
+            source: Some(Arc::new(source)),
         }
     }
 

@@ -224,7 +224,9 @@ fn a_schema_from_a_newer_build_is_refused_not_misread() {
         ),
     );
     match Ledger::open(place.path()) {
-        Err(Error::Storage(message)) => assert!(message.contains("version 99"), "{message}"),
+        Err(Error::Storage { what: message, .. }) => {
+            assert!(message.contains("version 99"), "{message}")
+        }
         Err(e) => panic!("expected a storage error naming the version, got {e}"),
         Ok(_) => panic!("a ledger with an unknown schema was opened"),
     }

@@ -80,7 +80,7 @@ fn connections_killed_during_commits_lose_nothing_and_a_retry_by_id_records_each
                         .expect("an append answers within 30 s, killed connection or not");
                         match answer {
                             Ok(out) => acked.push((out.event_ids[0], out.positions[0])),
-                            Err(Error::Storage(message)) => failed.push((event, message)),
+                            Err(e @ Error::Storage { .. }) => failed.push((event, e.to_string())),
                             Err(other) => panic!("not a storage error: {other:?}"),
                         }
                     }
@@ -122,7 +122,9 @@ fn connections_killed_during_commits_lose_nothing_and_a_retry_by_id_records_each
             attempts += 1;
             match rt.block_on(ledger.append(vec![event.clone()])) {
                 Ok(out) => break out,
-                Err(Error::Storage(m)) if attempts < 5 => eprintln!("retry {attempts}: {m}"),
+                Err(e @ Error::Storage { .. }) if attempts < 5 => {
+                    eprintln!("retry {attempts}: {e}")
+                }
                 Err(e) => panic!("the retry of {:?} failed: {e:?}", event.event_id),
             }
         };
@@ -217,7 +219,7 @@ fn a_commit_that_landed_before_its_connection_was_killed_is_found_by_id_on_retry
             .unwrap()
     });
     let message = match answer {
-        Err(Error::Storage(message)) => message,
+        Err(e @ Error::Storage { .. }) => e.to_string(),
         other => panic!("not a storage error: {other:?}"),
     };
     eprintln!("the killed commit answered: {message}");
@@ -234,7 +236,7 @@ fn a_commit_that_landed_before_its_connection_was_killed_is_found_by_id_on_retry
         attempts += 1;
         match rt.block_on(ledger.append(vec![event.clone()])) {
             Ok(out) => break out,
-            Err(Error::Storage(m)) if attempts < 5 => eprintln!("retry {attempts}: {m}"),
+            Err(e @ Error::Storage { .. }) if attempts < 5 => eprintln!("retry {attempts}: {e}"),
             Err(e) => panic!("the retry failed: {e:?}"),
         }
     };

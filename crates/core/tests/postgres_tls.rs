@@ -106,7 +106,7 @@ fn sslmode_require_encrypts_and_verify_full_checks_the_chain_and_the_host_name()
         .err()
         .unwrap();
     let message = refused.to_string();
-    assert!(matches!(refused, Error::Storage(_)), "{message}");
+    assert!(matches!(refused, Error::Storage { .. }), "{message}");
     assert!(message.contains("certificate"), "{message}");
     assert!(
         message.contains(&other_ca.display().to_string()),

@@ -119,7 +119,9 @@ impl From<ikrar_core::Error> for ApiError {
             E::NotFound { .. } | E::NoLedger { .. } => StatusCode::NOT_FOUND,
             // A storage error is the database unreachable or a commit cut off (a restarted
             // PostgreSQL server): the client should try again, with the same event ids.
-            E::Locked { .. } | E::Closed { .. } | E::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Locked { .. } | E::Closed { .. } | E::Storage { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {

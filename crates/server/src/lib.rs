@@ -13,6 +13,7 @@
 //! ```
 
 mod auth;
+mod blocking;
 mod connections;
 mod console;
 mod error;
@@ -285,6 +286,7 @@ pub fn router(
         // Files only where a server keeps them up to date (`serve_with_socket`).
         tile_files: None,
     };
+    blocking::follow_head(&state);
     Ok(router_on(state, config, tcp_tokens(config)))
 }
 
@@ -406,6 +408,7 @@ pub async fn serve_with_socket(
             down_rx.clone(),
         ));
     }
+    blocking::follow_head(&state);
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let stats = state.metrics.connections.clone();
     let trigger = async move {

@@ -10,6 +10,7 @@ use ikrar_core::{Moment, Status};
 use ikrar_state::{ListFilter, MeetingFilter, Page, Sort};
 use serde::Deserialize;
 
+use crate::blocking::storage;
 use crate::error::ApiError;
 use crate::routes::{json_ok, parse_id, AppState, BasisQuery};
 
@@ -153,7 +154,7 @@ pub async fn commitments(
         known_at: q.known_at.clone(),
     }
     .basis()?;
-    let listed = app.state.list_page(&filter, page, &basis)?;
+    let listed = storage(move || Ok(app.state.list_page(&filter, page, &basis)?)).await?;
     let end = page.offset.saturating_add(listed.items.len());
     let next = (end < listed.total).then(|| with_param(&uri, "offset", end as u64));
     Ok(paged(json_ok(&listed.items), listed.total as u64, next))
@@ -204,7 +205,7 @@ pub async fn meetings(
         known_at: q.known_at.clone(),
     }
     .basis()?;
-    let listed = app.state.meetings(&filter, page, &basis)?;
+    let listed = storage(move || Ok(app.state.meetings(&filter, page, &basis)?)).await?;
     let end = page.offset.saturating_add(listed.items.len());
     let next = (end < listed.total).then(|| with_param(&uri, "offset", end as u64));
     Ok(paged(json_ok(&listed.items), listed.total as u64, next))
@@ -239,9 +240,7 @@ pub async fn events(
     };
     let limit = page(q.limit, None)?.limit.unwrap_or(PAGE_ITEMS_DEFAULT);
     let ledger = app.ledger.clone();
-    let (body, next_from) = tokio::task::spawn_blocking(move || events_page(&ledger, from, limit))
-        .await
-        .map_err(ApiError::internal)??;
+    let (body, next_from) = storage(move || events_page(&ledger, from, limit)).await?;
     let tree_size = app.ledger.head().tree_size;
     let next = next_from
         .filter(|n| *n < tree_size)

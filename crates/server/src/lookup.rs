@@ -9,6 +9,7 @@ use ikrar_core::VerifierKey;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::blocking::storage;
 use crate::error::ApiError;
 use crate::routes::{json_ok, AppState};
 
@@ -44,10 +45,16 @@ pub async fn ids(
             "prefix: the start of an id is hex digits and dashes",
         ));
     }
+    let out = storage(move || ids_with_prefix(&app, &prefix)).await?;
+    Ok(json_ok(&out))
+}
+
+/// The ids that start with `prefix`: the projection's subjects, then the ledger's events.
+fn ids_with_prefix(app: &AppState, prefix: &str) -> Result<Vec<IdMatch>, ApiError> {
     app.state.catch_up()?;
     let mut out: Vec<IdMatch> = app
         .state
-        .ids_with_prefix(&prefix)
+        .ids_with_prefix(prefix)
         .into_iter()
         .map(|id| IdMatch {
             id,
@@ -61,7 +68,7 @@ pub async fn ids(
         .collect();
     out.extend(
         app.ledger
-            .event_ids_with_prefix(&prefix, IDS_PER_PREFIX_MAX)
+            .event_ids_with_prefix(prefix, IDS_PER_PREFIX_MAX)
             .into_iter()
             .map(|id| IdMatch {
                 id,
@@ -69,7 +76,7 @@ pub async fn ids(
             }),
     );
     out.truncate(IDS_PER_PREFIX_MAX);
-    Ok(json_ok(&out))
+    Ok(out)
 }
 
 /// The tree head: size and root.
@@ -112,7 +119,8 @@ pub async fn add_checkpoint(
 ) -> Result<Response, ApiError> {
     let key = VerifierKey::parse(submission.verifier_key.trim())
         .map_err(|e| ApiError::bad_request(format!("verifier_key: {e}")))?;
-    let cp = app.ledger.add_checkpoint(&submission.checkpoint, &key)?;
+    // Stored durably (a flush): storage work.
+    let cp = storage(move || Ok(app.ledger.add_checkpoint(&submission.checkpoint, &key)?)).await?;
     Ok(json_ok(&crate::openapi::CheckpointAnswer {
         origin: cp.origin,
         tree_size: cp.tree_size,
@@ -126,8 +134,6 @@ pub async fn add_checkpoint(
     responses((status = 200, description = "Per actor: events, retractions, first and last recorded_at")))]
 pub async fn actors(State(app): State<AppState>) -> Result<Response, ApiError> {
     let ledger = app.ledger.clone();
-    let actors = tokio::task::spawn_blocking(move || ikrar_audit::actors(&ledger))
-        .await
-        .map_err(ApiError::internal)??;
+    let actors = storage(move || Ok(ikrar_audit::actors(&ledger)?)).await?;
     Ok(json_ok(&actors))
 }

@@ -94,7 +94,7 @@ pub struct CheckpointAnswer {
         crate::telemetry::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail, AppendAnswer, DryRunAnswer, CheckpointAnswer)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
 struct ApiDoc;
@@ -109,6 +109,88 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The error answers every route can give, added to each operation of the document from what
+/// it declares (its input, its method, whether it needs a token) and how the guard in `lib.rs`
+/// treats every request — written once here, so that a new route cannot leave them out:
+///
+/// - 400 where the route takes input (a parameter or a body): input that does not parse or
+///   breaks a rule;
+/// - 401 where a token is needed (every route but `/healthz`, when the server has tokens);
+/// - 403 where the route records (not a GET): a reader's token may only read;
+/// - 408, 413 and 503 on every route: the request's time limit, the body size limit (a
+///   declared `Content-Length` is checked first, whatever the route), and a server that
+///   refuses a connection over its limit (or whose ledger is closed).
+///
+/// A response a route's annotation already describes keeps its description (and gets the error
+/// body if it named none).
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let path_takes_input = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            for (records, operation) in [(false, item.get.as_mut()), (true, item.post.as_mut())] {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let takes_input = path_takes_input
+                    || operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let needs_token = path != "/healthz";
+                let mut answers = Vec::new();
+                if takes_input {
+                    answers.push(("400", "Input that does not parse or breaks a rule"));
+                }
+                if needs_token {
+                    answers.push(("401", "No bearer token, or an unknown one"));
+                }
+                if needs_token && records {
+                    answers.push(("403", "The token's role may only read"));
+                }
+                answers.extend([
+                    (
+                        "408",
+                        "The request took longer than the server's time limit",
+                    ),
+                    (
+                        "413",
+                        "The body (or its declared length) is over the size limit",
+                    ),
+                    (
+                        "503",
+                        "Too many connections (`too_many_connections`), or the ledger is closed",
+                    ),
+                ]);
+                for (status, description) in answers {
+                    let response = operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                    // An annotation that named the status without its body: the error body.
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        if response.content.is_empty() {
+                            response.content = error(description).content;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

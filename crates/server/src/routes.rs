@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,6 +17,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use crate::blocking::storage;
 use crate::error::ApiError;
 use crate::Caller;
 
@@ -235,7 +236,9 @@ pub async fn commitment(
     Query(q): Query<BasisQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let view = app.state.commitment(id, &q.basis()?)?.ok_or_else(|| {
+    let basis = q.basis()?;
+    let view = storage(move || Ok(app.state.commitment(id, &basis)?)).await?;
+    let view = view.ok_or_else(|| {
         ApiError::not_found(format!("commitment {id} does not exist in this basis"))
     })?;
     Ok(json_ok(&view))
@@ -248,7 +251,8 @@ pub async fn meeting_history(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let history = ikrar_audit::history(&app.ledger, parse_id(&id)?)?;
+    let id = parse_id(&id)?;
+    let history = storage(move || Ok(ikrar_audit::history(&app.ledger, id)?)).await?;
     Ok(json_ok(&history.entries))
 }
 
@@ -259,7 +263,8 @@ pub async fn history(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let history = ikrar_audit::history(&app.ledger, parse_id(&id)?)?;
+    let id = parse_id(&id)?;
+    let history = storage(move || Ok(ikrar_audit::history(&app.ledger, id)?)).await?;
     Ok(json_ok(&history.entries))
 }
 
@@ -272,9 +277,9 @@ pub async fn meeting(
     Query(q): Query<BasisQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let view = app
-        .state
-        .meeting(id, &q.basis()?)?
+    let basis = q.basis()?;
+    let view = storage(move || Ok(app.state.meeting(id, &basis)?))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("meeting {id} does not exist in this basis")))?;
     Ok(json_ok(&view))
 }
@@ -286,7 +291,10 @@ pub async fn summary(
     State(app): State<AppState>,
     Query(q): Query<BasisQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(json_ok(&app.state.summary(&q.basis()?)?))
+    let basis = q.basis()?;
+    Ok(json_ok(
+        &storage(move || Ok(app.state.summary(&basis)?)).await?,
+    ))
 }
 
 /// `?from=&to=&known_at=`.
@@ -319,18 +327,18 @@ pub async fn diff(
                 .map_err(|e| ApiError::bad_request(format!("known_at: {e}")))
         })
         .transpose()?;
-    Ok(json_ok(&app.state.diff(
-        known_at,
-        moment("from", &q.from)?,
-        moment("to", &q.to)?,
-    )?))
+    let (from, to) = (moment("from", &q.from)?, moment("to", &q.to)?);
+    Ok(json_ok(
+        &storage(move || Ok(app.state.diff(known_at, from, to)?)).await?,
+    ))
 }
 
 /// The latest signed checkpoint.
 #[utoipa::path(get, path = "/v1/checkpoint", tag = "integrity",
     responses((status = 200, body = crate::openapi::CheckpointAnswer), (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let cp = app.ledger.latest_checkpoint()?.ok_or_else(|| {
+    let cp = storage(move || Ok(app.ledger.latest_checkpoint()?)).await?;
+    let cp = cp.ok_or_else(|| {
         ApiError::not_found("no checkpoint is stored yet; sign one with `ikrar checkpoint`")
     })?;
     Ok(json_ok(&crate::openapi::CheckpointAnswer {
@@ -358,14 +366,19 @@ pub async fn inclusion(
     Path(event_id): Path<String>,
     Query(q): Query<SizeQuery>,
 ) -> Result<Response, ApiError> {
+    let event_id = parse_id(&event_id)?;
     if q.format.as_deref() == Some("tlog-proof") {
-        return tlog_receipt(&app.ledger, parse_id(&event_id)?, q.size);
+        return storage(move || tlog_receipt(&app.ledger, event_id, q.size)).await;
     }
-    Ok(json_ok(&ikrar_audit::inclusion_bundle(
-        &app.ledger,
-        parse_id(&event_id)?,
-        q.size,
-    )?))
+    let bundle = storage(move || {
+        Ok(ikrar_audit::inclusion_bundle(
+            &app.ledger,
+            event_id,
+            q.size,
+        )?)
+    })
+    .await?;
+    Ok(json_ok(&bundle))
 }
 
 /// The receipt of `?format=tlog-proof`, as `text/plain`.
@@ -408,29 +421,22 @@ pub async fn consistency(
     State(app): State<AppState>,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(json_ok(&ikrar_audit::consistency_bundle(
-        &app.ledger,
-        q.from,
-        q.to,
-    )?))
+    let bundle =
+        storage(move || Ok(ikrar_audit::consistency_bundle(&app.ledger, q.from, q.to)?)).await?;
+    Ok(json_ok(&bundle))
 }
 
 /// Re-reads and re-hashes the whole ledger; `ok` false names the first bad position.
 #[utoipa::path(get, path = "/v1/verify", tag = "integrity",
     responses((status = 200, body = ikrar_audit::VerificationReport)))]
 pub async fn verify(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let ledger = app.ledger.clone();
     let report =
-        tokio::task::spawn_blocking(move || ikrar_audit::verification_report(&ledger, &mut |_| {}))
-            .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })??;
+        storage(move || Ok(ikrar_audit::verification_report(&app.ledger, &mut |_| {})?)).await?;
     Ok(json_ok(&report))
 }
 
 /// Liveness; needs no token.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "`{\"ok\":true,\"tree_size\":N}`")))]
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(()), responses((status = 200, description = "`{\"ok\":true,\"tree_size\":N}`")))]
 pub async fn healthz(State(app): State<AppState>) -> Response {
     json_ok(&json!({"ok": true, "tree_size": app.ledger.head().tree_size}))
 }

@@ -42,8 +42,10 @@ const SAVE_LAG_FRACTION: u64 = 8;
 const CATCH_UP_SAVE_MIN_RECORDS: u64 = 1_000_000;
 /// How often, in records, a long catch-up checks whether to save.
 const CATCH_UP_CHECK_EVERY_RECORDS: u64 = 100_000;
+/// Records read from the log and then applied under one hold of the projection's lock.
+const CATCH_UP_CHUNK_RECORDS: usize = 1_024;
 /// Every subject's timeline, and the position they reflect.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Timelines {
     pub(crate) reached: u64,
     /// The position the snapshot on disk reflects (0: none).
@@ -106,8 +108,13 @@ impl Projection {
             remove_other_files(dir);
             // A snapshot that is missing, damaged, of another format or of another ledger is
             // not an error: the projection is a cache, rebuilt from the log.
-            if let Ok(Some(t)) = read_snapshot(&dir.join(SNAPSHOT_FILE), ledger) {
-                *projection.lock() = t;
+            match read_snapshot(&dir.join(SNAPSHOT_FILE), ledger) {
+                Ok(Some(t)) => *projection.lock() = t,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the projection's snapshot is not used; rebuilding it from the log"
+                ),
             }
         }
         projection.catch_up_with_progress(progress)?;
@@ -162,34 +169,64 @@ impl Projection {
     }
 
     fn catch_up_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<(), Error> {
-        let mut t = self.lock();
         let head = self.ledger.head().tree_size;
-        if t.reached >= head {
+        let start = self.reached();
+        if start >= head {
             return Ok(());
         }
-        let start = t.reached;
-        let mut applied = 0u64;
-        for item in self.ledger.iter_from(start) {
-            let stored = item?;
-            let position = stored.record.position;
-            if position >= head {
+        // The log is read without the lock, and the lock is taken per chunk to apply it: a
+        // query that needs only what is applied waits for one chunk at most, not for a whole
+        // catch-up (the server catches up in the background as heads are published).
+        let mut records = self.ledger.iter_from(start);
+        let mut next_check = start + CATCH_UP_CHECK_EVERY_RECORDS;
+        loop {
+            let mut chunk = Vec::with_capacity(CATCH_UP_CHUNK_RECORDS);
+            for item in records.by_ref() {
+                let stored = item?;
+                if stored.record.position >= head {
+                    break;
+                }
+                chunk.push(stored);
+                if chunk.len() == CATCH_UP_CHUNK_RECORDS {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
                 break;
             }
-            apply(&mut t, &self.ledger, &stored.record)?;
-            t.reached = position + 1;
-            applied += 1;
-            if applied.is_multiple_of(CATCH_UP_CHECK_EVERY_RECORDS) {
+            let mut t = self.lock();
+            for stored in &chunk {
+                let position = stored.record.position;
+                // Another catch-up (a query's, or the background one) may have applied some.
+                if position < t.reached {
+                    continue;
+                }
+                if position > t.reached {
+                    break;
+                }
+                apply(&mut t, &self.ledger, &stored.record)?;
+                t.reached = position + 1;
+            }
+            if t.reached >= next_check {
+                next_check = t.reached + CATCH_UP_CHECK_EVERY_RECORDS;
                 let since_save = t.reached - t.saved;
                 if since_save >= CATCH_UP_SAVE_MIN_RECORDS.max(t.saved) {
                     self.save_if_possible(&mut t);
                 }
-                progress(t.reached - start, head - start);
+                progress(t.reached.saturating_sub(start), head - start);
+            }
+            if t.reached >= head {
+                break;
             }
         }
+        let mut t = self.lock();
         if t.reached - t.saved >= (t.reached / SAVE_LAG_FRACTION).max(1) {
             self.save_if_possible(&mut t);
         }
-        progress(t.reached - start, head - start);
+        progress(
+            t.reached.saturating_sub(start).min(head - start),
+            head - start,
+        );
         Ok(())
     }
 
@@ -225,9 +262,15 @@ impl Projection {
         Ok(())
     }
 
+    /// The basis resolved against the ledger, with the projection caught up to its tree size.
+    /// The projection's lock (and the log) is taken only when the basis needs records not yet
+    /// applied: a projection kept caught up in the background answers without waiting.
     pub(crate) fn resolved(&self, basis: &Basis) -> Result<ResolvedBasis, Error> {
-        self.catch_up()?;
-        basis.resolve(&self.ledger)
+        let resolved = basis.resolve(&self.ledger)?;
+        if self.reached() < resolved.tree_size {
+            self.catch_up()?;
+        }
+        Ok(resolved)
     }
 
     /// One commitment in a basis, or `None` if it does not exist there.

@@ -189,6 +189,10 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
         bytes.resize(len as usize, 0);
         input.read_exact(&mut bytes).map_err(io)?;
         let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
+        // A digest that checks out says the file is as written, not that what was written is
+        // sound (another build, a bug, a hand-made file): the values are checked too, so that
+        // no query meets one it cannot fold.
+        check_entries(tag[0], &entries, reached).map_err(|what| damaged(&what))?;
         match tag[0] {
             TAG_COMMITMENT => {
                 for e in &entries {
@@ -232,4 +236,147 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
     t.commitment_order.sort_unstable();
     t.meeting_order.sort_unstable();
     Ok(Some(t))
+}
+
+/// Checks what a query takes for granted of a timeline's entries: positions in order and within
+/// the snapshot, retractions after what they retract, instants and dates chrono can hold,
+/// `held_on` a moment, and changes of the timeline's kind of subject.
+fn check_entries(tag: u8, entries: &[Entry], reached: u64) -> Result<(), String> {
+    let mut previous: Option<u64> = None;
+    for e in entries {
+        let at = e.position;
+        if previous.is_some_and(|p| p >= at) || at >= reached {
+            return Err(format!(
+                "an entry at position {at} is out of order or out of range"
+            ));
+        }
+        previous = Some(at);
+        if e.retracted_at.is_some_and(|r| r <= at || r >= reached) {
+            return Err(format!("the entry at {at} has a retraction out of range"));
+        }
+        if chrono::DateTime::from_timestamp_micros(e.effective_micros).is_none() {
+            return Err(format!(
+                "the entry at {at} has an effective instant out of range"
+            ));
+        }
+        let day = |d: i32| chrono::NaiveDate::from_num_days_from_ce_opt(d).is_some();
+        let sound = match (&e.change, tag) {
+            (Change::Made(m), TAG_COMMITMENT) => day(m.made_on_days) && m.due_days.is_none_or(day),
+            (Change::Amended(a), TAG_COMMITMENT) => a.due_days.is_none_or(day),
+            (Change::Status { .. } | Change::NamedBy { .. }, TAG_COMMITMENT) => true,
+            (Change::Held(h), TAG_MEETING) => h.held_on.parse::<ikrar_core::Moment>().is_ok(),
+            (Change::Linked { .. }, TAG_MEETING) => true,
+            (Change::Retraction, _) => true,
+            _ => false,
+        };
+        if !sound {
+            return Err(format!("the entry at {at} holds a value no event gives"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ikrar_core::event::{CommitmentMade, EventData, MeetingHeld};
+    use ikrar_core::InputEvent;
+
+    use super::*;
+    use crate::projection::Projection;
+    use crate::{Basis, ListFilter};
+
+    fn ledger(path: &Path) -> Ledger {
+        let ledger = Ledger::create(path).unwrap();
+        let made = |n: u128| {
+            let mut e = InputEvent::new(EventData::CommitmentMade(CommitmentMade {
+                commitment_id: Uuid::from_u128(n),
+                title: format!("Commitment {n}"),
+                summary: None,
+                owner: None,
+                parties: vec!["Japan".into()],
+                themes: vec![],
+                made_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 16).unwrap(),
+                due: chrono::NaiveDate::from_ymd_opt(2026, 1, 16),
+            }));
+            e.actor = Some("tester".into());
+            e
+        };
+        let mut held = InputEvent::new(EventData::MeetingHeld(MeetingHeld {
+            meeting_id: Uuid::from_u128(100),
+            title: "A meeting".into(),
+            held_on: "2025-02-01".parse().unwrap(),
+            location: None,
+            participants: vec![],
+            commitment_ids: vec![Uuid::from_u128(1)],
+            outcomes: vec![],
+        }));
+        held.actor = Some("tester".into());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(ledger.append(vec![made(1), made(2), held]))
+            .unwrap();
+        ledger
+    }
+
+    fn answers(projection: &Projection) -> String {
+        // A fixed instant: the answers of two opens are compared.
+        let now = Basis::new(None, Some("2026-06-01".parse().unwrap()));
+        format!(
+            "{:?}\n{:?}\n{:?}",
+            projection.list(&ListFilter::default(), &now).unwrap(),
+            projection.summary(&now).unwrap(),
+            projection.meeting(Uuid::from_u128(100), &now).unwrap(),
+        )
+    }
+
+    /// A snapshot whose digest checks out but whose values no event gives is refused, and the
+    /// projection, rebuilt from the log, answers as before — never a panic in a query.
+    #[test]
+    fn a_snapshot_with_a_valid_digest_over_bad_values_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir.path().join("l"));
+        let projection = Projection::open(&ledger).unwrap();
+        projection.flush().unwrap();
+        let expected = answers(&projection);
+        drop(projection);
+        let snapshots = Projection::dir(&ledger).unwrap();
+        let path = snapshots.join(SNAPSHOT_FILE);
+        let good = read_snapshot(&path, &ledger).unwrap().expect("a snapshot");
+        let root = ledger.root_at(good.reached).unwrap().0;
+        type Spoil = fn(&mut Entry);
+        let spoilers: [(u8, Spoil); 6] = [
+            (TAG_COMMITMENT, |e| e.effective_micros = i64::MAX),
+            (TAG_COMMITMENT, |e| {
+                if let Change::Made(m) = &mut e.change {
+                    m.made_on_days = i32::MAX;
+                }
+            }),
+            (TAG_COMMITMENT, |e| {
+                if let Change::Made(m) = &mut e.change {
+                    m.due_days = Some(i32::MIN);
+                }
+            }),
+            (TAG_COMMITMENT, |e| e.position = u64::MAX),
+            (TAG_COMMITMENT, |e| e.retracted_at = Some(0)),
+            (TAG_MEETING, |e| {
+                if let Change::Held(h) = &mut e.change {
+                    h.held_on = "not a date".into();
+                }
+            }),
+        ];
+        for (case, (tag, spoil)) in spoilers.into_iter().enumerate() {
+            let mut bad = good.clone();
+            let timelines = if tag == TAG_MEETING {
+                &mut bad.meetings
+            } else {
+                &mut bad.commitments
+            };
+            for timeline in timelines.values_mut() {
+                timeline.entries.iter_mut().for_each(spoil);
+            }
+            write_snapshot(&snapshots, &bad, &root).unwrap();
+            assert!(read_snapshot(&path, &ledger).is_err(), "case {case}");
+            let projection = Projection::open(&ledger).unwrap();
+            assert_eq!(answers(&projection), expected, "case {case}");
+        }
+    }
 }

@@ -153,6 +153,13 @@ impl Ledger {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Makes the next `commits` group commits fail after their batch was applied, as a failed
+    /// flush does (on a sled ledger; a test seam, not for production use).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fail_next_commits(&self, commits: u32) {
+        self.inner.store.backend.fail_next_commits(commits);
+    }
+
     /// Creates a new, empty ledger at `path` (a directory, or a `postgres://` URL: see
     /// [`Location::of`]). Refuses a directory that exists and is not empty, and a database that
     /// already holds a ledger.
@@ -377,6 +384,12 @@ impl Ledger {
         *self.inner.head_rx.borrow()
     }
 
+    /// The head as it is published: each commit (of this process, or on a shared backend of
+    /// another) changes it once its records are readable. The channel closes with the ledger.
+    pub fn watch_head(&self) -> watch::Receiver<Head> {
+        self.inner.head_rx.clone()
+    }
+
     /// Appends events, all or nothing, and answers once they are durable (SPEC §3).
     pub async fn append(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
         self.submit(events, false).await
@@ -437,7 +450,7 @@ impl Ledger {
 /// A `postgres://` location in a build without the PostgreSQL backend.
 #[cfg(not(feature = "postgres"))]
 fn no_postgres() -> Error {
-    Error::Storage(
-        "this build has no PostgreSQL backend (it was built without the `postgres` feature)".into(),
+    Error::storage(
+        "this build has no PostgreSQL backend (it was built without the `postgres` feature)",
     )
 }

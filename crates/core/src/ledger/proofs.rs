@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::ledger::Ledger;
-use crate::storage::StoreHashes;
+use crate::storage::Hashes;
 use crate::tree::merkle::Hash;
 
 impl Ledger {
@@ -16,12 +16,12 @@ impl Ledger {
                 what: format!("tree size {tree_size} (the ledger has {})", head.tree_size),
             });
         }
-        tlog_tiles::tree_hash(tree_size, &StoreHashes(&self.inner.store))
-            .map(Hash::from)
-            .map_err(|e| Error::Integrity {
-                position: tree_size.saturating_sub(1),
-                what: format!("stored tree hashes are missing: {e}"),
-            })
+        let hashes = Hashes::new(&self.inner.store);
+        let root = tlog_tiles::tree_hash(tree_size, &hashes);
+        hashes.outcome(root, |e| Error::Integrity {
+            position: tree_size.saturating_sub(1),
+            what: format!("stored tree hashes are missing: {e}"),
+        })
     }
 
     /// The inclusion proof (RFC 9162 §2.1.3) of the record at `position` in the tree of
@@ -37,12 +37,13 @@ impl Ledger {
                 ),
             });
         }
-        tlog_tiles::prove_record(tree_size, position, &StoreHashes(&self.inner.store))
-            .map(|p| p.into_iter().map(Hash::from).collect())
-            .map_err(|e| Error::Integrity {
-                position,
-                what: format!("stored tree hashes are missing: {e}"),
-            })
+        let hashes = Hashes::new(&self.inner.store);
+        let proof = tlog_tiles::prove_record(tree_size, position, &hashes);
+        let proof: Vec<tlog_tiles::Hash> = hashes.outcome(proof, |e| Error::Integrity {
+            position,
+            what: format!("stored tree hashes are missing: {e}"),
+        })?;
+        Ok(proof.into_iter().map(Hash::from).collect())
     }
 
     /// The consistency proof (RFC 9162 §2.1.4) between the trees of `old_size` and `new_size`
@@ -61,11 +62,12 @@ impl Ledger {
         if old_size == new_size {
             return Ok(Vec::new());
         }
-        tlog_tiles::prove_tree(new_size, old_size, &StoreHashes(&self.inner.store))
-            .map(|p| p.into_iter().map(Hash::from).collect())
-            .map_err(|e| Error::Integrity {
-                position: new_size - 1,
-                what: format!("stored tree hashes are missing: {e}"),
-            })
+        let hashes = Hashes::new(&self.inner.store);
+        let proof = tlog_tiles::prove_tree(new_size, old_size, &hashes);
+        let proof: Vec<tlog_tiles::Hash> = hashes.outcome(proof, |e| Error::Integrity {
+            position: new_size - 1,
+            what: format!("stored tree hashes are missing: {e}"),
+        })?;
+        Ok(proof.into_iter().map(Hash::from).collect())
     }
 }

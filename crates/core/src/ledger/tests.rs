@@ -18,7 +18,7 @@ impl crate::storage::CommitLock for FailingCommit {
         meanwhile: &mut dyn FnMut(),
     ) -> Result<(), Error> {
         meanwhile();
-        Err(Error::Storage("the disk went away".into()))
+        Err(Error::storage("the disk went away"))
     }
 }
 
@@ -36,7 +36,7 @@ fn a_failed_commit_takes_back_what_the_index_learned() {
         crate::write::stage::stage(store, &group, &made(3..300), chrono::Utc::now()).unwrap();
     group.merge(layer);
     let failed = crate::write::writer::commit(store, Box::new(FailingCommit(head)), &group, &head);
-    assert!(matches!(failed, Err(Error::Storage(_))), "{failed:?}");
+    assert!(matches!(failed, Err(Error::Storage { .. })), "{failed:?}");
     let after = store.read_index();
     assert_eq!(after.size, before.size);
     assert_eq!(after.streams, before.streams);
@@ -46,6 +46,69 @@ fn a_failed_commit_takes_back_what_the_index_learned() {
     // Nothing was written, and the ledger goes on.
     assert_eq!(ledger.head(), head);
     rt.block_on(ledger.append(made(3..5))).unwrap();
+    ledger.verify().unwrap();
+}
+
+/// Once the backend's commit has returned, the group is durable: nothing after it — here the
+/// index refusing one of its records — may answer the appenders that their append failed.
+#[test]
+fn after_a_durable_commit_nothing_turns_it_into_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(ledger.append(made(0..3))).unwrap();
+    let store = &ledger.inner.store;
+    let head = ledger.head();
+    let mut group = crate::write::layer::Layer::new(head.tree_size, head.last_recorded_at);
+    let (layer, _) =
+        crate::write::stage::stage(store, &group, &made(3..10), chrono::Utc::now()).unwrap();
+    group.merge(layer);
+    // The index is made to refuse the group's sixth record (as if its id were known).
+    store.write_index().ids.insert(group.records[5].event_id, 0);
+    let lock = store.backend.lock_for_commit().unwrap();
+    let committed = crate::write::writer::commit(store, lock, &group, &head);
+    match committed {
+        Ok(crate::write::writer::Committed {
+            head: new_head,
+            index_fault: Some(Error::Integrity { .. }),
+        }) => assert_eq!(new_head.tree_size, 10),
+        other => panic!("a durable commit was answered with {other:?}"),
+    }
+    drop(ledger);
+    // The group is there, whole, and the index is rebuilt from the log.
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.head().tree_size, 10);
+    ledger.verify().unwrap();
+}
+
+/// A group commit that failed (its batch applied in sled, the flush failing) fails its own
+/// appenders only: the next append works, on the acknowledged head, and nothing of the failed
+/// batch is left — not even the bundles beyond what the next group overwrites.
+#[test]
+fn a_failed_commit_fails_its_appenders_only_and_the_next_append_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::create(&path).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(ledger.append(made(0..3))).unwrap();
+    ledger.fail_next_commits(1);
+    // Large enough for several bundles, so that the next, small group cannot overwrite them.
+    let events = 3 * crate::storage::on_sled::BUNDLE_RECORDS_MAX as u128;
+    let failed = rt.block_on(ledger.append(made(3..3 + events)));
+    assert!(matches!(failed, Err(Error::Io(_))), "{failed:?}");
+    assert_eq!(ledger.head().tree_size, 3);
+    let next = rt.block_on(ledger.append(made(3..5))).unwrap();
+    assert_eq!(next.positions, vec![3, 4]);
+    ledger.verify().unwrap();
+    // The failed append, sent again, completes.
+    rt.block_on(ledger.append(made(5..3 + events))).unwrap();
+    let tree_size = ledger.head().tree_size;
+    assert_eq!(tree_size, 3 + events as u64);
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.discarded_at_open(), 0);
+    assert_eq!(ledger.head().tree_size, tree_size);
     ledger.verify().unwrap();
 }
 

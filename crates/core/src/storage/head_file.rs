@@ -1,7 +1,8 @@
 //! The head file: a copy of the head outside sled, the commit point of a sled ledger (see
 //! [`HeadFile`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::storage::Head;
@@ -17,19 +18,21 @@ const HEAD_FILE_MAGIC: &[u8; 8] = b"IKRARHD1";
 /// than the head file, or one whose tree disagrees with the head file's root, is an integrity
 /// failure, never a quiet loss. It is written without its own fsync, after sled's flush, so it
 /// can lag the log after a power cut but never run ahead of it.
+///
+/// The file is opened (and made, if need be) only when a head is first written: opening a
+/// ledger to check it must never make a head file that was deleted reappear, empty, and then
+/// be reported as malformed instead of missing.
 pub(crate) struct HeadFile {
-    file: std::fs::File,
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
 }
 
 impl HeadFile {
-    pub(crate) fn create(dir: &Path) -> Result<HeadFile, Error> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(dir.join(HEAD_FILE_NAME))?;
-        Ok(HeadFile { file })
+    pub(crate) fn new(dir: &Path) -> HeadFile {
+        HeadFile {
+            path: dir.join(HEAD_FILE_NAME),
+            file: Mutex::new(None),
+        }
     }
 
     pub(crate) fn write(&self, head: &Head) -> Result<(), Error> {
@@ -37,14 +40,31 @@ impl HeadFile {
         let mut bytes = [0u8; 56];
         bytes[..8].copy_from_slice(HEAD_FILE_MAGIC);
         bytes[8..].copy_from_slice(&head.encode());
-        self.file.write_all_at(&bytes, 0)?;
+        // Only the writer thread writes; a panic elsewhere cannot leave the handle half-made.
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if file.is_none() {
+            *file = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&self.path)?,
+            );
+        }
+        if let Some(file) = file.as_ref() {
+            file.write_all_at(&bytes, 0)?;
+        }
         Ok(())
     }
 
     /// Makes what was written durable (at creation: the head file is whole before the
     /// database appears beside it).
     pub(crate) fn sync(&self) -> Result<(), Error> {
-        Ok(self.file.sync_all()?)
+        let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        match file.as_ref() {
+            Some(file) => Ok(file.sync_all()?),
+            None => Ok(()),
+        }
     }
 
     /// The head last written, `None` if the file is missing.

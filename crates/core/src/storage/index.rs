@@ -29,36 +29,46 @@ pub(crate) struct Index {
 
 impl Index {
     /// Adds the record at the next position. Fails (naming the position) if it does not
-    /// continue the log: a wrong position, version or a repeated id.
+    /// continue the log: a wrong position, version or a repeated id. Every check comes before
+    /// the first change, so a refused record leaves the index exactly as it was (a writer
+    /// that is refused must be able to go on with a true index).
     pub(crate) fn push(&mut self, r: &RecordHeader<'_>) -> Result<(), Error> {
         let position = self.size;
         let bad = |what: String| Error::Integrity { position, what };
         if r.position != position {
             return Err(bad(format!("the record says position {}", r.position)));
         }
-        // A known stream is found by its text (no parse, no allocation); only a new one is
-        // parsed and owned.
-        let versions = if self.streams.contains_key(r.stream.as_ref()) {
-            self.streams
-                .get_mut(r.stream.as_ref())
-                .expect("checked just before")
-        } else {
-            let stream = StreamId::parse(&r.stream)
-                .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?;
-            self.streams.entry(stream).or_default()
-        };
-        if r.version != versions.len() as u64 {
-            return Err(bad(format!(
-                "stream {} version {} where {} was expected",
-                r.stream,
-                r.version,
-                versions.len()
-            )));
-        }
-        versions.push(position);
-        if self.ids.insert(r.event_id, position).is_some() {
+        if self.ids.contains_key(&r.event_id) {
             return Err(bad(format!("event id {} appears twice", r.event_id)));
         }
+        // A known stream is found by its text (no parse, no allocation); only a new one is
+        // parsed, and owned only once the record is accepted.
+        let known = self.streams.get(r.stream.as_ref()).map(Vec::len);
+        let new_stream = match known {
+            Some(_) => None,
+            None => Some(
+                StreamId::parse(&r.stream)
+                    .ok_or_else(|| bad(format!("`{}` is not a stream id", r.stream)))?,
+            ),
+        };
+        let expected_version = known.unwrap_or(0) as u64;
+        if r.version != expected_version {
+            return Err(bad(format!(
+                "stream {} version {} where {expected_version} was expected",
+                r.stream, r.version,
+            )));
+        }
+        // Accepted: from here on nothing fails.
+        match new_stream {
+            Some(stream) => self.streams.entry(stream).or_default().push(position),
+            None => {
+                if let Some(versions) = self.streams.get_mut(r.stream.as_ref()) {
+                    versions.push(position);
+                }
+            }
+        }
+        let earlier = self.ids.insert(r.event_id, position);
+        debug_assert!(earlier.is_none(), "checked before any change");
         if let Some(target) = r.retracts {
             self.retracted.insert(target, position);
         }
@@ -180,5 +190,42 @@ mod tests {
             index.push(h).unwrap();
         }
         assert_eq!(index.size, 5);
+    }
+
+    #[test]
+    fn a_refused_record_changes_nothing() {
+        let a = "commitment/0194a1c2-0000-7000-8000-000000000001";
+        let b = "commitment/0194a1c2-0000-7000-8000-000000000002";
+        let mut index = Index::default();
+        index.push(&header(0, a, 0)).unwrap();
+        index.push(&header(1, a, 1)).unwrap();
+        let before = index.clone();
+        // A repeated id, on a new stream and on a known one; a wrong version; a wrong position;
+        // a stream id that does not parse.
+        let mut repeated_new = header(2, b, 0);
+        repeated_new.event_id = header(0, a, 0).event_id;
+        let mut repeated_known = header(2, a, 2);
+        repeated_known.event_id = header(1, a, 1).event_id;
+        let refused = [
+            repeated_new,
+            repeated_known,
+            header(2, a, 5),
+            header(7, a, 2),
+            header(2, "not a stream", 0),
+        ];
+        for (case, r) in refused.iter().enumerate() {
+            assert!(matches!(
+                index.push(r),
+                Err(Error::Integrity { position: 2, .. })
+            ));
+            assert_eq!(index.size, before.size);
+            assert_eq!(index.streams, before.streams, "case {case}");
+            assert_eq!(index.ids, before.ids, "case {case}");
+            assert_eq!(index.retracted, before.retracted);
+            assert_eq!(index.made_on, before.made_on);
+        }
+        // And the index goes on.
+        index.push(&header(2, b, 0)).unwrap();
+        assert_eq!(index.size, 3);
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod index;
 #[cfg(feature = "postgres")]
 pub(crate) mod on_postgres;
 pub(crate) mod on_sled;
+mod sled_commit;
 pub(crate) mod store;
 
 use chrono::{DateTime, Utc};
@@ -28,7 +29,7 @@ use crate::error::Error;
 use crate::tree::merkle::Hash;
 
 pub use on_sled::CACHE_BYTES_DEFAULT;
-pub(crate) use store::{Store, StoreHashes};
+pub(crate) use store::{HashSource, Hashes, Store};
 
 /// The records of a chunk on the default backend (a sled bundle), for sizing buffers. Chunks of
 /// other backends may hold more.
@@ -179,10 +180,10 @@ pub(crate) trait CommitLock: Send {
     /// On error the caller cannot tell what was written. PostgreSQL rolls the transaction back,
     /// so nothing of the batch is stored. sled has applied the batch before it flushes: after a
     /// failed flush (or a failed head-file write after a good one) the batch may be in sled's
-    /// tree, durable or not, and may be there when the ledger is opened again. That is why a
-    /// failed commit on sled is fatal ([`Backend::commit_failure_is_fatal`]): the writer
-    /// refuses every later append until the ledger is reopened and its tail checked, and no
-    /// reader is shown the batch, since the head is not published.
+    /// tree, durable or not, and may be there when the ledger is opened again. That is why the
+    /// writer undoes it ([`Backend::undo_failed_commit`]) before the next group, and refuses
+    /// appends for as long as it cannot; no reader is shown the batch, since the head is not
+    /// published, and the head file (not reached) marks it unacknowledged for the next open.
     fn commit(
         self: Box<Self>,
         batch: CommitBatch<'_>,
@@ -238,10 +239,16 @@ pub(crate) trait Backend: Send + Sync {
     fn discard_beyond(&self, _head: &Head) -> Result<u64, Error> {
         Ok(0)
     }
-    /// Whether a failed commit leaves the durable state unknown to this process, so that the
-    /// writer must refuse further appends until the ledger is reopened (sled). A backend whose
-    /// next lock reads the true head answers `false`.
-    fn commit_failure_is_fatal(&self) -> bool {
-        true
+    /// Makes `head` — the head before a group commit that just failed — the log's head again,
+    /// removing whatever of the failed batch the backend may have kept, so that the writer can
+    /// go on. Fails if that cannot be made sure of; the writer then refuses appends (and tries
+    /// again at the next one). A backend whose failed commits are rolled back (PostgreSQL:
+    /// the next lock reads the head as the database has it) has nothing to do.
+    fn undo_failed_commit(&self, _head: &Head) -> Result<(), Error> {
+        Ok(())
     }
+    /// Makes the next `commits` commits fail after their batch was applied, as a failed flush
+    /// does (a test seam; a backend without one ignores it).
+    #[cfg(any(test, feature = "testing"))]
+    fn fail_next_commits(&self, _commits: u32) {}
 }

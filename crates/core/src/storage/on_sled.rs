@@ -38,9 +38,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::storage::{
-    Backend, Bytes, Chunk, ChunkRecords, Chunks, CommitBatch, CommitLock, Head, TILE_WIDTH,
-};
+use crate::storage::{Backend, Bytes, Chunk, ChunkRecords, Chunks, CommitLock, Head, TILE_WIDTH};
 
 /// The layout version written to `m/format`.
 pub const LAYOUT_VERSION: u32 = 2;
@@ -51,7 +49,7 @@ pub const BUNDLE_RECORDS_MAX: usize = 16;
 pub(crate) const TAG_HASH: u8 = b'h';
 pub(crate) const TAG_CHECKPOINT: u8 = b'c';
 pub(crate) const TAG_VERIFIER_KEY: u8 = b'k';
-const META_HEAD: &[u8] = b"mhead";
+pub(super) const META_HEAD: &[u8] = b"mhead";
 const META_FORMAT: &[u8] = b"mformat";
 
 /// The name of the lock file inside a ledger directory.
@@ -128,7 +126,7 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// How long a group commit waits for sled's flush before it fails, in milliseconds.
-const FLUSH_WAIT_MAX_MS: u64 = 30_000;
+pub(super) const FLUSH_WAIT_MAX_MS: u64 = 30_000;
 
 /// How long closing a ledger waits for sled's last flush, in milliseconds.
 const CLOSE_FLUSH_WAIT_MS: u64 = 5_000;
@@ -138,6 +136,29 @@ const CLOSE_FLUSH_WAIT_MS: u64 = 5_000;
 pub const CACHE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
 
 /// Takes the ledger directory's lock file: one process at a time owns a sled ledger.
+/// A directory without its database whose head file records acknowledged events is a ledger
+/// whose database was lost, not a place for a new one (nor "no ledger"): an integrity failure.
+/// A head file of an empty tree is what a creation killed before its rename leaves.
+fn database_missing(dir: &Path) -> Result<(), Error> {
+    if dir.join(DB_DIR_NAME).is_dir() {
+        return Ok(());
+    }
+    match HeadFile::read(dir) {
+        Ok(Some(head)) if head.tree_size > 0 => Err(Error::Integrity {
+            position: 0,
+            what: format!(
+                "the head file records {} events but the database is missing ({} was deleted \
+                 or moved); restore it from a backup",
+                head.tree_size,
+                dir.join(DB_DIR_NAME).display()
+            ),
+        }),
+        // No head file, an empty tree, or one that does not read (a creation killed while
+        // writing it): nothing says events were recorded here.
+        _ => Ok(()),
+    }
+}
+
 fn take_lock(path: &Path) -> Result<File, Error> {
     let lock_path = path.join(LOCK_FILE_NAME);
     let file = OpenOptions::new()
@@ -167,11 +188,15 @@ impl Drop for SledBackend {
 /// A ledger directory on sled: the lock file, the head file and one sled `Db` with its `log`
 /// tree. sled has one writer per process, which the lock file makes one per machine.
 pub(crate) struct SledBackend {
-    dir: PathBuf,
-    db: sled::Db,
-    log: sled::Tree,
-    head_file: HeadFile,
+    pub(super) dir: PathBuf,
+    pub(super) db: sled::Db,
+    pub(super) log: sled::Tree,
+    pub(super) head_file: HeadFile,
     _lock: File,
+    /// Commits still to fail after their batch is applied, as a failed flush would (a test
+    /// seam: [`Backend::fail_next_commits`]).
+    #[cfg(any(test, feature = "testing"))]
+    pub(super) failing_commits: std::sync::atomic::AtomicU32,
 }
 
 impl SledBackend {
@@ -187,8 +212,10 @@ impl SledBackend {
             dir: dir.to_path_buf(),
             db,
             log,
-            head_file: HeadFile::create(dir)?,
+            head_file: HeadFile::new(dir),
             _lock: lock,
+            #[cfg(any(test, feature = "testing"))]
+            failing_commits: Default::default(),
         })
     }
 
@@ -201,6 +228,7 @@ impl SledBackend {
     /// directory either has a complete empty database or none.
     pub(crate) fn create(dir: &Path, cache_bytes: u64) -> Result<SledBackend, Error> {
         if dir.exists() {
+            database_missing(dir)?;
             for entry in std::fs::read_dir(dir)? {
                 let name = entry?.file_name();
                 // What a killed creation leaves; `db/` itself is renamed into place last.
@@ -226,7 +254,7 @@ impl SledBackend {
         }
         // The head file is whole before the database appears beside it: an open never finds
         // a database with an empty head file.
-        let head_file = HeadFile::create(dir)?;
+        let head_file = HeadFile::new(dir);
         head_file.write(&Head::empty())?;
         head_file.sync()?;
         std::fs::rename(&staging, dir.join(DB_DIR_NAME))?;
@@ -239,6 +267,7 @@ impl SledBackend {
     pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<SledBackend, Error> {
         let db_path = dir.join(DB_DIR_NAME);
         if !db_path.is_dir() {
+            database_missing(dir)?;
             return Err(Error::NoLedger {
                 path: dir.to_path_buf(),
             });
@@ -442,7 +471,7 @@ impl Backend for SledBackend {
     fn lock_for_commit(&self) -> Result<Box<dyn CommitLock + '_>, Error> {
         // The ledger's one writer thread is the only committer (the lock file keeps other
         // processes out), so the stored head is the lock's head.
-        Ok(Box::new(SledCommit {
+        Ok(Box::new(super::sled_commit::SledCommit {
             backend: self,
             head: self.head()?,
         }))
@@ -453,6 +482,39 @@ impl Backend for SledBackend {
     }
 
     fn discard_beyond(&self, head: &Head) -> Result<u64, Error> {
+        let (batch, records) = self.discarding_beyond(head)?;
+        self.log.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(records)
+    }
+
+    fn undo_failed_commit(&self, head: &Head) -> Result<(), Error> {
+        // Not flushed here (on a full disk the flush could hang): the next commit's flush makes
+        // it durable with that commit, and until then the head file, which the failed commit
+        // did not reach, still marks what lies beyond `head` for removal at the next open.
+        let (batch, _) = self.discarding_beyond(head)?;
+        self.log.apply_batch(batch)?;
+        let now = self.head()?;
+        if now != *head {
+            return Err(Error::storage(format!(
+                "sled's head is at {} records after undoing a failed commit, not {}",
+                now.tree_size, head.tree_size
+            )));
+        }
+        Ok(())
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn fail_next_commits(&self, commits: u32) {
+        self.failing_commits
+            .store(commits, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl SledBackend {
+    /// The batch that makes `head` the log's head and removes the records and hashes beyond
+    /// it, and how many records it removes.
+    fn discarding_beyond(&self, head: &Head) -> Result<(sled::Batch, u64), Error> {
         let tree_size = head.tree_size;
         let mut batch = sled::Batch::default();
         batch.insert(META_HEAD, &head.encode()[..]);
@@ -485,98 +547,6 @@ impl Backend for SledBackend {
                 }
             }
         }
-        self.log.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(records)
-    }
-}
-
-struct SledCommit<'a> {
-    backend: &'a SledBackend,
-    head: Head,
-}
-
-/// A group of at least this many records is flushed on another thread while the writer
-/// teaches the index its records (about 0.7 ms per 1,000, otherwise spent after the flush).
-/// A smaller group's index work is too small to be worth a thread.
-const FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN: usize = 256;
-
-impl CommitLock for SledCommit<'_> {
-    fn head(&self) -> Head {
-        self.head
-    }
-
-    fn commit(
-        self: Box<Self>,
-        batch: CommitBatch<'_>,
-        meanwhile: &mut dyn FnMut(),
-    ) -> Result<(), Error> {
-        // Invariants, right before writing: the batch continues the log at the locked head
-        // (so no stored record is overwritten), and its head counts exactly its records.
-        debug_assert!(batch
-            .records
-            .iter()
-            .enumerate()
-            .all(|(i, r)| r.position == self.head.tree_size + i as u64));
-        debug_assert_eq!(
-            batch.head.tree_size,
-            self.head.tree_size + batch.records.len() as u64
-        );
-        let overlap = batch.records.len() >= FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN;
-        let mut sled_batch = sled::Batch::default();
-        // Records go into new bundles of up to BUNDLE_RECORDS_MAX; a bundle is never
-        // rewritten, so the head is always a bundle boundary.
-        for chunk in batch.records.chunks(BUNDLE_RECORDS_MAX) {
-            let mut value = Vec::with_capacity(chunk.iter().map(|r| r.bytes.len() + 1).sum());
-            for (i, record) in chunk.iter().enumerate() {
-                if i > 0 {
-                    value.push(b'\n');
-                }
-                value.extend_from_slice(record.bytes);
-            }
-            sled_batch.insert(&bundle_key(chunk[0].position)[..], value);
-        }
-        for (level, tile, hashes) in batch.tiles {
-            debug_assert!(hashes.len() as u64 <= TILE_WIDTH * 32);
-            sled_batch.insert(&tile_key(level, tile)[..], hashes);
-        }
-        sled_batch.insert(META_HEAD, &batch.head.encode()[..]);
-        self.backend.log.apply_batch(sled_batch)?;
-        // The flush runs on a thread of its own and is waited for a bounded time: on a full
-        // disk sled's flush can wait for a write that never completes, and an append must
-        // fail, not hang. A flush given up on may still land later: its records are then
-        // beyond the head, never acknowledged, and the next open removes them.
-        let db = self.backend.db.clone();
-        let (flushed_tx, flushed_rx) = std::sync::mpsc::channel();
-        let flusher = std::thread::Builder::new()
-            .name("ikrar-flush".into())
-            .spawn(move || {
-                let _ = flushed_tx.send(db.flush());
-            });
-        if overlap {
-            meanwhile();
-        }
-        let flushed = match flusher {
-            Ok(_) => {
-                match flushed_rx.recv_timeout(std::time::Duration::from_millis(FLUSH_WAIT_MAX_MS)) {
-                    Ok(result) => result.map(|_| ()).map_err(Error::from),
-                    Err(_) => Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "sled's flush did not complete within {} s (is the disk full?)",
-                            FLUSH_WAIT_MAX_MS / 1000
-                        ),
-                    ))),
-                }
-            }
-            Err(_) => self.backend.db.flush().map(|_| ()).map_err(Error::from),
-        };
-        flushed?;
-        if !overlap {
-            meanwhile();
-        }
-        // Only after the flush: the head file may lag the log, never run ahead of it.
-        self.backend.head_file.write(&batch.head)?;
-        Ok(())
+        Ok((batch, records))
     }
 }

@@ -1,6 +1,7 @@
 //! [`Store`]: a backend and the in-memory index over it, and what the rest of the crate reads
 //! through it — records, the index's answers, stored hashes (with a cache of hash tiles).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -270,20 +271,140 @@ impl Store {
     }
 }
 
-/// The stored hashes of a ledger, for `tlog_tiles`.
-pub(crate) struct StoreHashes<'a>(pub(crate) &'a Store);
+/// Where the tree's stored hashes are read from: the store, or the store under a group being
+/// staged.
+pub(crate) trait HashSource {
+    /// The stored hash `index` of `level`: `Ok(None)` if it is not stored, `Err` if the backend
+    /// failed to read it.
+    fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error>;
+}
 
-impl tlog_tiles::HashReader for StoreHashes<'_> {
+impl HashSource for Store {
+    fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
+        self.hash(level, index)
+    }
+}
+
+/// A [`HashSource`] as `tlog_tiles` reads it. `tlog_tiles::Error` has no room for a backend's
+/// error, and a failed read must not come back as `IndexesNotInTree` — a dropped connection
+/// would then read as a damaged tree (exit 3). The first backend error is kept here instead,
+/// and [`Hashes::outcome`] gives it back in place of whatever `tlog_tiles` made of it.
+pub(crate) struct Hashes<'a, S: HashSource + ?Sized> {
+    source: &'a S,
+    failure: RefCell<Option<Error>>,
+}
+
+impl<'a, S: HashSource + ?Sized> Hashes<'a, S> {
+    pub(crate) fn new(source: &'a S) -> Self {
+        Hashes {
+            source,
+            failure: RefCell::new(None),
+        }
+    }
+
+    /// The result of a `tlog_tiles` computation over these hashes: the backend's error if a
+    /// read failed, else `missing(e)` for a tree that lacks hashes, else the value.
+    pub(crate) fn outcome<T, U: From<T>>(
+        self,
+        result: Result<T, tlog_tiles::Error>,
+        missing: impl FnOnce(tlog_tiles::Error) -> Error,
+    ) -> Result<U, Error> {
+        match (result, self.failure.into_inner()) {
+            (_, Some(failure)) => Err(failure),
+            (Ok(value), None) => Ok(value.into()),
+            (Err(e), None) => Err(missing(e)),
+        }
+    }
+}
+
+impl<S: HashSource + ?Sized> tlog_tiles::HashReader for Hashes<'_, S> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
         indexes
             .iter()
             .map(|&i| {
                 let (level, n) = tlog_tiles::split_stored_hash_index(i);
-                match self.0.hash(level, n) {
+                match self.source.stored_hash(level, n) {
                     Ok(Some(h)) => Ok(h.into()),
-                    _ => Err(tlog_tiles::Error::IndexesNotInTree),
+                    Ok(None) => Err(tlog_tiles::Error::IndexesNotInTree),
+                    Err(e) => {
+                        self.failure.borrow_mut().get_or_insert(e);
+                        Err(tlog_tiles::Error::InvalidInput(
+                            "the storage failed to read a hash".into(),
+                        ))
+                    }
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Holds hashes `0..stored` of level 0; reading `broken` fails as a backend would.
+    struct Source {
+        stored: u64,
+        broken: Option<u64>,
+    }
+
+    impl HashSource for Source {
+        fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
+            if level == 0 && self.broken == Some(index) {
+                let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+                return Err(Error::storage_from("the connection dropped", reset));
+            }
+            Ok((index < self.stored >> level).then_some(Hash([index as u8 ^ level; 32])))
+        }
+    }
+
+    fn root(source: &Source, tree_size: u64) -> Result<Hash, Error> {
+        let hashes = Hashes::new(source);
+        let result = tlog_tiles::tree_hash(tree_size, &hashes);
+        hashes.outcome(result, |e| Error::Integrity {
+            position: 0,
+            what: format!("stored tree hashes are missing: {e}"),
+        })
+    }
+
+    #[test]
+    fn a_failed_read_is_a_storage_error_with_its_source_not_damage() {
+        let failed = root(
+            &Source {
+                stored: 4,
+                broken: Some(2),
+            },
+            3,
+        );
+        match failed {
+            Err(e @ Error::Storage { .. }) => {
+                let source = std::error::Error::source(&e).expect("the backend's error");
+                assert!(source.to_string().contains("reset"), "{source}");
+            }
+            other => panic!("expected a storage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_hash_is_still_an_integrity_failure() {
+        let missing = root(
+            &Source {
+                stored: 2,
+                broken: None,
+            },
+            3,
+        );
+        assert!(
+            matches!(missing, Err(Error::Integrity { .. })),
+            "{missing:?}"
+        );
+        assert!(root(
+            &Source {
+                stored: 3,
+                broken: None
+            },
+            3
+        )
+        .is_ok());
     }
 }

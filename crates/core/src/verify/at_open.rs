@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::model::record::Record;
-use crate::storage::{Head, Store, StoreHashes};
+use crate::storage::{Hashes, Head, Store};
 use crate::tree::checkpoint::parse_unverified;
 use crate::tree::merkle::Hash;
 use crate::verify::integrity;
@@ -112,14 +112,14 @@ pub(crate) fn check_tail(store: &Store, head: &Head, shared: bool) -> Result<(),
 
 /// The root of the first `tree_size` records, from the stored tree hashes.
 pub(super) fn stored_root(store: &Store, tree_size: u64) -> Result<Hash, Error> {
-    tlog_tiles::tree_hash(tree_size, &StoreHashes(store))
-        .map(Hash::from)
-        .map_err(|e| {
-            integrity(
-                tree_size.saturating_sub(1),
-                format!("stored tree hashes are missing: {e}"),
-            )
-        })
+    let hashes = Hashes::new(store);
+    let root = tlog_tiles::tree_hash(tree_size, &hashes);
+    hashes.outcome(root, |e| {
+        integrity(
+            tree_size.saturating_sub(1),
+            format!("stored tree hashes are missing: {e}"),
+        )
+    })
 }
 
 /// A checkpoint signed at a size the log no longer reaches.

@@ -129,7 +129,7 @@ pub(crate) fn verify(
     let scanned = match scanned {
         Some(Ok(scanned)) => scanned,
         Some(Err(e)) => return Err(e),
-        None => return Err(Error::Storage("the verify reader panicked".into())),
+        None => return Err(Error::storage("the verify reader panicked")),
     };
     debug_assert_eq!(scanned.size, size);
     let position = size;

@@ -222,17 +222,8 @@ impl<'a> View<'a> {
     }
 }
 
-impl tlog_tiles::HashReader for View<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
-        indexes
-            .iter()
-            .map(|&i| {
-                let (level, n) = tlog_tiles::split_stored_hash_index(i);
-                match self.hash(level, n) {
-                    Ok(Some(h)) => Ok(h.into()),
-                    _ => Err(tlog_tiles::Error::IndexesNotInTree),
-                }
-            })
-            .collect()
+impl crate::storage::HashSource for View<'_> {
+    fn stored_hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
+        self.hash(level, index)
     }
 }

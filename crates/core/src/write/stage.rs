@@ -201,12 +201,13 @@ pub(super) fn push_staged(
     let position = staged.position;
     let completed = {
         let view = View::new(store, [group, layer]);
-        tlog_tiles::stored_hashes_for_record_hash(position, leaf.into(), &view).map_err(|e| {
-            Error::Integrity {
-                position,
-                what: format!("stored tree hashes are missing: {e}"),
-            }
-        })?
+        let hashes = crate::storage::Hashes::new(&view);
+        let completed = tlog_tiles::stored_hashes_for_record_hash(position, leaf.into(), &hashes);
+        let completed: Vec<tlog_tiles::Hash> = hashes.outcome(completed, |e| Error::Integrity {
+            position,
+            what: format!("stored tree hashes are missing: {e}"),
+        })?;
+        completed
     };
     for (level, h) in completed.into_iter().enumerate() {
         layer

@@ -98,9 +98,14 @@ fn run(
         .name("ikrar-reclaim".into())
         .spawn(move || reclaim_rx.into_iter().for_each(drop));
     let reclaim_tx = reclaimer.is_ok().then_some(reclaim_tx);
-    // Set after a failed write on a backend that cannot tell what was written: every later
-    // append is then refused until the ledger is reopened (and its tail checked).
+    // Set when the index could not learn a durable group: every later append is then refused
+    // until the ledger is reopened (which rebuilds the index from the log).
     let mut broken: Option<String> = None;
+    // The acknowledged head before a group commit that failed, while what that commit left
+    // in the backend is not yet undone. A failed commit (a full disk, no descriptor left) fails
+    // only its own appenders: the next group first goes back to this head, and only then is
+    // anything appended on it — a transient cause, once gone, needs no restart.
+    let mut undo_to: Option<Head> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut events_in_group = first.payload.len();
         let mut requests = vec![first];
@@ -120,6 +125,21 @@ fn run(
                 }));
             }
             continue;
+        }
+        if let Some(acknowledged) = undo_to {
+            match store.backend.undo_failed_commit(&acknowledged) {
+                Ok(()) => undo_to = None,
+                Err(e) => {
+                    let error = Error::storage(format!(
+                        "an earlier group commit failed and what it left could not be undone \
+                         yet ({e}); nothing was written"
+                    ));
+                    for r in requests {
+                        let _ = r.reply.send(Err(same_error(&error)));
+                    }
+                    continue;
+                }
+            }
         }
 
         // The write lock first: on a shared backend another process may have committed since
@@ -150,7 +170,10 @@ fn run(
         } else {
             let started = std::time::Instant::now();
             match commit(&store, lock, &group, &head) {
-                Ok(new_head) => {
+                Ok(Committed {
+                    head: new_head,
+                    index_fault: None,
+                }) => {
                     store
                         .stats
                         .committed(group.records.len() as u64, started.elapsed());
@@ -159,14 +182,35 @@ fn run(
                     debug_assert!(store.read_index().size >= new_head.tree_size);
                     publish(&head_tx, new_head);
                 }
+                Ok(Committed {
+                    head: new_head,
+                    index_fault: Some(fault),
+                }) => {
+                    // The group is durable, so its appenders are told so; but the index does
+                    // not hold all of it, so the head is not shown to readers and no further
+                    // append is taken: the next open rebuilds the index from the log (and
+                    // names the record if the log itself is at fault).
+                    tracing::error!(
+                        error = %fault,
+                        tree_size = new_head.tree_size,
+                        "a durable group commit could not be indexed; the ledger takes no more \
+                         appends until it is reopened"
+                    );
+                    tree_size = new_head.tree_size;
+                    broken = Some(format!(
+                        "the index refused a committed record ({fault}); reopen the ledger"
+                    ));
+                }
                 Err(e) => {
                     store.stats.failed();
-                    let error = if store.backend.commit_failure_is_fatal() {
-                        let reason = format!("a group commit failed ({e}); reopen the ledger");
-                        broken = Some(reason.clone());
-                        Error::Closed { reason }
-                    } else {
-                        Error::Storage(format!("a group commit failed ({e})"))
+                    undo_to = Some(head);
+                    let error = match e {
+                        // Its kind kept: a full disk stays a full disk for the appender.
+                        Error::Io(io) => Error::Io(std::io::Error::new(
+                            io.kind(),
+                            format!("a group commit failed ({io})"),
+                        )),
+                        other => Error::storage(format!("a group commit failed ({other})")),
                     };
                     for (request, _) in answers {
                         let _ = request.reply.send(Err(same_error(&error)));
@@ -251,8 +295,13 @@ fn same_error(e: &Error) -> Error {
         Error::Closed { reason } => Error::Closed {
             reason: reason.clone(),
         },
-        Error::Storage(message) => Error::Storage(message.clone()),
-        other => Error::Storage(other.to_string()),
+        Error::Storage { what, source } => Error::Storage {
+            what: what.clone(),
+            source: source.clone(),
+        },
+        // An I/O error keeps its kind (a full disk stays a full disk), with the same words.
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        other => Error::storage(other.to_string()),
     }
 }
 
@@ -271,14 +320,25 @@ fn check_limits(request: &AppendRequest) -> Result<(), Error> {
     Ok(())
 }
 
+/// A durable group commit.
+#[derive(Debug)]
+pub(crate) struct Committed {
+    /// The head after the group.
+    pub(crate) head: Head,
+    /// Why the index could not learn every record of the group, if it could not. The group
+    /// is durable all the same: this never turns the commit into a failure.
+    pub(crate) index_fault: Option<Error>,
+}
+
 /// Writes a group in one atomic, durable commit under `lock`, then teaches the index its
-/// records, and returns the new head.
+/// records, and returns the new head. An error means the group is not acknowledged; once the
+/// backend's commit has returned, nothing can make it one (see [`Committed::index_fault`]).
 pub(crate) fn commit(
     store: &Store,
     lock: Box<dyn CommitLock + '_>,
     group: &Layer,
     head: &Head,
-) -> Result<Head, Error> {
+) -> Result<Committed, Error> {
     // Invariants, right before writing (docs/ARCHITECTURE.md): the records continue the log
     // at the head with gapless positions, and `recorded_at` never goes back.
     debug_assert!(group
@@ -352,8 +412,10 @@ pub(crate) fn commit(
     }
     drop(index_guard);
     store.remember_tiles(written);
-    push_result?;
-    Ok(new_head)
+    Ok(Committed {
+        head: new_head,
+        index_fault: push_result.err(),
+    })
 }
 
 /// The hash tiles the group extends, each whole as it will be stored: what is stored at the
@@ -405,12 +467,12 @@ fn new_head(store: &Store, group: &Layer) -> Result<Head, Error> {
     let tree_size = group.next_position();
     let empty = Layer::new(tree_size, group.last_recorded_at);
     let view = View::new(store, [group, &empty]);
-    let root: Hash = tlog_tiles::tree_hash(tree_size, &view)
-        .map_err(|e| Error::Integrity {
-            position: tree_size.saturating_sub(1),
-            what: format!("cannot compute the new root: {e}"),
-        })?
-        .into();
+    let hashes = crate::storage::Hashes::new(&view);
+    let root = tlog_tiles::tree_hash(tree_size, &hashes);
+    let root: Hash = hashes.outcome(root, |e| Error::Integrity {
+        position: tree_size.saturating_sub(1),
+        what: format!("cannot compute the new root: {e}"),
+    })?;
     Ok(Head {
         tree_size,
         root,

@@ -132,14 +132,11 @@ impl CommitLock for PostgresCommit<'_> {
                 // the append again with its event ids is safe either way — a recorded id
                 // answers its position — and says which.
                 client.batch_execute("COMMIT").await.map_err(|e| {
-                    let cause = match Error::from(e) {
-                        Error::Storage(m) => m,
-                        other => other.to_string(),
-                    };
-                    Error::Storage(format!(
+                    Error::storage_from(
                         "the outcome of COMMIT is unknown, the group may have been recorded \
-                         (send it again with its event ids to find out): {cause}"
-                    ))
+                         (send it again with its event ids to find out)",
+                        e,
+                    )
                 })?;
                 Ok::<(), Error>(())
             }

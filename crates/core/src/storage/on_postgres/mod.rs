@@ -63,17 +63,13 @@ pub(super) const SCHEMA_MIGRATIONS: &str = include_str!("sql/schema_migrations.s
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => {
-                Error::Storage(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
-            }
-            None => {
-                let source = std::error::Error::source(&e)
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default();
-                Error::Storage(format!("PostgreSQL: {e}{source}"))
-            }
-        }
+        // The driver's error is kept as the source: a dropped connection is an operational
+        // failure whose cause the operator needs, never damage.
+        let what = match e.as_db_error() {
+            Some(db) => format!("PostgreSQL {}", db.code().code()),
+            None => "PostgreSQL".to_string(),
+        };
+        Error::storage_from(what, e)
     }
 }
 
@@ -81,7 +77,7 @@ impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            other => Error::Storage(format!("PostgreSQL connection pool: {other}")),
+            other => Error::storage(format!("PostgreSQL connection pool: {other}")),
         }
     }
 }
@@ -144,7 +140,7 @@ impl PostgresBackend {
             .max_size(POOL_CONNECTIONS_MAX)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| Error::Storage(format!("PostgreSQL connection pool: {e}")))?;
+            .map_err(|e| Error::storage(format!("PostgreSQL connection pool: {e}")))?;
         let backend = PostgresBackend {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
@@ -161,7 +157,10 @@ impl PostgresBackend {
                 Ok(())
             })
             .map_err(|e| match e {
-                Error::Storage(m) => Error::Storage(format!("{m}{context}")),
+                Error::Storage { what, source } => Error::Storage {
+                    what: format!("{what}{context}"),
+                    source,
+                },
                 other => other,
             })?;
         Ok(backend)
@@ -181,7 +180,7 @@ impl PostgresBackend {
             let _ = answer_tx.send(future.await);
         });
         answer_rx.recv().map_err(|_| {
-            Error::Storage("a PostgreSQL task ended without an answer (the runtime stopped)".into())
+            Error::storage("a PostgreSQL task ended without an answer (the runtime stopped)")
         })?
     }
 
@@ -459,9 +458,4 @@ impl Backend for PostgresBackend {
     }
 
     fn close(&self) {}
-
-    fn commit_failure_is_fatal(&self) -> bool {
-        // The next lock reads the head as the database has it, and the index catches up.
-        false
-    }
 }

@@ -57,7 +57,7 @@ impl PostgresBackend {
                 .await?
                 .get(0);
             if version > SCHEMA_VERSION {
-                return Err(Error::Storage(format!(
+                return Err(Error::storage(format!(
                     "the ledger's schema is version {version}; this build knows up to \
                      {SCHEMA_VERSION}: upgrade ikrar"
                 )));
