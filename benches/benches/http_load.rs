@@ -1,7 +1,10 @@
 //! A bounded load test of the HTTP API on loopback (SPEC §7, §9): `IKRAR_BENCH_HTTP_CLIENTS`
 //! clients (default 32) each append `IKRAR_BENCH_HTTP_APPENDS` events (default 300), one event
-//! per request, each to its own commitment; reports appends/s and latency percentiles. Client
-//! and server share this machine's two cores.
+//! per request, each to its own commitment; reports appends/s and latency percentiles.
+//! Meanwhile `IKRAR_BENCH_HTTP_READERS` readers (default 8) ask for a page of commitments and
+//! the summary in turn, as a dashboard does; their latencies are reported too (reads are what
+//! waits when storage work runs on the async workers). Client and server share this machine's
+//! two cores.
 //!
 //! With `IKRAR_BENCH_POSTGRES=postgres://…` it instead starts `IKRAR_BENCH_HTTP_SERVERS`
 //! (default 2) `ikrar serve` processes (the binary at `IKRAR_BIN`, default
@@ -47,6 +50,47 @@ async fn load(bases: &[String], clients: usize, appends: usize) -> (Vec<Duration
         latencies.extend(t.await.expect("client"));
     }
     (latencies, started.elapsed())
+}
+
+/// Reads from `readers` tasks until `done` turns true; answers their latencies.
+async fn reads(
+    base: &str,
+    readers: usize,
+    done: tokio::sync::watch::Receiver<bool>,
+) -> Vec<Duration> {
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for r in 0..readers {
+        let (http, base, done) = (http.clone(), base.to_string(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = r;
+            while !*done.borrow() {
+                let path = if i % 2 == 0 {
+                    "/v1/commitments?limit=20"
+                } else {
+                    "/v1/summary"
+                };
+                i += 1;
+                let t = Instant::now();
+                let answer = http
+                    .get(format!("{base}{path}"))
+                    .send()
+                    .await
+                    .expect("read");
+                assert_eq!(answer.status(), 200);
+                let _ = answer.bytes().await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("reader"));
+    }
+    all.sort_unstable();
+    all
 }
 
 fn report(what: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
@@ -168,12 +212,30 @@ async fn main() {
             let _ = stopped.await;
         },
     ));
+    let readers = env("IKRAR_BENCH_HTTP_READERS", 8);
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let reading = {
+        let base = base.clone();
+        tokio::spawn(async move { reads(&base, readers, done_rx).await })
+    };
     let (latencies, elapsed) = load(&[base], clients, appends).await;
+    let _ = done_tx.send(true);
+    let read = reading.await.expect("readers");
     report(
         &format!("http load: {clients} clients x {appends} appends"),
         latencies,
         elapsed,
     );
+    if !read.is_empty() {
+        let pct = |p: f64| read[((read.len() as f64 * p) as usize).min(read.len() - 1)];
+        println!(
+            "reads meanwhile ({readers} readers: a page of commitments, the summary): {} reads; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            read.len(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            read.last().expect("some").as_secs_f64() * 1e3,
+        );
+    }
     let _ = stop.send(());
     server.await.expect("server task").expect("server");
 }

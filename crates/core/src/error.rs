@@ -99,7 +99,7 @@ pub enum Error {
     /// The storage backend (sled or PostgreSQL) failed: an operational error, not damage.
     /// `source` is the backend's own error where there is one. (Its words are also part of
     /// the message, which is all the CLI and the HTTP API show.)
-    #[error("storage error: {what}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    #[error("storage error: {what}{}", source.as_deref().map(causes).unwrap_or_default())]
     Storage {
         /// What failed, in words.
         what: String,
@@ -111,6 +111,22 @@ pub enum Error {
     /// an unknown `sslmode`, a CA file (`sslrootcert`) that cannot be read. Fix the setting.
     #[error("configuration error: {0}")]
     Config(String),
+}
+
+/// `: <error>: <its cause>: …` — every cause, since a driver's own words are often only the
+/// outermost ("error performing TLS handshake") and the reason is below it.
+fn causes(e: &(dyn std::error::Error + Send + Sync)) -> String {
+    let mut out = format!(": {e}");
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl From<sled::Error> for Error {
