@@ -94,7 +94,26 @@ fn serve_keeps_full_tiles_as_files_and_never_serves_a_damaged_one() {
     wait_for("the third bundle's file", || {
         file_of(&ledger, "002").exists()
     });
-    assert_eq!(bundle(port, "002"), framed(&env, 512, 768));
+    let third = framed(&env, 512, 768);
+    assert_eq!(bundle(port, "002"), third);
+    assert!(server.signal("-TERM").success());
+
+    // Files of another history (the database restored, `log/` kept): the last one differs
+    // from the store, so the directory is dropped and written again — never served. A file
+    // beyond the tree is never served either.
+    std::fs::write(file_of(&ledger, "002"), &first).unwrap();
+    std::fs::write(file_of(&ledger, "009"), &first).unwrap();
+    let (mut server, port) = serve(&env, &[]);
+    assert_eq!(bundle(port, "002"), third);
+    let (status, _, _) = http(port, "GET", "/log/tile/entries/009", b"").unwrap();
+    assert_eq!(status, 404);
+    wait_for("the files written again", || {
+        std::fs::read(file_of(&ledger, "002")).is_ok_and(|b| b == third)
+    });
+    assert!(
+        !file_of(&ledger, "009").exists(),
+        "the other history's files are gone"
+    );
     assert!(server.signal("-TERM").success());
 
     // Without them: the same bytes, from the store alone, and no directory.

@@ -140,6 +140,8 @@ async function cosignatureVerifies(witness, sig, body) {
   if (sig.length !== 4 + 8 + 64) return false;
   let time = 0n;
   for (const b of sig.slice(4, 12)) time = (time << 8n) | BigInt(b);
+  // As the Rust verifier: a time beyond a signed 64-bit integer is no time.
+  if (time > 9223372036854775807n) return false;
   const message = enc.encode(`cosignature/v1\ntime ${time}\n${body}`);
   return crypto.subtle.verify("Ed25519", witness.key, sig.slice(12), message);
 }

@@ -349,7 +349,10 @@ pub async fn record(
             .tree_size()
             .await
             .map_err(|e| locate(plan, e, done))?;
-        for chunk in step.events.chunks(EVENTS_PER_APPEND_MAX) {
+        for chunk in step
+            .events
+            .chunks(ledger.append_events_max().clamp(1, EVENTS_PER_APPEND_MAX))
+        {
             let outcome = ledger
                 .append(chunk.to_vec())
                 .await

@@ -22,6 +22,12 @@ pub trait Target: Sync {
 
     /// The tree size now.
     fn tree_size(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// The most events one [`Target::append`] takes (a server's request limit may be lower
+    /// than the library's).
+    fn append_events_max(&self) -> usize {
+        ikrar_core::EVENTS_PER_APPEND_MAX
+    }
 }
 
 impl Target for Ledger {

@@ -401,13 +401,6 @@ pub async fn serve_with_socket(
         witnessing: config.witnessing.clone(),
         tile_files,
     };
-    if let Some(files) = &state.tile_files {
-        tokio::spawn(ikrar_tlog::tile_files::keep_writing(
-            files.clone(),
-            state.ledger.clone(),
-            down_rx.clone(),
-        ));
-    }
     blocking::follow_head(&state);
     let app = router_on(state.clone(), &config, tcp_tokens(&config));
     let stats = state.metrics.connections.clone();
@@ -434,6 +427,14 @@ pub async fn serve_with_socket(
             down_rx.clone(),
         )),
     };
+    // Started once nothing can fail any more, and awaited: it ends when serving does.
+    let tile_writer = state.tile_files.clone().map(|files| {
+        tokio::spawn(ikrar_tlog::tile_files::keep_writing(
+            files,
+            state.ledger.clone(),
+            down_rx.clone(),
+        ))
+    });
     match socket {
         None => {
             tokio::join!(tcp, trigger);
@@ -450,6 +451,9 @@ pub async fn serve_with_socket(
             tokio::join!(tcp, on_socket, trigger);
             let _ = std::fs::remove_file(&socket.path);
         }
+    }
+    if let Some(writer) = tile_writer {
+        let _ = writer.await;
     }
     Ok(())
 }

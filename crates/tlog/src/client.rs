@@ -127,7 +127,7 @@ impl WitnessStats {
             ),
             (
                 "ikrar_witness_alarms_total",
-                "Witness refusals (403, 422, another history) and bad cosignatures.",
+                "Alarms: refusals (403, 409 not resolved, 422: another history), bad cosignatures, and checkpoints left without the witness's cosignature because it did not answer.",
                 1,
             ),
             (
@@ -147,10 +147,12 @@ impl WitnessStats {
             for (name, c) in all.iter() {
                 let v = [&c.cosigned, &c.alarms, &c.unreachable, &c.resyncs][get]
                     .load(Ordering::Relaxed);
-                out.push_str(&format!(
-                    "{metric}{{witness=\"{}\"}} {v}\n",
-                    name.replace('"', "'")
-                ));
+                // Label values escape `\`, `"` and line feeds (Prometheus text format).
+                let label = name
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                out.push_str(&format!("{metric}{{witness=\"{label}\"}} {v}\n"));
             }
         }
         out.push_str(&format!(

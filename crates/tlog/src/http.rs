@@ -65,7 +65,14 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
 }
 
 async fn checkpoint(State(log): State<Log>) -> Response {
-    match log.ledger.latest_checkpoint() {
+    let read = tokio::task::spawn_blocking(move || log.ledger.latest_checkpoint()).await;
+    let Ok(read) = read else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reading the checkpoint failed\n",
+        );
+    };
+    match read {
         Ok(Some(c)) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -86,23 +93,37 @@ async fn tile(State(log): State<Log>, Path(rest): Path<String>) -> Response {
     let Ok(path) = TilePath::parse(&format!("tile/{rest}")) else {
         return plain(StatusCode::NOT_FOUND, "no such tile path\n");
     };
-    let files = log.files.as_ref().filter(|_| TileFiles::keeps(&path));
-    if let Some(bytes) = files.and_then(|f| f.read(&path)) {
-        return tile_response(bytes, IMMUTABLE);
-    }
-    // The reads are a few sled lookups (a tile, or 16 values of records): cheap enough to
-    // answer on the runtime thread, which keeps the p99 low.
-    let read = tiles::read(&log.ledger, &path);
-    if let (Some(files), Ok(Some(bytes))) = (files, &read) {
-        // A full tile without its file (not yet written, or found damaged): write it now, off
-        // the request's path.
-        let (files, bytes) = (files.clone(), bytes.clone());
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = files.write(&path, &bytes) {
-                tracing::warn!(error = %e, path = %path.to_path(), "writing a tile file");
+    // A file read or a few sled lookups (a tile, or 16 values of records) — or, on
+    // PostgreSQL, a round trip: on the blocking pool, never on tokio's workers.
+    let Log { ledger, files } = log;
+    let answer = tokio::task::spawn_blocking(move || {
+        if let Some(bytes) = files.as_ref().and_then(|f| f.read(&path)) {
+            return (path, Ok(Some(bytes)));
+        }
+        let read = tiles::read(&ledger, &path);
+        if let (Some(files), Ok(Some(bytes))) = (&files, &read) {
+            // A file this process wrote or checked, found missing or damaged: write it again.
+            // (Tiles not yet written are the background writer's, so requests cannot multiply
+            // writes.)
+            if files.expects(&path) {
+                if let Err(e) = files.write(&path, bytes) {
+                    tracing::warn!(error = %e, path = %path.to_path(), "writing a tile file");
+                }
             }
-        });
-    }
+        }
+        (path, read)
+    })
+    .await;
+    let (path, read) = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!(error = %e, "reading a tile");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the tile failed\n",
+            );
+        }
+    };
     match read {
         Ok(Some(bytes)) => tile_response(
             bytes,

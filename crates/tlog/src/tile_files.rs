@@ -1,12 +1,16 @@
 //! Full tiles kept as files beside a sled ledger, in the tlog-tiles layout
 //! (`LEDGER/log/tile/0/x001/234`, `LEDGER/log/tile/entries/x001/234`): `/log/` answers a full
 //! hash tile or entry bundle with one file read instead of sled lookups (sixteen values for a
-//! bundle), and the directory can be served as static files, as tlog-tiles intends.
+//! bundle), and the directory's full tiles can be served as static files, as tlog-tiles intends
+//! (partial tiles and the checkpoint come from `/log/`).
 //!
 //! The files are a cache of what the ledger holds, never its record: derived from the verified
 //! store, written only for full tiles (which never change), each written whole (a temporary
-//! file renamed into place); a file of the wrong shape (a hash tile not 8,192 bytes, a bundle
-//! not framing exactly 256 entries) is never served, and is rewritten. Deleting the directory
+//! file synced, then renamed into place); only files below a watermark this process wrote or
+//! checked are served (never one beyond the tree, or from another history: the last file of
+//! each kind is compared with the store at start); a file of the wrong shape (a hash tile not
+//! 8,192 bytes, a bundle not framing exactly 256 entries) is never served, and a request that
+//! finds one writes it again. Deleting the directory
 //! loses nothing; clients check every entry against the hash tiles, and the hash tiles against
 //! the signed root, in any case. The bundles cost as much disk as the records do.
 
@@ -97,30 +101,35 @@ impl TileFiles {
         tile.width == FULL_WIDTH && slot(tile.kind).is_some()
     }
 
-    /// Full tile `tile` from its file, if the file is there and has a full tile's shape.
+    /// Full tile `tile` from its file, if it is one this process wrote or checked (below the
+    /// kind's watermark: never a file beyond the tree, or left from another history) and the
+    /// file has a full tile's shape.
     pub fn read(&self, tile: &TilePath) -> Option<Vec<u8>> {
-        if !TileFiles::keeps(tile) {
+        if !self.expects(tile) {
             return None;
         }
         let bytes = std::fs::read(self.path_of(tile)).ok()?;
         whole(tile.kind, &bytes).then_some(bytes)
     }
 
-    /// Writes full tile `tile` whole: a temporary file renamed into place.
+    /// Whether `tile` should have its file: a full tile of a kind kept, below the watermark.
+    /// A request that finds such a file missing or damaged may write it again.
+    pub fn expects(&self, tile: &TilePath) -> bool {
+        TileFiles::keeps(tile) && tile.index < self.watermark(tile.kind).load(Ordering::Acquire)
+    }
+
+    /// Writes full tile `tile` whole and durably: a temporary file in the same directory (its
+    /// own name, removed if anything fails), its data synced, then renamed into place — so a
+    /// file found after a crash has all its bytes.
     pub fn write(&self, tile: &TilePath, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
         let path = self.path_of(tile);
         let parent = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(parent)?;
-        // Unique per write: the background writer and a request may write one tile at once.
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("tile");
-        let staging = parent.join(format!(
-            ".{name}.{}-{}.partial",
-            std::process::id(),
-            WRITES.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&staging, bytes)?;
-        std::fs::rename(&staging, &path)?;
+        let mut staging = tempfile::NamedTempFile::new_in(parent)?;
+        staging.write_all(bytes)?;
+        staging.as_file().sync_data()?;
+        staging.persist(&path).map_err(|e| e.error)?;
         Ok(())
     }
 
@@ -148,15 +157,7 @@ impl TileFiles {
                 .map_or(0, |leaves| size / leaves),
         };
         if !self.scanned.swap(true, Ordering::AcqRel) {
-            // Files are written in order, so the first missing one marks where to resume; a
-            // stat per tile (about 80,000 at 10,000,000 events) is done once per process.
-            for kind in kinds() {
-                let (mut first_missing, end) = (0, full_count(kind));
-                while first_missing < end && self.present(&full(kind, first_missing)) {
-                    first_missing += 1;
-                }
-                self.watermark(kind).store(first_missing, Ordering::Release);
-            }
+            self.scan(ledger, &full_count)?;
         }
         let mut budget = TILES_PER_STEP;
         for kind in kinds() {
@@ -179,13 +180,53 @@ impl TileFiles {
         Ok(TILES_PER_STEP - budget)
     }
 
+    /// Learns where each kind's files end. Files are written in order, so the first missing
+    /// one marks where to resume (a stat per tile, about 80,000 at 10,000,000 events, once per
+    /// process). The last file of each kind is compared with the store: a directory kept while
+    /// the database was restored or replaced holds another history, and is removed whole.
+    fn scan(&self, ledger: &Ledger, full_count: &dyn Fn(TileKind) -> u64) -> Result<()> {
+        let mut marks = Vec::new();
+        for kind in kinds() {
+            let (mut first_missing, end) = (0, full_count(kind));
+            while first_missing < end && self.present(&full(kind, first_missing)) {
+                first_missing += 1;
+            }
+            if first_missing > 0 {
+                let last = full(kind, first_missing - 1);
+                let on_file = std::fs::read(self.path_of(&last)).ok();
+                if on_file.is_none() || on_file != tiles::read(ledger, &last)? {
+                    tracing::warn!(
+                        dir = %self.root.display(),
+                        tile = %last.to_path(),
+                        "the tile files are not this ledger's: removing them, to be written again"
+                    );
+                    std::fs::remove_dir_all(&self.root)?;
+                    return Ok(());
+                }
+            }
+            marks.push((kind, first_missing));
+        }
+        for (kind, mark) in marks {
+            self.watermark(kind).store(mark, Ordering::Release);
+        }
+        Ok(())
+    }
+
     fn watermark(&self, kind: TileKind) -> &AtomicU64 {
         &self.written_below[slot(kind).unwrap_or(0)]
     }
 
-    /// Whether the file of `tile` is there with at least a minimal size (cheaper than reading it).
+    /// Whether the file of `tile` is there with a plausible size (cheaper than reading it): a
+    /// hash tile's exact size, at least the length prefixes of a bundle.
     fn present(&self, tile: &TilePath) -> bool {
-        std::fs::metadata(self.path_of(tile)).is_ok_and(|m| m.len() >= 2 * u64::from(FULL_WIDTH))
+        let wanted = match tile.kind {
+            TileKind::Hashes(_) => 32 * u64::from(FULL_WIDTH),
+            TileKind::Entries => 2 * u64::from(FULL_WIDTH),
+        };
+        std::fs::metadata(self.path_of(tile)).is_ok_and(|m| match tile.kind {
+            TileKind::Hashes(_) => m.len() == wanted,
+            TileKind::Entries => m.len() >= wanted,
+        })
     }
 }
 
@@ -237,7 +278,8 @@ pub async fn keep_writing(
         if wrote == 0 {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(POLL_MS)) => {}
-                _ = down.changed() => {}
+                // The server is gone (its sender dropped) as surely as when it says so.
+                changed = down.changed() => if changed.is_err() { return },
             }
         }
     }
@@ -264,6 +306,17 @@ mod tests {
         let (b3, b4) = (full(TileKind::Entries, 3), full(TileKind::Entries, 4));
         let good = bundle(256);
         files.write(&b3, &good).unwrap();
+        assert_eq!(
+            files.read(&b3),
+            None,
+            "above the watermark: not known to be this ledger's"
+        );
+        files
+            .watermark(TileKind::Entries)
+            .store(6, Ordering::Release);
+        files
+            .watermark(TileKind::Hashes(1))
+            .store(3, Ordering::Release);
         assert_eq!(files.read(&b3), Some(good.clone()));
         assert!(dir.path().join("tile/entries/003").exists());
         for bad in [

@@ -86,7 +86,7 @@ pub enum Access {
 }
 
 /// Events per request when a file is appended through a server.
-const REMOTE_APPEND_EVENTS_MAX: usize = 1_000;
+pub(crate) const REMOTE_APPEND_EVENTS_MAX: usize = 1_000;
 
 impl Access {
     /// The running server's socket if one answers in the ledger directory, else the ledger

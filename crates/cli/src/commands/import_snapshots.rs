@@ -187,7 +187,7 @@ pub(super) async fn run(
 struct ThroughServer<'a> {
     access: &'a Access,
     /// The log, read once (the importer folds it once, on a thread of its own).
-    records: std::sync::Mutex<Vec<Record>>,
+    records: std::sync::Mutex<Option<Vec<Record>>>,
 }
 
 impl<'a> ThroughServer<'a> {
@@ -206,7 +206,7 @@ impl<'a> ThroughServer<'a> {
             .await?;
         Ok(ThroughServer {
             access,
-            records: std::sync::Mutex::new(records),
+            records: std::sync::Mutex::new(Some(records)),
         })
     }
 }
@@ -222,9 +222,24 @@ fn core_error(e: RemoteError) -> ikrar_core::Error {
 
 impl Target for ThroughServer<'_> {
     fn for_each_record(&self, each: &mut dyn FnMut(Record)) -> Result<(), ikrar_core::Error> {
-        let records = std::mem::take(&mut *self.records.lock().unwrap_or_else(|p| p.into_inner()));
+        // Handed over once (the importer folds the log once); a second call must not see an
+        // empty log.
+        let records = self
+            .records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                ikrar_core::Error::Io(std::io::Error::other(
+                    "the log read through the server was already handed over",
+                ))
+            })?;
         records.into_iter().for_each(each);
         Ok(())
+    }
+
+    fn append_events_max(&self) -> usize {
+        crate::access::REMOTE_APPEND_EVENTS_MAX
     }
 
     async fn check(&self, events: Vec<InputEvent>) -> Result<(), ikrar_core::Error> {
