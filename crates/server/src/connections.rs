@@ -112,18 +112,22 @@ pub async fn serve<L>(
             let answer = refusal(connections_max);
             tokio::spawn(async move {
                 let mut stream = stream;
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                // A lingering close, bounded: the answer, then our end of the stream (the
+                // client reads the whole 503 and then its end), then whatever the client
+                // still sends read and dropped until it closes. Closing with its request
+                // unread would make the kernel reset the connection, and the reset can
+                // destroy the answer before the client reads it — however late the request's
+                // bytes arrive.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
                     let _ = stream.write_all(&answer).await;
-                    // Read what the client sent before closing: closing with its request
-                    // unread makes the kernel reset the connection, and the reset can destroy
-                    // the answer before the client reads it.
-                    let mut request = [0u8; 4096];
-                    let _ = tokio::time::timeout(
-                        Duration::from_millis(250),
-                        tokio::io::AsyncReadExt::read(&mut stream, &mut request),
-                    )
-                    .await;
                     let _ = stream.shutdown().await;
+                    let mut request = [0u8; 4096];
+                    while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stream, &mut request).await
+                    {
+                        if n == 0 {
+                            break;
+                        }
+                    }
                 })
                 .await;
             });
