@@ -197,6 +197,12 @@ pub(crate) struct SledBackend {
     /// seam: [`Backend::fail_next_commits`]).
     #[cfg(any(test, feature = "testing"))]
     pub(super) failing_commits: std::sync::atomic::AtomicU32,
+    /// sled failed to write (a flush failed or never returned: a full disk, an I/O error).
+    /// Its state in this process is then unknown — writing more to it, even to undo the
+    /// failed batch, has left databases sled itself calls corrupt — so nothing more is
+    /// written: the ledger must be reopened, which checks the tail on disk and removes what
+    /// no commit acknowledged.
+    pub(super) write_failed: std::sync::atomic::AtomicBool,
 }
 
 impl SledBackend {
@@ -216,6 +222,7 @@ impl SledBackend {
             _lock: lock,
             #[cfg(any(test, feature = "testing"))]
             failing_commits: Default::default(),
+            write_failed: Default::default(),
         })
     }
 
@@ -287,6 +294,13 @@ impl SledBackend {
     /// sled's flush, waited for a bounded time. Every commit was flushed before it was
     /// acknowledged; this one only tidies.
     fn flush_bounded(&self) {
+        if self.write_failed.load(std::sync::atomic::Ordering::SeqCst) {
+            // Nothing more is written to a sled that failed to write (see `write_failed`);
+            // no drop may flush it either.
+            std::mem::forget(self.db.clone());
+            std::mem::forget(self.log.clone());
+            return;
+        }
         // Every commit was flushed before it was acknowledged; this flush only tidies. On a
         // full disk sled's flush can wait for a write that never completes: wait a bounded
         // time, then leave it (the process's exit ends it).
@@ -489,6 +503,12 @@ impl Backend for SledBackend {
     }
 
     fn undo_failed_commit(&self, head: &Head) -> Result<(), Error> {
+        if self.write_failed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::storage(
+                "sled failed to write (a full disk or an I/O error); reopen the ledger (restart \
+                 the server), which checks its tail and removes what was never acknowledged",
+            ));
+        }
         // Not flushed here (on a full disk the flush could hang): the next commit's flush makes
         // it durable with that commit, and until then the head file, which the failed commit
         // did not reach, still marks what lies beyond `head` for removal at the next open.

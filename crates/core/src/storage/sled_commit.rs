@@ -16,7 +16,6 @@ pub(super) struct SledCommit<'a> {
 /// A smaller group's index work is too small to be worth a thread.
 const FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN: usize = 256;
 
-#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::Ordering::SeqCst;
 
 impl CommitLock for SledCommit<'_> {
@@ -59,7 +58,10 @@ impl CommitLock for SledCommit<'_> {
             sled_batch.insert(&tile_key(level, tile)[..], hashes);
         }
         sled_batch.insert(META_HEAD, &batch.head.encode()[..]);
-        self.backend.log.apply_batch(sled_batch)?;
+        if let Err(e) = self.backend.log.apply_batch(sled_batch) {
+            self.backend.write_failed.store(true, SeqCst);
+            return Err(e.into());
+        }
         #[cfg(any(test, feature = "testing"))]
         if self
             .backend
@@ -100,7 +102,10 @@ impl CommitLock for SledCommit<'_> {
             }
             Err(_) => self.backend.db.flush().map(|_| ()).map_err(Error::from),
         };
-        flushed?;
+        if let Err(e) = flushed {
+            self.backend.write_failed.store(true, SeqCst);
+            return Err(e);
+        }
         if !overlap {
             meanwhile();
         }
