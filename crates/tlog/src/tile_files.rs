@@ -236,18 +236,7 @@ fn whole(kind: TileKind, bytes: &[u8]) -> bool {
     if let TileKind::Hashes(_) = kind {
         return bytes.len() == 32 * usize::from(FULL_WIDTH);
     }
-    let mut rest = bytes;
-    for _ in 0..FULL_WIDTH {
-        let [a, b, tail @ ..] = rest else {
-            return false;
-        };
-        let len = usize::from(u16::from_be_bytes([*a, *b]));
-        let Some(after) = tail.get(len..) else {
-            return false;
-        };
-        rest = after;
-    }
-    rest.is_empty()
+    tiles::split_bundle(bytes).is_ok_and(|entries| entries.len() == usize::from(FULL_WIDTH))
 }
 
 /// Keeps the files up with the ledger until `down` turns true: a backfill first, then each
