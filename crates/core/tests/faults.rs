@@ -89,3 +89,30 @@ fn records_beyond_the_head_are_kept_as_evidence_when_the_head_file_says_more_was
         "the evidence is kept"
     );
 }
+
+/// A snapshot sled began and never finished — cut short by a full disk while it recovered, or
+/// by a kill before its rename — is removed before sled opens: sled would read it as its
+/// newest snapshot, fail its checksum and call the whole database corrupt.
+#[test]
+fn an_unfinished_snapshot_is_not_read() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let root = {
+        let ledger = Ledger::create(&path).unwrap();
+        rt.block_on(ledger.append((0..5).map(made).collect()))
+            .unwrap();
+        ledger.head().root
+    };
+    // Named after the highest log position, so that it sorts after every finished snapshot.
+    let unfinished = db_dir(&path).join("snap.7FFFFFFFFFFFFFFF.generating");
+    std::fs::write(&unfinished, b"a snapshot cut short by a full disk").unwrap();
+
+    let report = Ledger::verify_at(&path, &mut |_| {}).unwrap();
+    assert_eq!((report.tree_size, report.root), (5, root));
+    assert!(!unfinished.exists(), "the unfinished snapshot is removed");
+    std::fs::write(&unfinished, b"another").unwrap();
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.verify().unwrap().root, root);
+    assert!(!unfinished.exists());
+}

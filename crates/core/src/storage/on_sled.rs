@@ -159,6 +159,36 @@ fn database_missing(dir: &Path) -> Result<(), Error> {
     }
 }
 
+/// The suffix sled gives a snapshot file while it writes it; it renames the file once whole.
+const SNAPSHOT_WRITING_SUFFIX: &str = ".generating";
+
+/// Removes the snapshot files sled began and never finished (`snap.*.generating`), before sled
+/// opens its database; the caller holds the ledger's lock, so no process is writing one.
+///
+/// sled recovers from its newest snapshot file and counts an unfinished one among them: a
+/// snapshot write cut short — by a full disk while recovering, or a kill before the rename —
+/// left a file sled then read, failed its checksum and called the whole database corrupt. An
+/// unfinished snapshot holds nothing the log does not: without it sled recovers from the
+/// previous snapshot and the log after it, as it does after any crash. Test: the full-disk
+/// fault test (`tests/e2e/faults.rs`, `full_disk`), and `an_unfinished_snapshot_is_not_read`.
+fn remove_unfinished_snapshots(db_dir: &Path) -> Result<(), Error> {
+    let entries = match std::fs::read_dir(db_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::Io(e)),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(SNAPSHOT_WRITING_SUFFIX) {
+            tracing::warn!(file = %entry.path().display(), "removing a snapshot sled never finished");
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 fn take_lock(path: &Path) -> Result<File, Error> {
     let lock_path = path.join(LOCK_FILE_NAME);
     let file = OpenOptions::new()
@@ -207,6 +237,7 @@ pub(crate) struct SledBackend {
 
 impl SledBackend {
     fn open_db(dir: &Path, cache_bytes: u64, lock: File) -> Result<SledBackend, Error> {
+        remove_unfinished_snapshots(&dir.join(DB_DIR_NAME))?;
         let config = sled::Config::new()
             .path(dir.join(DB_DIR_NAME))
             .cache_capacity(cache_bytes)
