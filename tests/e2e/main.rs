@@ -20,6 +20,7 @@
 //!   standby, on clusters of the tests' own.
 
 mod append;
+mod append_in_parts;
 mod beside_server;
 mod canada;
 mod console;

@@ -64,7 +64,10 @@ pub use storage::{Head, CACHE_BYTES_DEFAULT};
 pub use tree::checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, VerifierKey};
 pub use verify::VerifyReport;
 pub use write::stats::{CommitStats, COMMIT_SECONDS_BUCKETS, GROUP_EVENTS_BUCKETS};
-pub use write::{AppendOutcome, Clock, EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX};
+pub use write::{
+    AppendCheck, AppendOutcome, Clock, Reread, EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX,
+    QUEUE_APPENDS_MAX,
+};
 
 /// What only tests and benchmarks need: the files of a ledger directory, to tamper with them as
 /// an attacker with write access would, and the bundle size, to aim at a bundle's edges.

@@ -148,9 +148,19 @@ pub(super) async fn append(
     actor: &str,
     format: Format,
 ) -> Result<(), Failure> {
+    let input = super::append_file::Input::open(file)?;
+    let access = Access::open(ledger_path)?;
+    let access = match access {
+        // Read twice, never whole: a file of any size in bounded memory.
+        Access::Direct(direct) => {
+            return super::append_file::append(direct.ledger(), &input, dry_run, actor, format)
+                .await
+        }
+        remote => remote,
+    };
+    // Through a server: read whole, checked and sent in requests of at most a thousand.
     let text = read_input(file)?;
     let lines = parse_lines(&text, actor)?;
-    let access = Access::open(ledger_path)?;
     let events: Vec<InputEvent> = lines.iter().map(|l| l.event.clone()).collect();
 
     // Validate the whole file first, so that a bad line anywhere writes nothing. Through a

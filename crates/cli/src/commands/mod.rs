@@ -1,5 +1,6 @@
 //! One function per command, each a thin layer over the library.
 
+mod append_file;
 mod demo;
 pub(crate) mod import_snapshots;
 mod integrity;

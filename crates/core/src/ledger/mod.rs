@@ -30,6 +30,7 @@ use crate::verify::{self, VerifyReport};
 use crate::write::clock::Clock;
 use crate::write::stage::AppendOutcome;
 use crate::write::writer::{self, AppendRequest, Payload};
+use crate::write::AppendCheck;
 
 pub use export_check::ExportCheck;
 
@@ -89,6 +90,8 @@ struct Inner {
     checkpoint_lock: Mutex<()>,
     /// Stops the follower of other processes' commits (shared backends) when the ledger closes.
     follower: Option<StopFollowing>,
+    /// The writer's clock, which checks in parts read too.
+    clock: Clock,
 }
 
 impl Drop for Inner {
@@ -323,7 +326,7 @@ impl Ledger {
             Some(follow) => Some(follow(store.clone(), head_tx.clone())?),
             None => None,
         };
-        let (tx, handle) = writer::spawn(store.clone(), head_tx, clock)?;
+        let (tx, handle) = writer::spawn(store.clone(), head_tx, clock.clone())?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 location,
@@ -333,6 +336,7 @@ impl Ledger {
                 writer: Mutex::new(Some(handle)),
                 checkpoint_lock: Mutex::new(()),
                 follower,
+                clock,
             }),
         })
     }
@@ -399,6 +403,17 @@ impl Ledger {
     /// writes nothing. Any number of events may be checked this way.
     pub async fn check(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
         self.submit(events, true).await
+    }
+
+    /// Starts checking an append too large to hold in memory, part by part, against the
+    /// ledger as it is now plus the parts before (see [`AppendCheck`]). Nothing is written;
+    /// the parts are then appended as batches of at most [`crate::EVENTS_PER_APPEND_MAX`].
+    pub fn check_in_parts(&self) -> AppendCheck {
+        AppendCheck::new(
+            self.inner.store.clone(),
+            self.inner.clock.clone(),
+            &self.head(),
+        )
     }
 
     /// Appends records exactly as recorded elsewhere (an export), checking their structure:

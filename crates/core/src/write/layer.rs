@@ -126,12 +126,30 @@ impl PendingRecords for () {
     }
 }
 
-/// The ledger as the writer sees it: the store, then the group's layer, then the append's,
-/// then the append's events validated but not yet encoded.
+/// Events checked in an earlier part of an append checked in parts
+/// ([`crate::AppendCheck`]): kept by their maps alone, so that a record is read back from its
+/// input only when a later event repeats or retracts it.
+pub(crate) trait EarlierRecords {
+    /// The record at `position` as the earlier part would have recorded it, if it is one of
+    /// theirs; `view` answers what the record's rules look up.
+    fn earlier_record(&self, view: &View<'_>, position: u64) -> Option<Result<Record, Error>>;
+}
+
+/// No earlier parts (an ordinary append).
+impl EarlierRecords for () {
+    fn earlier_record(&self, _view: &View<'_>, _position: u64) -> Option<Result<Record, Error>> {
+        None
+    }
+}
+
+/// The ledger as the writer sees it: the store, then the group's layer (or the earlier parts
+/// of an append checked in parts), then the append's, then the append's events validated but
+/// not yet encoded.
 pub(crate) struct View<'a> {
     pub(crate) store: &'a Store,
     pub(crate) layers: [&'a Layer; 2],
     pub(crate) pending: &'a dyn PendingRecords,
+    pub(crate) earlier: &'a dyn EarlierRecords,
 }
 
 impl<'a> View<'a> {
@@ -141,11 +159,17 @@ impl<'a> View<'a> {
             store,
             layers,
             pending: &(),
+            earlier: &(),
         }
     }
 
     pub(super) fn record(&self, position: u64) -> Result<Record, Error> {
         let staged = self.layers.iter().find_map(|layer| layer.staged(position));
+        if staged.is_none() {
+            if let Some(record) = self.earlier.earlier_record(self, position) {
+                return record;
+            }
+        }
         let other;
         let bytes = match staged {
             Some(s) => &s.bytes,

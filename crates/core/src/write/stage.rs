@@ -12,7 +12,7 @@ use crate::model::input::InputEvent;
 use crate::model::record::RecordHeader;
 use crate::storage::Store;
 use crate::tree::merkle::Hash;
-use crate::write::layer::{Layer, Staged, View};
+use crate::write::layer::{EarlierRecords, Layer, Staged, View};
 use crate::write::pipeline::{self, Pending, Publisher};
 use crate::write::rules;
 
@@ -52,9 +52,13 @@ impl AppendOutcome {
 /// see the earlier ones through the layer's maps); encode and hash the new records — for a
 /// large append on a second thread too, from the first validated chunk on (see
 /// [`pipeline::validate_then_encode`]); then add them to the tree's stored hashes in order.
+///
+/// `earlier` answers the records of the earlier parts of an append checked in parts (`group`
+/// then holds their maps); an ordinary append has none (`&()`).
 pub(crate) fn stage(
     store: &Store,
     group: &Layer,
+    earlier: &dyn EarlierRecords,
     events: &[InputEvent],
     now: DateTime<Utc>,
 ) -> Result<(Layer, AppendOutcome), Error> {
@@ -65,8 +69,8 @@ pub(crate) fn stage(
         for (index, event) in events.iter().enumerate() {
             match validate_one(
                 store,
-                group,
-                &mut layer,
+                (group, &mut layer),
+                earlier,
                 publisher,
                 index,
                 event,
@@ -115,8 +119,8 @@ enum Validated<'e> {
 /// `layer`, so that the events after it see it.
 fn validate_one<'e>(
     store: &Store,
-    group: &Layer,
-    layer: &mut Layer,
+    (group, layer): (&Layer, &mut Layer),
+    earlier: &dyn EarlierRecords,
     publisher: &Publisher<'_, 'e>,
     index: usize,
     event: &'e InputEvent,
@@ -126,6 +130,7 @@ fn validate_one<'e>(
         store,
         layers: [group, layer],
         pending: publisher.pending(),
+        earlier,
     };
     let actor = rules::actor(index, event)?;
     if let Some((position, event_id)) = rules::repeat(&view, index, event, actor)? {

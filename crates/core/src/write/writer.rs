@@ -247,7 +247,7 @@ fn stage_group(
     for request in requests {
         let now = clock.now();
         let result = check_limits(&request).and_then(|()| match &request.payload {
-            Payload::Events(events) => stage(store, &group, events, now),
+            Payload::Events(events) => stage(store, &group, &(), events, now),
             Payload::Records(records) => stage_records(store, &group, records),
         });
         let result = match result {
