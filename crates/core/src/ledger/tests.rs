@@ -33,7 +33,7 @@ fn a_failed_commit_takes_back_what_the_index_learned() {
     let before = store.read_index().clone();
     let mut group = crate::write::layer::Layer::new(head.tree_size, head.last_recorded_at);
     let (layer, _) =
-        crate::write::stage::stage(store, &group, &made(3..300), chrono::Utc::now()).unwrap();
+        crate::write::stage::stage(store, &group, &(), &made(3..300), chrono::Utc::now()).unwrap();
     group.merge(layer);
     let failed = crate::write::writer::commit(store, Box::new(FailingCommit(head)), &group, &head);
     assert!(matches!(failed, Err(Error::Storage { .. })), "{failed:?}");
@@ -62,7 +62,7 @@ fn after_a_durable_commit_nothing_turns_it_into_a_failure() {
     let head = ledger.head();
     let mut group = crate::write::layer::Layer::new(head.tree_size, head.last_recorded_at);
     let (layer, _) =
-        crate::write::stage::stage(store, &group, &made(3..10), chrono::Utc::now()).unwrap();
+        crate::write::stage::stage(store, &group, &(), &made(3..10), chrono::Utc::now()).unwrap();
     group.merge(layer);
     // The index is made to refuse the group's sixth record (as if its id were known).
     store.write_index().ids.insert(group.records[5].event_id, 0);
