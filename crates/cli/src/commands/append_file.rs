@@ -220,9 +220,67 @@ struct Checked {
     positions: Vec<u64>,
 }
 
+/// Parts of the input as a reader thread parses them, a few ahead of their consumer: the
+/// parsing of one part overlaps the check or the append of the one before (two cores).
+struct ReadPart {
+    part: Part,
+    /// Lines that do not parse: number and why.
+    bad: Vec<(usize, String)>,
+    /// Lines that are not blank.
+    lines: u64,
+    /// Bytes read so far.
+    end_offset: u64,
+}
+
+/// Parts read ahead at most (each up to 10,000 events): bounds the memory of the pipeline.
+const PARTS_AHEAD_MAX: usize = 2;
+
+fn read_parts(
+    input: &Input,
+    actor: &str,
+) -> Result<tokio::sync::mpsc::Receiver<std::io::Result<ReadPart>>, Failure> {
+    let mut lines = input.lines()?;
+    let actor = actor.to_string();
+    let (tx, rx) = tokio::sync::mpsc::channel(PARTS_AHEAD_MAX);
+    std::thread::spawn(move || loop {
+        let mut read = ReadPart {
+            part: Part::default(),
+            bad: Vec::new(),
+            lines: 0,
+            end_offset: 0,
+        };
+        let mut end = false;
+        while read.part.events.len() < EVENTS_PER_APPEND_MAX {
+            match lines.next(&actor) {
+                Ok(Some(line)) => {
+                    read.lines += 1;
+                    match line.event {
+                        Ok(event) => read.part.push(line.number, line.offset, event),
+                        Err(what) => read.bad.push((line.number, what)),
+                    }
+                }
+                Ok(None) => {
+                    end = true;
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        read.end_offset = lines.offset;
+        // The consumer gone (it failed): stop reading.
+        if tx.blocking_send(Ok(read)).is_err() || end {
+            return;
+        }
+    });
+    Ok(rx)
+}
+
 /// The first pass: every line parsed, every event checked against the ledger plus the ones
 /// before it. Parse errors are reported before any rule's, as for a file read whole.
-fn check(
+async fn check(
     ledger: &Ledger,
     input: &Input,
     actor: &str,
@@ -231,17 +289,22 @@ fn check(
     let file = File::open(&input.path).map_err(|e| input.io(e))?;
     let reread = |offset: u64| reread(&file, offset, actor);
     let bar = progress(input.stamp.0, "checking");
-    let mut lines = input.lines()?;
+    let mut parts = read_parts(input, actor)?;
     let mut check = ledger.check_in_parts();
     let mut bad = BadLines::default();
     let mut refused: Option<Failure> = None;
-    let mut part = Part::default();
     let mut checked = Checked {
         events: 0,
         new_events: 0,
         positions: Vec::new(),
     };
-    let mut check_part = |part: &mut Part, refused: &mut Option<Failure>, bad: &BadLines| {
+    while let Some(read) = parts.recv().await {
+        let read = read.map_err(|e| input.io(e))?;
+        checked.events += read.lines;
+        for (number, what) in &read.bad {
+            bad.add(*number, what);
+        }
+        let part = &read.part;
         if bad.count == 0 && refused.is_none() && !part.events.is_empty() {
             match check.check_part(&part.events, &part.offsets, &reread) {
                 Ok(outcome) => {
@@ -250,23 +313,11 @@ fn check(
                     }
                     checked.new_events = check.new_events();
                 }
-                Err(e) => *refused = Some(at_numbers(e, &part.numbers)),
+                Err(e) => refused = Some(at_numbers(e, &part.numbers)),
             }
         }
-        part.clear();
-    };
-    while let Some(line) = lines.next(actor).map_err(|e| input.io(e))? {
-        checked.events += 1;
-        match line.event {
-            Ok(event) => part.push(line.number, line.offset, event),
-            Err(what) => bad.add(line.number, &what),
-        }
-        if part.events.len() == EVENTS_PER_APPEND_MAX {
-            check_part(&mut part, &mut refused, &bad);
-            bar.set_position(lines.offset);
-        }
+        bar.set_position(read.end_offset);
     }
-    check_part(&mut part, &mut refused, &bad);
     bar.finish_and_clear();
     if let Some(failure) = bad.failure() {
         return Err(failure);
@@ -291,12 +342,6 @@ impl Part {
         self.numbers.push(number);
         self.offsets.push(offset);
     }
-
-    fn clear(&mut self) {
-        self.events.clear();
-        self.numbers.clear();
-        self.offsets.clear();
-    }
 }
 
 /// `ikrar append FILE` on a ledger opened directly.
@@ -307,7 +352,7 @@ pub(super) async fn append(
     actor: &str,
     format: Format,
 ) -> Result<(), Failure> {
-    let checked = check(ledger, input, actor, dry_run)?;
+    let checked = check(ledger, input, actor, dry_run).await?;
     if dry_run {
         match format {
             Format::Table => outln!(
@@ -328,36 +373,32 @@ pub(super) async fn append(
     let mut positions = Vec::with_capacity(checked.events as usize);
     let mut new_events = 0;
     let mut tree_size = ledger.head().tree_size;
-    let mut lines = input.lines()?;
-    let mut part = Part::default();
-    loop {
-        let line = lines.next(actor).map_err(|e| input.io(e))?;
-        let end = line.is_none();
-        if let Some(line) = line {
-            let event = line.event.map_err(|what| {
-                Failure::bad_input(format!("line {}: {what}", line.number)).with_context(format!(
+    let mut parts = read_parts(input, actor)?;
+    while let Some(read) = parts.recv().await {
+        let read = read.map_err(|e| input.io(e))?;
+        if let Some((number, what)) = read.bad.first() {
+            return Err(
+                Failure::bad_input(format!("line {number}: {what}")).with_context(format!(
                     "{} changed while it was being appended",
                     input.shown
-                ))
-            })?;
-            part.push(line.number, line.offset, event);
+                )),
+            );
         }
-        if part.events.len() == EVENTS_PER_APPEND_MAX || (end && !part.events.is_empty()) {
-            let events = std::mem::take(&mut part.events);
-            let count = events.len() as u64;
-            let outcome = ledger
-                .append(events)
-                .await
-                .map_err(|e| at_numbers(e, &part.numbers))?;
-            positions.extend(outcome.positions);
-            new_events += outcome.new_events;
-            tree_size = outcome.tree_size;
-            part.clear();
-            bar.inc(count);
+        let Part {
+            events, numbers, ..
+        } = read.part;
+        if events.is_empty() {
+            continue;
         }
-        if end {
-            break;
-        }
+        let count = events.len() as u64;
+        let outcome = ledger
+            .append(events)
+            .await
+            .map_err(|e| at_numbers(e, &numbers))?;
+        positions.extend(outcome.positions);
+        new_events += outcome.new_events;
+        tree_size = outcome.tree_size;
+        bar.inc(count);
     }
     bar.finish_and_clear();
     match format {
