@@ -34,6 +34,9 @@ pub struct Sizes {
     pub ledger_events: u64,
     /// Queries sampled for percentiles.
     pub queries: usize,
+    /// Events of the one file `ikrar append` is given (run only where an `ikrar` binary is
+    /// found: `IKRAR_BIN`, or beside `compare`).
+    pub cli_append_events: u64,
 }
 
 impl Sizes {
@@ -46,6 +49,7 @@ impl Sizes {
             append_rounds: 5,
             ledger_events: 100_000,
             queries: 2_000,
+            cli_append_events: 200_000,
         }
     }
 
@@ -58,6 +62,7 @@ impl Sizes {
             append_rounds: 3,
             ledger_events: 1_000_000,
             queries: 10_000,
+            cli_append_events: 1_000_000,
         }
     }
 
@@ -70,12 +75,13 @@ impl Sizes {
             append_rounds: 1,
             ledger_events: 2_000,
             queries: 50,
+            cli_append_events: 2_000,
         }
     }
 }
 
 /// One row of the comparison (SPEC §9's JSON object).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Workload {
     /// What was measured.
     pub name: String,
@@ -95,6 +101,12 @@ pub struct Workload {
     pub ratio_vs_sled_raw: Option<f64>,
     /// ikrar on PostgreSQL ÷ SQLite, likewise.
     pub ratio_postgres_vs_sqlite: Option<f64>,
+    /// The library's own figure, where the workload is the CLI measured against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<f64>,
+    /// ikrar (the CLI) ÷ the library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_vs_library: Option<f64>,
     /// The bar, in words.
     pub bar: &'static str,
     /// Whether the bar is met in this run.
@@ -134,6 +146,8 @@ fn throughput(
         ratio_vs_sqlite: rs.map(round),
         ratio_vs_sled_raw: rr.map(round),
         ratio_postgres_vs_sqlite: postgres.zip(sqlite).map(|(p, s)| round(p / s)),
+        library: None,
+        ratio_vs_library: None,
         bar,
         bar_met: met(rs, rr),
         count,
@@ -460,6 +474,8 @@ fn latency(name: &str, count: u64, ikrar_ms: f64, bar: &'static str, bar_ms: f64
         ratio_vs_sqlite: None,
         ratio_vs_sled_raw: None,
         ratio_postgres_vs_sqlite: None,
+        library: None,
+        ratio_vs_library: None,
         bar,
         bar_met: ikrar_ms <= bar_ms,
         count,
@@ -684,6 +700,8 @@ fn ledger_workloads(
         ratio_vs_sqlite: None,
         ratio_vs_sled_raw: None,
         ratio_postgres_vs_sqlite: None,
+        library: None,
+        ratio_vs_library: None,
         bar: ">= 1,000,000 events/s",
         bar_met: false,
         count: n,
@@ -832,6 +850,8 @@ fn ledger_workloads(
         // Raw sled ÷ ikrar, like the times: above 1 would be better than the baseline.
         ratio_vs_sled_raw: Some(round(sled_rss_peak / rss_peak)),
         ratio_postgres_vs_sqlite: None,
+        library: None,
+        ratio_vs_library: None,
         bar:
             "bounded: peak RSS <= 512 MiB at 10,000,000 events (met only if measured at that size)",
         // Memory grows with the ledger, so a smaller run cannot show the bar met. sled 0.34
@@ -851,5 +871,15 @@ pub fn run(sizes: &Sizes, probe: ProbeRunner<'_>, postgres: Option<&str>) -> Vec
         bulk_appends(sizes, dir.path(), postgres),
     ];
     ledger_workloads(sizes, dir.path(), probe, postgres, &mut out);
+    match crate::cli_append::ikrar_binary() {
+        Some(bin) => out.extend(crate::cli_append::workloads(
+            sizes.cli_append_events,
+            dir.path(),
+            &bin,
+        )),
+        None => eprintln!(
+            "`ikrar append` of one file not measured: no ikrar binary (cargo build --release -p ikrar-cli, or IKRAR_BIN)"
+        ),
+    }
     out
 }

@@ -4,6 +4,10 @@
 //! cargo run --release -p ikrar-benches --bin compare -- [--quick] [--json] [--postgres URL]
 //! ```
 //!
+//! `ikrar append` of one file is measured through a release `ikrar` beside `compare` (build it
+//! first: `cargo build --release -p ikrar-cli`) or `IKRAR_BIN`; `--ten-million` gives it SPEC
+//! §9's file of 10,000,000 events.
+//!
 //! `--postgres URL` (or `IKRAR_BENCH_POSTGRES`) adds the `postgres` column: the appends, the
 //! replay and `verify` on a PostgreSQL ledger in a new schema of that database.
 //!
@@ -40,16 +44,20 @@ fn main() {
     let mut rest = args.iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
-            "--quick" | "--json" => {}
+            "--quick" | "--json" | "--ten-million" => {}
             "--postgres" => postgres = rest.next().cloned(),
             _ => {
-                eprintln!("usage: compare [--quick] [--json] [--postgres URL]");
+                eprintln!("usage: compare [--quick] [--json] [--ten-million] [--postgres URL]");
                 std::process::exit(2);
             }
         }
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    if args.iter().any(|a| a == "--ten-million") {
+        // SPEC §9's size for `ikrar append` of one file (about 2.5 GB of input).
+        sizes.cli_append_events = 10_000_000;
+    }
     let started = std::time::Instant::now();
     let workloads = run(&sizes, &measure_in_child, postgres.as_deref());
     if args.iter().any(|a| a == "--json") {
