@@ -13,10 +13,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use ikrar_core::{Error, InputEvent, Ledger, EVENTS_PER_APPEND_MAX};
-use serde_json::json;
 
 use super::ledger::append_failure;
-use super::print_json;
 use crate::access::remote::RemoteError;
 use crate::failure::{exit, Failure};
 use crate::output::{progress, Format};
@@ -217,7 +215,7 @@ fn at_numbers(e: Error, numbers: &[usize]) -> Failure {
 struct Checked {
     events: u64,
     new_events: u64,
-    positions: Vec<u64>,
+    positions: Positions,
 }
 
 /// Parts of the input as a reader thread parses them, a few ahead of their consumer: the
@@ -296,7 +294,7 @@ async fn check(
     let mut checked = Checked {
         events: 0,
         new_events: 0,
-        positions: Vec::new(),
+        positions: Positions::default(),
     };
     while let Some(read) = parts.recv().await {
         let read = read.map_err(|e| input.io(e))?;
@@ -344,6 +342,24 @@ impl Part {
     }
 }
 
+/// What `--format json` prints of an append (as structs, not a `json!` value: for a file of
+/// ten million events a value array alone would take 300 MB).
+#[derive(serde::Serialize)]
+struct Appended<'a> {
+    positions: &'a Positions,
+    tree_size: u64,
+}
+
+/// What `--format json` prints of a dry run.
+#[derive(serde::Serialize)]
+struct DryRun<'a> {
+    dry_run: bool,
+    valid: bool,
+    events: u64,
+    new_events: u64,
+    positions: &'a Positions,
+}
+
 /// `ikrar append FILE` on a ledger opened directly.
 pub(super) async fn append(
     ledger: &Ledger,
@@ -360,17 +376,23 @@ pub(super) async fn append(
                 render::count(checked.events as usize, "event"),
                 checked.new_events
             ),
-            _ => print_json(&json!({
-                "dry_run": true, "valid": true, "events": checked.events,
-                "new_events": checked.new_events, "positions": checked.positions,
-            })),
+            _ => print_json_streamed(&DryRun {
+                dry_run: true,
+                valid: true,
+                events: checked.events,
+                new_events: checked.new_events,
+                positions: &checked.positions,
+            }),
         }
         return Ok(());
     }
     input.unchanged()?;
 
     let bar = progress(checked.events, "appending");
-    let mut positions = Vec::with_capacity(checked.events as usize);
+    // Room for every new event in the ledger's index at once: grown by doubling, it would
+    // hold the old table and the new one together (for ten million events, 600 MB).
+    ledger.reserve(checked.new_events);
+    let mut positions = Positions::default();
     let mut new_events = 0;
     let mut tree_size = ledger.head().tree_size;
     let mut parts = read_parts(input, actor)?;
@@ -403,17 +425,82 @@ pub(super) async fn append(
     bar.finish_and_clear();
     match format {
         Format::Table => {
-            let range = match (positions.iter().min(), positions.iter().max()) {
+            let range = match (positions.min, positions.max) {
                 (Some(a), Some(b)) if a == b => format!("position {a}"),
                 (Some(a), Some(b)) => format!("positions {a}–{b}"),
                 _ => "no positions".to_string(),
             };
             outln!(
                 "recorded {new_events} new of {} ({range}); tree size {tree_size}",
-                render::count(positions.len(), "event")
+                render::count(positions.count as usize, "event")
             );
         }
-        _ => print_json(&json!({"positions": positions, "tree_size": tree_size})),
+        _ => print_json_streamed(&Appended {
+            positions: &positions,
+            tree_size,
+        }),
     }
     Ok(())
+}
+
+/// The positions of an append's events, in order, kept as runs of consecutive positions: the
+/// new events of a file are one run, so ten million positions take a few bytes, not 80 MB.
+#[derive(Default)]
+struct Positions {
+    /// `(first, count)` of each run.
+    runs: Vec<(u64, u64)>,
+    count: u64,
+    min: Option<u64>,
+    max: Option<u64>,
+}
+
+impl Positions {
+    fn extend(&mut self, positions: impl IntoIterator<Item = u64>) {
+        for p in positions {
+            self.count += 1;
+            self.min = Some(self.min.map_or(p, |m| m.min(p)));
+            self.max = Some(self.max.map_or(p, |m| m.max(p)));
+            match self.runs.last_mut() {
+                Some((first, count)) if *first + *count == p => *count += 1,
+                _ => self.runs.push((p, 1)),
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Positions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.count as usize))?;
+        for (first, count) in &self.runs {
+            for p in *first..first + count {
+                seq.serialize_element(&p)?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// Prints `value` as one line of JSON, written out as it is serialised rather than built as a
+/// string first (ten million positions are 80 MB of text).
+fn print_json_streamed(value: &impl serde::Serialize) {
+    struct Streamed<'a, T>(&'a T);
+    impl<T: serde::Serialize> std::fmt::Display for Streamed<'_, T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            /// serde_json writes whole UTF-8 pieces (it splits text only at escapes).
+            struct Text<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
+            impl std::io::Write for Text<'_, '_> {
+                fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                    let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+                    self.0.write_str(text).map_err(std::io::Error::other)?;
+                    Ok(buf.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            serde_json::to_writer(Text(f), self.0).map_err(|_| std::fmt::Error)
+        }
+    }
+    outln!("{}", Streamed(value));
 }

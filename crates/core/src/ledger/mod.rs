@@ -405,6 +405,14 @@ impl Ledger {
         self.submit(events, true).await
     }
 
+    /// Makes room in the in-memory index for `events` more events, so that appending a large
+    /// file grows it once instead of by doubling (a doubling holds the old table and the new
+    /// one at once: for ten million events, 600 MB instead of 400). Only a hint.
+    pub fn reserve(&self, events: u64) {
+        let additional = usize::try_from(events).unwrap_or(usize::MAX);
+        self.inner.store.write_index().ids.reserve(additional);
+    }
+
     /// Starts checking an append too large to hold in memory, part by part, against the
     /// ledger as it is now plus the parts before (see [`AppendCheck`]). Nothing is written;
     /// the parts are then appended as batches of at most [`crate::EVENTS_PER_APPEND_MAX`].
