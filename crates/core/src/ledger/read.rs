@@ -137,6 +137,11 @@ impl Ledger {
     /// people typing a short id, not for a hot path.
     pub fn event_ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<Uuid> {
         let tree_size = self.head().tree_size;
+        if let Err(e) = self.inner.store.ensure_index() {
+            // The same failure meets the next append or verify, which can report it.
+            tracing::warn!(error = %e, "the index cannot be built; no event id matches");
+            return Vec::new();
+        }
         let index = self.inner.store.read_index();
         let mut buf = Uuid::encode_buffer();
         let mut ids: Vec<Uuid> = index

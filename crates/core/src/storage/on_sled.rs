@@ -31,8 +31,8 @@
 //!
 //! The indexes — a stream's positions, an event id's position, a retraction's position — are not
 //! stored: they are a projection of the log kept in memory ([`super::Index`]), built by scanning the
-//! bundles when the ledger opens and extended by the writer after each durable commit, before it
-//! acknowledges.
+//! bundles when first needed (not at open: a query answered from the projection's snapshot never
+//! needs them) and extended by the writer after each durable commit, before it acknowledges.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -28,6 +28,11 @@ pub(crate) struct Store {
     pub(crate) stats: Arc<crate::write::stats::WriterStats>,
     /// Records of unacknowledged commits removed when the ledger opened.
     pub(crate) discarded_at_open: Arc<std::sync::atomic::AtomicU64>,
+    /// The tree size the index is still to be built to, when it is built on first use rather
+    /// than at open ([`Store::defer_index`]); `None` once built.
+    index_pending: Arc<Mutex<Option<u64>>>,
+    /// Whether the index is built (the fast path of [`Store::ensure_index`]).
+    index_built: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Hash tiles cached at most (8 KiB each): 8 MiB.
@@ -41,7 +46,42 @@ impl Store {
             tiles: Arc::new(Mutex::new(HashMap::new())),
             stats: Arc::default(),
             discarded_at_open: Arc::default(),
+            index_pending: Arc::default(),
+            index_built: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
+    }
+
+    /// The index is to be built to `tree_size` when first needed, not now. A query answered
+    /// from the projection's snapshot — `ikrar summary`, `ikrar show` — never needs it, and
+    /// building it is a scan of the whole log (15 s at 10,000,000 events); an append, an event
+    /// id lookup or a stream's positions build it first ([`Store::ensure_index`]).
+    pub(crate) fn defer_index(&self, tree_size: u64) {
+        *self.index_pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(tree_size);
+        self.index_built
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Builds the index if it was deferred: a scan of the log to the tree size it was
+    /// deferred at, with the checks of [`Store::build_index`]. A failure is answered to every
+    /// caller until a build succeeds.
+    pub(crate) fn ensure_index(&self) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        if self.index_built.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut pending = self.index_pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tree_size) = *pending {
+            let index = self.build_index(tree_size, false)?;
+            *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+            *pending = None;
+        }
+        self.index_built.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the index is built (it is unless deferred and not yet needed).
+    pub(crate) fn index_is_built(&self) -> bool {
+        self.index_built.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn head(&self) -> Result<Head, Error> {
@@ -94,6 +134,7 @@ impl Store {
 
     /// The last version and its position, if the stream exists.
     pub(crate) fn stream_head(&self, stream: &StreamId) -> Result<Option<(u64, u64)>, Error> {
+        self.ensure_index()?;
         Ok(self
             .read_index()
             .streams
@@ -103,6 +144,7 @@ impl Store {
 
     /// The positions of a stream's events, in version order.
     pub(crate) fn stream_positions(&self, stream: &StreamId) -> Result<Vec<u64>, Error> {
+        self.ensure_index()?;
         Ok(self
             .read_index()
             .streams
@@ -113,17 +155,20 @@ impl Store {
 
     /// The position of an event.
     pub(crate) fn event_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        self.ensure_index()?;
         Ok(self.read_index().ids.get(&id).copied())
     }
 
     /// The position of the retraction of an event.
     pub(crate) fn retraction_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
+        self.ensure_index()?;
         Ok(self.read_index().retracted.get(&id).copied())
     }
 
     /// `made_on` of a commitment.
-    pub(crate) fn made_on(&self, commitment: Uuid) -> Option<NaiveDate> {
-        self.read_index().made_on.get(&commitment).copied()
+    pub(crate) fn made_on(&self, commitment: Uuid) -> Result<Option<NaiveDate>, Error> {
+        self.ensure_index()?;
+        Ok(self.read_index().made_on.get(&commitment).copied())
     }
 
     /// Builds the index by scanning every record up to `tree_size` (at open). Fails if the log

@@ -233,7 +233,7 @@ impl<'a> View<'a> {
                 return Ok(Some(*d));
             }
         }
-        Ok(self.store.made_on(commitment_id))
+        self.store.made_on(commitment_id)
     }
 
     pub(crate) fn hash(&self, level: u8, index: u64) -> Result<Option<Hash>, Error> {
