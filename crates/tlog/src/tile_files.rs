@@ -249,7 +249,11 @@ fn remove_unfinished(dir: &std::path::Path) -> std::io::Result<()> {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
             remove_unfinished(&entry.path())?;
-        } else if entry.file_name().to_string_lossy().starts_with(WRITING_PREFIX) {
+        } else if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(WRITING_PREFIX)
+        {
             std::fs::remove_file(entry.path())?;
         }
     }
