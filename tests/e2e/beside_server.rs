@@ -154,10 +154,17 @@ fn every_command_works_through_the_running_server_with_the_same_answers() {
     assert_eq!(cp.status.code(), Some(0), "{}", stderr(&cp));
     assert_eq!(json(&cp)["tree_size"], 14);
 
+    // A file piped to `append -` goes through the server too (standard input is spooled
+    // before the server is found, and sent from the spooled copy).
+    let piped = crate::made_line(501) + "\n" + &crate::made_line(502) + "\n";
+    let out = env.run_stdin(&["--format", "json", "append", "-"], &piped);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["tree_size"], 16, "{}", stdout(&out));
+
     // `log --follow` through the socket sees an event appended by another command.
     let mut follower = env
         .process()
-        .args(["log", "--follow", "--from", "14"])
+        .args(["log", "--follow", "--from", "16"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -174,7 +181,7 @@ fn every_command_works_through_the_running_server_with_the_same_answers() {
     stop(server);
     assert!(!socket.exists(), "the socket is removed on exit");
     let out = env.run(&["--format", "json", "verify"]);
-    assert_eq!(json(&out)["tree_size"], 15);
+    assert_eq!(json(&out)["tree_size"], 17);
 }
 
 #[test]

@@ -159,7 +159,8 @@ pub(super) async fn append(
         remote => remote,
     };
     // Through a server: read whole, checked and sent in requests of at most a thousand.
-    let text = read_input(file)?;
+    // (From the input as opened: standard input was spooled by then.)
+    let text = read_input(input.path())?;
     let lines = parse_lines(&text, actor)?;
     let events: Vec<InputEvent> = lines.iter().map(|l| l.event.clone()).collect();
 

@@ -93,6 +93,16 @@ pub(super) async fn serve(
     }
     let listener = ikrar_server::bind(&config).await.map_err(server_failure)?;
     let ledger = Ledger::open(path)?;
+    // The index, deferred at open, is built now on the blocking pool: reads are served
+    // meanwhile, and no request pays for the scan of the log.
+    {
+        let ledger = ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = ledger.build_index() {
+                tracing::error!(error = %e, "the ledger's index cannot be built; appends will fail");
+            }
+        });
+    }
     if ledger.discarded_at_open() > 0 {
         tracing::warn!(
             records = ledger.discarded_at_open(),

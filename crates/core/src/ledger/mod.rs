@@ -416,8 +416,21 @@ impl Ledger {
     /// file grows it once instead of by doubling (a doubling holds the old table and the new
     /// one at once: for ten million events, 600 MB instead of 400). Only a hint.
     pub fn reserve(&self, events: u64) {
+        // Reserved in the index that will be used (a deferred one is built first), and never
+        // an error: a hint that cannot be met is ignored.
+        if self.inner.store.ensure_index().is_err() {
+            return;
+        }
         let additional = usize::try_from(events).unwrap_or(usize::MAX);
-        self.inner.store.write_index().ids.reserve(additional);
+        let _ = self.inner.store.write_index().ids.try_reserve(additional);
+    }
+
+    /// Builds the in-memory index now if it was deferred (on sled it is built when first
+    /// needed: the first append or event lookup). A server calls this at start, off its
+    /// request workers, so that no request pays for the scan of the log. Fails as the open
+    /// used to on a log with a gap or damage sled finds.
+    pub fn build_index(&self) -> Result<(), Error> {
+        self.inner.store.ensure_index()
     }
 
     /// Starts checking an append too large to hold in memory, part by part, against the

@@ -170,7 +170,10 @@ const SNAPSHOT_WRITING_SUFFIX: &str = ".generating";
 /// left a file sled then read, failed its checksum and called the whole database corrupt. An
 /// unfinished snapshot holds nothing the log does not: without it sled recovers from the
 /// previous snapshot and the log after it, as it does after any crash. Test: the full-disk
-/// fault test (`tests/e2e/faults.rs`, `full_disk`), and `an_unfinished_snapshot_is_not_read`.
+/// fault test (`tests/e2e/faults.rs`,
+/// `a_full_disk_loses_nothing_acknowledged_and_the_ledger_works_again_once_space_is_freed`),
+/// and `crates/core/tests/faults.rs` `an_unfinished_snapshot_is_not_read`. (`verify_at`, a
+/// check that changes nothing else, removes them too: they are never part of the ledger.)
 fn remove_unfinished_snapshots(db_dir: &Path) -> Result<(), Error> {
     let entries = match std::fs::read_dir(db_dir) {
         Ok(entries) => entries,

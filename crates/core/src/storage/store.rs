@@ -71,7 +71,19 @@ impl Store {
         }
         let mut pending = self.index_pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tree_size) = *pending {
-            let index = self.build_index(tree_size, false)?;
+            // sled panics on some damage it meets while reading (a data file cut short): that
+            // is damage, named, never a panic of the caller — often the writer thread.
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.build_index(tree_size, false)
+            }))
+            .map_err(|panic| Error::Integrity {
+                position: 0,
+                what: format!(
+                    "sled failed reading the log ({}): its files are damaged",
+                    crate::storage::on_sled::panic_message(panic.as_ref())
+                ),
+            })?;
+            let index = built?;
             *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
             *pending = None;
         }
@@ -193,6 +205,9 @@ impl Store {
     /// Extends the index with records other processes committed, up to `tree_size` (a
     /// backend shared by several writers; a no-op when the index is already there).
     pub(crate) fn catch_up_index(&self, tree_size: u64) -> Result<(), Error> {
+        // A deferred index is built whole first (catching it up from nothing would scan the
+        // log, and then the deferred build would scan it again).
+        self.ensure_index()?;
         if self.read_index().size >= tree_size {
             return Ok(());
         }

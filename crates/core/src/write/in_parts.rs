@@ -26,7 +26,9 @@ use crate::write::stage::{stage, AppendOutcome};
 pub type Reread<'a> = dyn Fn(u64) -> Result<InputEvent, Error> + 'a;
 
 /// An append checked in parts: each part is validated against the ledger plus every event of
-/// the parts before it, and nothing is written. Made by [`crate::Ledger::check_in_parts`].
+/// the parts before it, and nothing is written. Made by [`crate::Ledger::check_in_parts`]. It
+/// holds for a ledger nothing else appends to meanwhile (the CLI holds the ledger's lock): a
+/// part checked after another writer appended is refused.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -94,6 +96,17 @@ impl AppendCheck {
                 events.len(),
                 tags.len()
             )));
+        }
+        // The earlier parts' positions are this check's own: a ledger another writer appended
+        // to meanwhile would give them to other events.
+        let tree_size = self.store.head()?.tree_size;
+        if tree_size != self.first_position {
+            return Err(Error::Closed {
+                reason: format!(
+                    "the ledger changed while the parts were checked (tree size {} then, {tree_size} now); check again",
+                    self.first_position
+                ),
+            });
         }
         let now = self.clock.now();
         let recorded_at = now.max(self.carried.last_recorded_at);

@@ -51,6 +51,11 @@ impl Input {
         })
     }
 
+    /// Where the input is read from (for standard input, its spooled copy).
+    pub(in crate::commands) fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn lines(&self) -> Result<Lines, Failure> {
         let file = File::open(&self.path).map_err(|e| self.io(e))?;
         Ok(Lines {
