@@ -68,7 +68,7 @@ fn ids_with_prefix(app: &AppState, prefix: &str) -> Result<Vec<IdMatch>, ApiErro
         .collect();
     out.extend(
         app.ledger
-            .event_ids_with_prefix(prefix, IDS_PER_PREFIX_MAX)
+            .event_ids_with_prefix(prefix, IDS_PER_PREFIX_MAX)?
             .into_iter()
             .map(|id| IdMatch {
                 id,

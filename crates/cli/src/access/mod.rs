@@ -398,7 +398,7 @@ impl Access {
                 if wanted.contains(&Kind::Event) {
                     out.extend(
                         d.ledger
-                            .event_ids_with_prefix(prefix, ikrar_server::IDS_PER_PREFIX_MAX)
+                            .event_ids_with_prefix(prefix, ikrar_server::IDS_PER_PREFIX_MAX)?
                             .into_iter()
                             .map(|id| (id, Kind::Event)),
                     );

@@ -135,13 +135,10 @@ impl Ledger {
     /// Event ids recorded (below the head) whose text form starts with `prefix` (lowercase
     /// hex and dashes), sorted; at most `limit` of them. A scan of the in-memory index: for
     /// people typing a short id, not for a hot path.
-    pub fn event_ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<Uuid> {
+    pub fn event_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>, Error> {
         let tree_size = self.head().tree_size;
-        if let Err(e) = self.inner.store.ensure_index() {
-            // The same failure meets the next append or verify, which can report it.
-            tracing::warn!(error = %e, "the index cannot be built; no event id matches");
-            return Vec::new();
-        }
+        // Built first if it was deferred: a log the index cannot be built from is damage.
+        self.inner.store.ensure_index()?;
         let index = self.inner.store.read_index();
         let mut buf = Uuid::encode_buffer();
         let mut ids: Vec<Uuid> = index
@@ -154,7 +151,7 @@ impl Ledger {
             .collect();
         ids.sort_unstable();
         ids.truncate(limit);
-        ids
+        Ok(ids)
     }
 
     /// The position of the retraction of `event_id`, if it was retracted.

@@ -16,8 +16,9 @@ pub(in crate::commands) struct Input {
     pub(super) path: PathBuf,
     /// What the user named it (`-` for standard input).
     pub(super) shown: String,
-    /// The spooled copy of standard input, removed when the append ends.
-    pub(super) _spooled: Option<tempfile::NamedTempFile>,
+    /// The spooled copy of standard input: a file already unlinked, so that nothing is left
+    /// behind however the process ends; `path` names it through `/proc/self/fd`.
+    pub(super) _spooled: Option<File>,
     /// Length and modification time, to see that the file did not change between the passes.
     pub(super) stamp: (u64, Option<std::time::SystemTime>),
 }
@@ -34,10 +35,13 @@ impl Input {
             )
         };
         let (path, spooled) = if file == Path::new("-") {
-            let mut spool = tempfile::NamedTempFile::new().map_err(cannot)?;
-            std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(cannot)?;
-            spool.as_file_mut().flush().map_err(cannot)?;
-            (spool.path().to_path_buf(), Some(spool))
+            use std::os::fd::AsRawFd;
+            let mut spool = tempfile::tempfile().map_err(cannot)?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut spool).map_err(cannot)?;
+            spool.flush().map_err(cannot)?;
+            // Opened again by this name, the unlinked file reads from its start each time.
+            let path = PathBuf::from(format!("/proc/self/fd/{}", spool.as_raw_fd()));
+            (path, Some(spool))
         } else {
             File::open(file).map_err(cannot)?;
             (file.to_path_buf(), None)
