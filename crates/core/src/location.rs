@@ -43,17 +43,67 @@ impl Location {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db?password=secret` → `postgres://user:***@host/db?password=***`:
+/// the password of the authority and of the query string (libpq takes it from either).
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-            None => url.to_string(),
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!("{user}:***{}", &authority[at..]),
+            None => authority.to_string(),
         },
-        None => url.to_string(),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn a_password_is_never_shown_wherever_the_url_holds_it() {
+        let cases = [
+            (
+                "postgres://kim:s3cret@db.example/ikrar",
+                "postgres://kim:***@db.example/ikrar",
+            ),
+            (
+                "postgres://kim@db.example/ikrar?sslmode=require&password=s3cret",
+                "postgres://kim@db.example/ikrar?sslmode=require&password=***",
+            ),
+            (
+                "postgresql://kim:a@b@db.example:5433/ikrar?PASSWORD=x&application_name=ikrar",
+                "postgresql://kim:***@db.example:5433/ikrar?PASSWORD=***&application_name=ikrar",
+            ),
+            ("postgres://db.example/ikrar", "postgres://db.example/ikrar"),
+            (
+                "postgres://kim:s3cret@db.example",
+                "postgres://kim:***@db.example",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_password(url), shown, "{url}");
+            assert!(!redact_password(url).contains("s3cret"));
+        }
     }
 }
