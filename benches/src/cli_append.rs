@@ -2,7 +2,8 @@
 //! against the library's own bulk appends of the same events in the same run (SPEC §9): its
 //! rate, its ratio and the process's peak memory.
 //!
-//! The library appends the events in batches of 10,000 (as the CLI writes them), each built
+//! The events are a tracker's history ([`history_event`]: a hundred events a commitment). The
+//! library appends them in batches of 10,000 (as the CLI writes them), each built
 //! before its append is timed; the CLI is a fresh `ikrar append FILE` process on a new ledger,
 //! timed from spawn to exit, its peak RSS read from the kernel while it runs (`VmHWM`).
 //! With more than one round, the two alternate and each figure is the median.
@@ -11,8 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::commitment_made;
 use crate::compare::Workload;
+use crate::{commitment_made, EVENTS_PER_COMMITMENT};
 
 /// The `ikrar` binary to measure: `IKRAR_BIN`, else one beside this program (a release build
 /// of the workspace puts `compare` and `ikrar` in the same directory).
@@ -24,12 +25,37 @@ pub fn ikrar_binary() -> Option<PathBuf> {
     beside.is_file().then_some(beside)
 }
 
-/// Writes `events` events in the input form, one a line, to `path`.
+/// Event `n` of a history of `events` events shaped as SPEC §9's ledger: one commitment per
+/// [`EVENTS_PER_COMMITMENT`] events, all made first, then status changes of each in turn.
+/// (Ten million commitments of one event each would measure the index of ten million streams,
+/// not a tracker's ledger.)
+pub fn history_event(n: u64, events: u64) -> ikrar_core::InputEvent {
+    use ikrar_core::{CommitmentStatusChanged, EventData, InputEvent, Status};
+    let commitments = (events / EVENTS_PER_COMMITMENT).max(1);
+    if n < commitments {
+        return commitment_made(n);
+    }
+    let of = commitment_made((n - commitments) % commitments);
+    let EventData::CommitmentMade(made) = of.data else {
+        unreachable!("commitment_made makes a commitment")
+    };
+    let mut e = InputEvent::new(EventData::CommitmentStatusChanged(
+        CommitmentStatusChanged {
+            commitment_id: made.commitment_id,
+            status: Status::ALL[(n % Status::ALL.len() as u64) as usize],
+            label: Some("Underway – on track".into()),
+        },
+    ));
+    e.actor = Some("bench".into());
+    e
+}
+
+/// Writes the `events` events of [`history_event`] in the input form, one a line, to `path`.
 pub fn write_input(path: &Path, events: u64) {
     let mut out =
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("file"));
     for n in 0..events {
-        writeln!(out, "{}", commitment_made(n).to_json()).expect("write");
+        writeln!(out, "{}", history_event(n, events).to_json()).expect("write");
     }
     out.flush().expect("flush");
 }
@@ -44,7 +70,7 @@ fn library_rate(events: u64, location: &Path) -> f64 {
     let mut next = 0;
     while next < events {
         let end = (next + batch).min(events);
-        let batch: Vec<_> = (next..end).map(commitment_made).collect();
+        let batch: Vec<_> = (next..end).map(|n| history_event(n, events)).collect();
         let started = Instant::now();
         rt.block_on(ledger.append(batch)).expect("append");
         spent += started.elapsed();
@@ -53,9 +79,9 @@ fn library_rate(events: u64, location: &Path) -> f64 {
     events as f64 / spent.as_secs_f64()
 }
 
-/// The CLI: `ikrar append FILE` on a new ledger at `location`: events per second from spawn to
-/// exit, and the process's peak RSS in MiB.
-fn cli_run(bin: &Path, file: &Path, location: &Path) -> (f64, f64) {
+/// The CLI: `ikrar append FILE` (of `events` events) on a new ledger at `location`: events per
+/// second from spawn to exit, and the process's peak RSS in MiB.
+fn cli_run(bin: &Path, file: &Path, events: u64, location: &Path) -> (f64, f64) {
     let init = std::process::Command::new(bin)
         .arg("--ledger")
         .arg(location)
@@ -76,10 +102,10 @@ fn cli_run(bin: &Path, file: &Path, location: &Path) -> (f64, f64) {
     let (status, peak_kib) = wait_with_peak_rss(child);
     let elapsed = started.elapsed();
     assert_eq!(status, 0, "ikrar append failed");
-    let events = std::fs::read_to_string(file)
-        .map(|t| t.lines().count())
-        .unwrap_or_default() as f64;
-    (events / elapsed.as_secs_f64(), peak_kib as f64 / 1024.0)
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+    )
 }
 
 /// Waits for `child`, reading its peak RSS (`VmHWM`, KiB) every 10 ms while it runs. The
@@ -121,7 +147,7 @@ pub fn workloads(events: u64, dir: &Path, bin: &Path) -> Vec<Workload> {
             events,
             &dir.join(format!("library-append-{round}")),
         ));
-        let (rate, peak) = cli_run(bin, &file, &dir.join(format!("cli-append-{round}")));
+        let (rate, peak) = cli_run(bin, &file, events, &dir.join(format!("cli-append-{round}")));
         cli.push(rate);
         rss.push(peak);
         let _ = std::fs::remove_dir_all(dir.join(format!("library-append-{round}")));
