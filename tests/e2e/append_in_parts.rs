@@ -50,53 +50,52 @@ fn a_bad_event_near_the_end_of_a_file_of_many_parts_writes_nothing_and_names_its
     assert_eq!(env.append_file(&first).status.code(), Some(0));
     let before = env.export();
 
-    // A status change of a commitment that is nowhere: line 24,990, in the third part.
-    let bad = file_lines(&|number| {
-        (number == 24_990).then(|| status_line(999_999, 999_999, "fulfilled"))
-    });
-    let out = env.append_file(&env.file("bad.jsonl", &bad));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("line 24990") && err.contains("data.commitment_id"),
-        "{err}"
-    );
-    assert!(err.contains("nothing was written"), "{err}");
-    assert_eq!(
-        env.export(),
-        before,
-        "nothing of the first parts was written"
-    );
+    // Appends the file with line `number` replaced by `line`: refused with `code`, naming the
+    // line and the words of the rule; nothing of any part written.
+    let refused = |number: usize, line: String, code: i32, words: &[&str]| {
+        let text = file_lines(&|n| (n == number).then(|| line.clone()));
+        let out = env.append_file(&env.file(&format!("bad-{number}.jsonl"), &text));
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("line {number}")), "{err}");
+        for w in words {
+            assert!(err.contains(w), "{w}: {err}");
+        }
+        assert_eq!(
+            env.export(),
+            before,
+            "nothing of the first parts was written"
+        );
+    };
 
-    // A repeat of a first-part event id with other content: a conflict, exit 4, naming the
-    // line and what differs.
-    let other = file_lines(&|number| {
-        (number == 23_000).then(|| made_line(9).replace("Commitment 9", "Commitment nine"))
-    });
-    let out = env.append_file(&env.file("other.jsonl", &other));
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("line 23000") && err.contains("data.title"),
-        "{err}"
+    // A status change of a commitment that is nowhere, in the third part.
+    refused(
+        24_990,
+        status_line(999_999, 999_999, "fulfilled"),
+        2,
+        &["data.commitment_id", "nothing was written"],
     );
-    assert_eq!(env.export(), before);
-
-    // Retracting the retraction of line 21,000 (from another part): refused.
-    let twice = file_lines(&|number| (number == 24_000).then(|| retraction_line(777_777, 121_000)));
-    let out = env.append_file(&env.file("twice.jsonl", &twice));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("line 24000") && err.contains("itself a retraction"),
-        "{err}"
+    // A repeat of a first-part event id with other content: a conflict, naming what differs.
+    refused(
+        23_000,
+        made_line(9).replace("Commitment 9", "Commitment nine"),
+        4,
+        &["data.title"],
     );
-    // And retracting line 12,007’s event again, after line 21,000 did: refused.
-    let again = file_lines(&|number| (number == 24_500).then(|| retraction_line(777_778, 112_007)));
-    let out = env.append_file(&env.file("again.jsonl", &again));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("line 24500") && stderr(&out).contains("already retracted"));
-    assert_eq!(env.export(), before);
+    // Retracting the retraction of line 21,000 (from another part).
+    refused(
+        24_000,
+        retraction_line(777_777, 121_000),
+        2,
+        &["itself a retraction"],
+    );
+    // Retracting line 12,007's event again, after line 21,000 did.
+    refused(
+        24_500,
+        retraction_line(777_778, 112_007),
+        2,
+        &["already retracted"],
+    );
 }
 
 #[test]

@@ -26,17 +26,22 @@ fn leave_a_failed_commits_writes(ledger_dir: &std::path::Path, tree_size: u64) {
     db.flush().unwrap();
 }
 
-#[test]
-fn writes_of_an_unacknowledged_commit_are_discarded_at_open_and_reported() {
+/// A closed ledger of five events: its directory (keep it), its path and its root.
+fn five_events() -> (tempfile::TempDir, std::path::PathBuf, ikrar_core::Hash) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
-    let root = {
-        let ledger = Ledger::create(&path).unwrap();
-        rt.block_on(ledger.append((0..5).map(made).collect()))
-            .unwrap();
-        ledger.head().root
-    };
+    let ledger = Ledger::create(&path).unwrap();
+    rt.block_on(ledger.append((0..5).map(made).collect()))
+        .unwrap();
+    let root = ledger.head().root;
+    (dir, path, root)
+}
+
+#[test]
+fn writes_of_an_unacknowledged_commit_are_discarded_at_open_and_reported() {
+    let rt = runtime();
+    let (_dir, path, root) = five_events();
     leave_a_failed_commits_writes(&path, 5);
 
     // A check does not change the ledger: it reports it whole (what lies beyond was never
@@ -95,15 +100,7 @@ fn records_beyond_the_head_are_kept_as_evidence_when_the_head_file_says_more_was
 /// newest snapshot, fail its checksum and call the whole database corrupt.
 #[test]
 fn an_unfinished_snapshot_is_not_read() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("l");
-    let root = {
-        let ledger = Ledger::create(&path).unwrap();
-        rt.block_on(ledger.append((0..5).map(made).collect()))
-            .unwrap();
-        ledger.head().root
-    };
+    let (_dir, path, root) = five_events();
     // Named after the highest log position, so that it sorts after every finished snapshot.
     let unfinished = db_dir(&path).join("snap.7FFFFFFFFFFFFFFF.generating");
     std::fs::write(&unfinished, b"a snapshot cut short by a full disk").unwrap();

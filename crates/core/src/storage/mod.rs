@@ -20,6 +20,7 @@ pub(crate) mod index;
 pub(crate) mod on_postgres;
 pub(crate) mod on_sled;
 mod sled_commit;
+mod sled_files;
 pub(crate) mod store;
 
 use chrono::{DateTime, Utc};
