@@ -26,6 +26,7 @@ mod canada;
 mod console;
 mod faults;
 mod finding;
+mod full_disk;
 mod import_beside_server;
 mod import_snapshots;
 mod ledger;

@@ -78,6 +78,7 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::NoLedger { .. }
         | Error::NotFound { .. }
         | Error::Closed { .. }
+        | Error::DiskFull { .. }
         | Error::Io(_)
         | Error::Storage { .. } => exit::OPERATIONAL,
     }

@@ -81,6 +81,23 @@ pub enum Error {
         /// What was looked for.
         what: String,
     },
+    /// The filesystem holding a sled ledger has too little free space for the next commit:
+    /// nothing of it was written, and the ledger takes appends again as soon as space is
+    /// freed — no reopen, no restart (see `docs/reliability.md`, "a full disk").
+    #[error(
+        "the disk holding {} is full: {available_bytes} bytes free, a commit of this size needs \
+         {needed_bytes} (its records and room for sled to work); nothing was written — free \
+         space and send the append again",
+        path.display()
+    )]
+    DiskFull {
+        /// The ledger directory.
+        path: PathBuf,
+        /// Free space on its filesystem, for an unprivileged writer.
+        available_bytes: u64,
+        /// What the commit needed free.
+        needed_bytes: u64,
+    },
     /// The ledger was closed, or its writer stopped after a storage failure; reopen it.
     #[error("the ledger is closed: {reason}")]
     Closed {
@@ -168,6 +185,7 @@ impl Error {
             Error::NoLedger { .. } => "no_ledger",
             Error::NotFound { .. } => "not_found",
             Error::Closed { .. } => "closed",
+            Error::DiskFull { .. } => "disk_full",
             Error::Checkpoint(_) => "checkpoint",
             Error::Proof(_) => "proof",
             Error::Io(_) => "io",

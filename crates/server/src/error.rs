@@ -122,6 +122,8 @@ impl From<ikrar_core::Error> for ApiError {
             E::Locked { .. } | E::Closed { .. } | E::Storage { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            // Nothing was written and the ledger takes appends once space is freed.
+            E::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {
@@ -147,6 +149,13 @@ impl From<ikrar_core::Error> for ApiError {
             E::Integrity { position, what } => {
                 Some(serde_json::json!({"position": position, "what": what}))
             }
+            E::DiskFull {
+                available_bytes,
+                needed_bytes,
+                ..
+            } => Some(
+                serde_json::json!({"available_bytes": available_bytes, "needed_bytes": needed_bytes}),
+            ),
             _ => None,
         };
         let mut api = ApiError::new(status, e.kind(), e.to_string());

@@ -120,6 +120,8 @@ impl utoipa::Modify for BearerAuth {
 ///   breaks a rule;
 /// - 401 where a token is needed (every route but `/healthz`, when the server has tokens);
 /// - 403 where the route records (not a GET): a reader's token may only read;
+/// - 507 where the route records: the ledger's disk has no room for the commit (nothing was
+///   written; the same request succeeds once space is freed);
 /// - 408, 413 and 503 on every route: the request's time limit, the body size limit (a
 ///   declared `Content-Length` is checked first, whatever the route), and a server that
 ///   refuses a connection over its limit (or whose ledger is closed).
@@ -161,6 +163,12 @@ impl utoipa::Modify for ErrorResponses {
                 }
                 if needs_token && records {
                     answers.push(("403", "The token's role may only read"));
+                }
+                if records {
+                    answers.push((
+                        "507",
+                        "The ledger's disk is full (`disk_full`): nothing was written",
+                    ));
                 }
                 answers.extend([
                     (

@@ -434,7 +434,13 @@ impl Backend for SledBackend {
         // Not flushed here (on a full disk the flush could hang): the next commit's flush makes
         // it durable with that commit, and until then the head file, which the failed commit
         // did not reach, still marks what lies beyond `head` for removal at the next open.
-        let (batch, _) = self.discarding_beyond(head)?;
+        let (batch, records) = self.discarding_beyond(head)?;
+        // A commit refused before it wrote (a full disk: `check_free_space`) left nothing —
+        // sled applies a batch whole or not at all — and undoing it must not write either:
+        // on a disk that is still full that write could be the one sled cannot finish.
+        if records == 0 && self.head()? == *head {
+            return Ok(());
+        }
         self.log.apply_batch(batch)?;
         let now = self.head()?;
         if now != *head {

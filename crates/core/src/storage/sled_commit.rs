@@ -4,6 +4,7 @@ use crate::error::Error;
 use crate::storage::on_sled::{
     bundle_key, tile_key, SledBackend, BUNDLE_RECORDS_MAX, FLUSH_WAIT_MAX_MS, META_HEAD,
 };
+use crate::storage::sled_files::check_free_space;
 use crate::storage::{CommitBatch, CommitLock, Head, TILE_WIDTH};
 
 pub(super) struct SledCommit<'a> {
@@ -39,6 +40,15 @@ impl CommitLock for SledCommit<'_> {
             batch.head.tree_size,
             self.head.tree_size + batch.records.len() as u64
         );
+        // Before anything is written: a commit the disk has no room for is refused whole,
+        // and the ledger stays writable.
+        let batch_bytes = batch
+            .records
+            .iter()
+            .map(|r| r.bytes.len() as u64)
+            .sum::<u64>()
+            + batch.tiles.iter().map(|t| t.2.len() as u64).sum::<u64>();
+        check_free_space(&self.backend.dir, batch_bytes)?;
         let overlap = batch.records.len() >= FLUSH_ON_ANOTHER_THREAD_RECORDS_MIN;
         let mut sled_batch = sled::Batch::default();
         // Records go into new bundles of up to BUNDLE_RECORDS_MAX; a bundle is never

@@ -122,3 +122,71 @@ pub(super) fn take_lock(path: &Path) -> Result<File, Error> {
         Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
     }
 }
+
+/// Free space kept on a sled ledger's filesystem beyond what a commit's own bytes need: sled
+/// writes in segments of 512 KiB, rewrites pages it compacts and writes snapshots of its page
+/// table, none of which a commit's size tells. A commit that would leave less is refused
+/// before sled writes anything — sled that runs out of space mid-write leaves a state this
+/// process cannot write on (see `SledBackend::write_failed`), while a refused commit leaves
+/// the ledger taking appends again the moment space is freed.
+pub(super) const FREE_SPACE_RESERVE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The environment variable that sets the reserve in MiB instead of
+/// [`FREE_SPACE_RESERVE_BYTES`]: for a ledger on a very small filesystem, or `0` to turn the
+/// check off and let sled meet a full disk itself (which then needs a reopen).
+pub(crate) const DISK_RESERVE_MIB_VAR: &str = "IKRAR_DISK_RESERVE_MIB";
+
+/// The reserve: [`DISK_RESERVE_MIB_VAR`] if set to a number, else the default; `None` when
+/// set to 0 (no check).
+fn reserve_bytes() -> Option<u64> {
+    static RESERVE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *RESERVE.get_or_init(|| {
+        match std::env::var(DISK_RESERVE_MIB_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(0) => None,
+            Some(mib) => Some(mib.saturating_mul(1024 * 1024)),
+            None => Some(FREE_SPACE_RESERVE_BYTES),
+        }
+    })
+}
+
+/// How much a commit writing `batch_bytes` needs free beyond `reserve_bytes`: sled's log and
+/// its compaction may each write the batch again, and the head file and tiles follow it.
+fn free_space_needed_bytes(reserve_bytes: u64, batch_bytes: u64) -> u64 {
+    reserve_bytes.saturating_add(batch_bytes.saturating_mul(4))
+}
+
+/// Refuses a commit of `batch_bytes` when the filesystem holding `dir` has less free than
+/// [`free_space_needed_bytes`] (for an unprivileged writer: ext4 keeps a share for root, which
+/// sled must not count on). Where free space cannot be read, the commit goes ahead and a full
+/// disk is met as sled meets it.
+pub(super) fn check_free_space(dir: &Path, batch_bytes: u64) -> Result<(), Error> {
+    let Some(reserve) = reserve_bytes() else {
+        return Ok(());
+    };
+    let needed_bytes = free_space_needed_bytes(reserve, batch_bytes);
+    let Some(available_bytes) = free_space_bytes(dir) else {
+        return Ok(());
+    };
+    if available_bytes >= needed_bytes {
+        return Ok(());
+    }
+    Err(Error::DiskFull {
+        path: dir.to_path_buf(),
+        available_bytes,
+        needed_bytes,
+    })
+}
+
+#[cfg(unix)]
+fn free_space_bytes(dir: &Path) -> Option<u64> {
+    let stats = rustix::fs::statvfs(dir).ok()?;
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_space_bytes(_dir: &Path) -> Option<u64> {
+    None
+}

@@ -210,6 +210,8 @@ fn run(
                             io.kind(),
                             format!("a group commit failed ({io})"),
                         )),
+                        // Refused before anything was written: said as it is.
+                        full @ Error::DiskFull { .. } => full,
                         other => Error::storage(format!("a group commit failed ({other})")),
                     };
                     for (request, _) in answers {
@@ -294,6 +296,15 @@ fn same_error(e: &Error) -> Error {
         },
         Error::Closed { reason } => Error::Closed {
             reason: reason.clone(),
+        },
+        Error::DiskFull {
+            path,
+            available_bytes,
+            needed_bytes,
+        } => Error::DiskFull {
+            path: path.clone(),
+            available_bytes: *available_bytes,
+            needed_bytes: *needed_bytes,
         },
         Error::Storage { what, source } => Error::Storage {
             what: what.clone(),
