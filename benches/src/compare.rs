@@ -720,7 +720,7 @@ fn ledger_workloads(
             let id = commitments[rng.below(commitments.len() as u64) as usize];
             let b = basis(&mut rng);
             let t = Instant::now();
-            std::hint::black_box(projection.commitment_in(id, &b));
+            std::hint::black_box(projection.commitment_in(id, &b).unwrap());
             t.elapsed()
         })
         .collect();
@@ -763,7 +763,7 @@ fn ledger_workloads(
                 ..ikrar_state::ListFilter::default()
             };
             let t = Instant::now();
-            std::hint::black_box(projection.list_in(&filter, &b));
+            std::hint::black_box(projection.list_in(&filter, &b).unwrap());
             t.elapsed()
         })
         .collect();

@@ -1,5 +1,6 @@
 //! `ikrar serve` on a PostgreSQL ledger through the faults of the database server: the server
-//! restarted while appends arrive, and a primary with a synchronous standby stopped with
+//! restarted while appends arrive, the server frozen (it stops answering, its connections
+//! open), and a primary with a synchronous standby stopped with
 //! `-m immediate` and the standby promoted. Each test runs clusters of its own
 //! (`ikrar_testkit::cluster`), stopped and deleted at the end even when it fails.
 //!
@@ -47,8 +48,14 @@ struct Server {
 
 impl Server {
     fn start(url: &str) -> Server {
+        Server::start_with(url, &[])
+    }
+
+    /// [`Server::start`] with more environment variables.
+    fn start_with(url: &str, vars: &[(&str, &str)]) -> Server {
         let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ikrar"))
+            .envs(vars.iter().copied())
             .args([
                 "--ledger",
                 url,
@@ -275,6 +282,73 @@ fn a_postgres_restart_under_load_loses_nothing_and_serve_recovers_without_a_rest
     }
     assert_eq!(at.len(), 1 + seen.acked.len());
     assert_eq!(ok_on(&env, &url, &["verify"])["tree_size"], at.len() as u64);
+}
+
+#[test]
+fn a_server_that_stops_answering_fails_appends_within_the_wait_and_serve_recovers_when_it_answers()
+{
+    let Some(cluster) = Cluster::new("a_server_that_stops_answering") else {
+        return;
+    };
+    cluster.start();
+    let env = Env::empty();
+    let url = cluster.url();
+    let commitment = ledger_with_a_commitment(&env, &url);
+    let server = Server::start_with(&url, &[("IKRAR_POSTGRES_WAIT_MS", "2000")]);
+    let (_, body) = step(&commitment, "before".into());
+    assert_eq!(
+        request(server.port, "POST", "/v1/events", &body).unwrap().0,
+        200
+    );
+
+    cluster.freeze();
+    let (id, body) = step(&commitment, "while frozen".into());
+    let sent = Instant::now();
+    let answer = request(server.port, "POST", "/v1/events", &body);
+    let waited = sent.elapsed();
+    cluster.thaw();
+    let (code, answer) = answer.expect("an answer, not a hang");
+    assert_eq!(
+        (code, answer["error"]["kind"].as_str()),
+        (503, Some("storage")),
+        "{answer}"
+    );
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("did not answer"), "{message}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered after {waited:?}"
+    );
+    eprintln!(
+        "the append failed {:.2} s after it was sent",
+        waited.as_secs_f64()
+    );
+
+    // Answering again: the same event, sent again, is recorded once; appends go on.
+    let started = Instant::now();
+    let position = loop {
+        let (code, answer) = request(server.port, "POST", "/v1/events", &body).unwrap();
+        if code == 200 {
+            break answer["positions"][0].as_u64().unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not recover: {code} {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (_, after) = step(&commitment, "after".into());
+    assert_eq!(
+        request(server.port, "POST", "/v1/events", &after)
+            .unwrap()
+            .0,
+        200
+    );
+    drop(server);
+    let at = positions_by_id(&env, &url);
+    assert_eq!(at.get(&id), Some(&position));
+    assert_eq!(at.len(), 4, "made, before, the frozen one once, after");
+    assert_eq!(ok_on(&env, &url, &["verify"])["tree_size"], 4);
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub(crate) async fn commitment(
         .blocking(move |c| {
             let id = parse_id(&id)?;
             let chosen = q.choose(c)?;
-            let view = c.projection().commitment_in(id, &chosen.resolved);
+            let view = c.projection().commitment_in(id, &chosen.resolved)?;
             let history = ikrar_audit::history(c.ledger(), id)?;
             if history.stream.as_str().starts_with("meeting/") {
                 return Err(Error::NotFound(format!(
@@ -204,9 +204,13 @@ pub(crate) async fn meeting(
                 commitments: m
                     .commitment_ids
                     .iter()
-                    .filter_map(|cid| c.projection().commitment_in(*cid, &chosen.resolved))
-                    .map(|v| CommitmentRow::of(&v, &chosen))
-                    .collect(),
+                    .filter_map(|cid| {
+                        c.projection()
+                            .commitment_in(*cid, &chosen.resolved)
+                            .transpose()
+                    })
+                    .map(|v| v.map(|v| CommitmentRow::of(&v, &chosen)))
+                    .collect::<Result<_, _>>()?,
                 f: Frame::new(
                     c,
                     &who,

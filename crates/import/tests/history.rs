@@ -35,6 +35,7 @@ fn snapshots(history: &[Snapshot], format: &str) -> Vec<ikrar_import::Snapshot> 
 fn listed(p: &Projection, basis: &ResolvedBasis) -> Rows {
     let mut rows: Rows = p
         .list_in(&ListFilter::default(), basis)
+        .unwrap()
         .into_iter()
         .map(|c| {
             let status = c.status.as_str();

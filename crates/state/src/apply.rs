@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::projection::Timelines;
 use crate::snapshot::{TAG_COMMITMENT, TAG_MEETING};
-use crate::timeline::{days, Amended, Change, Entry, Held, Made};
+use crate::timeline::{days, Amended, Change, Entry, Held, Made, Text};
 
 fn entry(record: &Record, own_stream: bool, change: Change) -> Entry {
     Entry {
@@ -32,10 +32,11 @@ pub(crate) fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Resu
     match &record.data {
         EventData::CommitmentMade(d) => {
             t.commitment_order.push((record.position, d.commitment_id));
-            add_words(t, d.commitment_id, Some(&d.title), d.summary.as_deref());
+            let summary = d.summary.as_deref().map(|s| Text::of(s, record.position));
+            add_words(t, d.commitment_id, Some(&d.title), summary.as_ref());
             let change = Change::Made(Box::new(Made {
                 title: d.title.clone(),
-                summary: d.summary.clone(),
+                summary,
                 owner: d.owner.clone(),
                 parties: d.parties.clone(),
                 themes: d.themes.clone(),
@@ -50,10 +51,11 @@ pub(crate) fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Resu
             );
         }
         EventData::CommitmentAmended(d) => {
-            add_words(t, d.commitment_id, d.title.as_deref(), d.summary.as_deref());
+            let summary = d.summary.as_deref().map(|s| Text::of(s, record.position));
+            add_words(t, d.commitment_id, d.title.as_deref(), summary.as_ref());
             let change = Change::Amended(Box::new(Amended {
                 title: d.title.clone(),
-                summary: d.summary.clone(),
+                summary,
                 owner: d.owner.clone(),
                 parties: d.parties.clone(),
                 themes: d.themes.clone(),
@@ -177,8 +179,18 @@ pub(crate) fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Resu
     Ok(())
 }
 
-/// Adds a title and summary to what a search of the commitment tests first.
-pub(crate) fn add_words(t: &mut Timelines, id: Uuid, title: Option<&str>, summary: Option<&str>) {
+/// Adds a title and summary to what a search of the commitment tests first. A summary not held
+/// ([`Text::InLog`]) is not copied in either: the commitment is marked instead, and a search
+/// then folds it and tests its texts as they are.
+pub(crate) fn add_words(t: &mut Timelines, id: Uuid, title: Option<&str>, summary: Option<&Text>) {
+    let summary = match summary {
+        Some(Text::Held(s)) => Some(s.as_str()),
+        Some(Text::InLog { .. }) => {
+            t.words_incomplete.insert(id);
+            None
+        }
+        None => None,
+    };
     let words = t.words.entry(id).or_default();
     for text in title.into_iter().chain(summary) {
         words.push_str(&crate::query::normalize_words(text));

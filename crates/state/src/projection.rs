@@ -59,6 +59,9 @@ pub(crate) struct Timelines {
     /// Per commitment, every title and summary it ever had, as [`crate::query::normalize_words`]
     /// gives them: what a search tests before folding (derived; not in the snapshot).
     pub(crate) words: HashMap<Uuid, String>,
+    /// Commitments some of whose summaries are not in `words` (not held: `Text::InLog`): a
+    /// search cannot rule them out before folding them (derived; not in the snapshot).
+    pub(crate) words_incomplete: std::collections::HashSet<Uuid>,
 }
 
 /// Current and bitemporal state of a ledger's commitments and meetings.
@@ -276,13 +279,18 @@ impl Projection {
     /// One commitment in a basis, or `None` if it does not exist there.
     pub fn commitment(&self, id: Uuid, basis: &Basis) -> Result<Option<CommitmentView>, Error> {
         let basis = self.resolved(basis)?;
-        Ok(self.commitment_in(id, &basis))
+        self.commitment_in(id, &basis)
     }
 
-    /// One commitment in an already resolved basis.
-    pub fn commitment_in(&self, id: Uuid, basis: &ResolvedBasis) -> Option<CommitmentView> {
+    /// One commitment in an already resolved basis. (An error: a summary not held in memory
+    /// could not be read from the log.)
+    pub fn commitment_in(
+        &self,
+        id: Uuid,
+        basis: &ResolvedBasis,
+    ) -> Result<Option<CommitmentView>, Error> {
         let t = self.lock();
-        fold_commitment(&t, id, basis)
+        fold_commitment(&t, &self.ledger, id, basis)
     }
 
     /// One meeting in a basis, or `None` if it does not exist there.
@@ -298,11 +306,15 @@ impl Projection {
     /// The commitments of a basis that pass the filter, in the filter's order.
     pub fn list(&self, filter: &ListFilter, basis: &Basis) -> Result<Vec<CommitmentView>, Error> {
         let basis = self.resolved(basis)?;
-        Ok(self.list_in(filter, &basis))
+        self.list_in(filter, &basis)
     }
 
     /// [`Projection::list`] in an already resolved basis.
-    pub fn list_in(&self, filter: &ListFilter, basis: &ResolvedBasis) -> Vec<CommitmentView> {
+    pub fn list_in(
+        &self,
+        filter: &ListFilter,
+        basis: &ResolvedBasis,
+    ) -> Result<Vec<CommitmentView>, Error> {
         let prepared = Prepared::new(filter);
         let t = self.lock();
         let mut list: Vec<CommitmentView> = t
@@ -311,17 +323,17 @@ impl Projection {
             // Every word of a search must start a word of some title or summary the
             // commitment ever had: a cheap test that spares most folds.
             .filter(|(_, id)| {
-                prepared
-                    .words
-                    .as_ref()
-                    .is_none_or(|w| t.words.get(id).is_some_and(|text| w.all_in(text)))
+                prepared.words.as_ref().is_none_or(|w| {
+                    t.words_incomplete.contains(id)
+                        || t.words.get(id).is_some_and(|text| w.all_in(text))
+                })
             })
-            .filter_map(|(_, id)| fold_commitment(&t, *id, basis))
-            .filter(|c| prepared.passes(c, basis))
-            .collect();
+            .filter_map(|(_, id)| fold_commitment(&t, &self.ledger, *id, basis).transpose())
+            .filter(|c| c.as_ref().is_err() || c.as_ref().is_ok_and(|c| prepared.passes(c, basis)))
+            .collect::<Result<_, Error>>()?;
         drop(t);
         crate::query::sort(&mut list, filter.sort);
-        list
+        Ok(list)
     }
 
     /// One page of [`Projection::list`], with the number of commitments that pass in all.
@@ -332,10 +344,10 @@ impl Projection {
         basis: &Basis,
     ) -> Result<Listed<CommitmentView>, Error> {
         let basis = self.resolved(basis)?;
-        if let Some(listed) = self.list_page_light(filter, page, &basis) {
+        if let Some(listed) = self.list_page_light(filter, page, &basis)? {
             return Ok(listed);
         }
-        Ok(Listed::of(self.list_in(filter, &basis), page))
+        Ok(Listed::of(self.list_in(filter, &basis)?, page))
     }
 
     /// The meetings of a basis that pass the filter, by the time they were held (then in the
@@ -394,8 +406,8 @@ impl Projection {
     ) -> Result<Diff, Error> {
         let from_basis = self.resolved(&Basis::new(known_at, Some(from)))?;
         let to_basis = self.resolved(&Basis::new(known_at, Some(to)))?;
-        let before = self.list_in(&ListFilter::default(), &from_basis);
-        let after = self.list_in(&ListFilter::default(), &to_basis);
+        let before = self.list_in(&ListFilter::default(), &from_basis)?;
+        let after = self.list_in(&ListFilter::default(), &to_basis)?;
         Ok(Diff::between(&from_basis, &to_basis, &before, &after))
     }
 
@@ -425,12 +437,24 @@ impl Projection {
     }
 }
 
+/// The commitment `id` in `basis`, whole: its meetings, and its summary read from the log when
+/// the timeline does not hold it.
 pub(crate) fn fold_commitment(
     t: &Timelines,
+    ledger: &Ledger,
     id: Uuid,
     basis: &ResolvedBasis,
-) -> Option<CommitmentView> {
-    let (mut view, namings) = t.commitments.get(&id)?.fold_commitment(id, basis)?;
+) -> Result<Option<CommitmentView>, Error> {
+    let Some((mut view, namings, summary_at)) = t
+        .commitments
+        .get(&id)
+        .and_then(|timeline| timeline.fold_commitment(id, basis))
+    else {
+        return Ok(None);
+    };
+    if let Some(position) = summary_at {
+        view.summary = Some(summary_in_log(ledger, position)?);
+    }
     let mut meeting_folds: HashMap<Uuid, Option<Vec<u64>>> = HashMap::new();
     for (meeting, position, by_link) in namings {
         let links = meeting_folds.entry(meeting).or_insert_with(|| {
@@ -444,5 +468,23 @@ pub(crate) fn fold_commitment(
             view.meetings.push(meeting);
         }
     }
-    Some(view)
+    Ok(Some(view))
+}
+
+/// The summary the record at `position` sets (a `commitment_made` or `commitment_amended`:
+/// where a timeline entry that does not hold its summary points).
+fn summary_in_log(ledger: &Ledger, position: u64) -> Result<String, Error> {
+    let stored = ledger.read(position)?;
+    let summary = match stored.record.data {
+        ikrar_core::EventData::CommitmentMade(d) => d.summary,
+        ikrar_core::EventData::CommitmentAmended(d) => d.summary,
+        _ => None,
+    };
+    summary.ok_or_else(|| {
+        Error::Core(ikrar_core::Error::Integrity {
+            position,
+            what: "the projection reads a commitment's summary here, and the record sets none"
+                .into(),
+        })
+    })
 }

@@ -204,7 +204,7 @@ impl Projection {
         filter: &ListFilter,
         page: Page,
         basis: &ResolvedBasis,
-    ) -> Option<Listed<CommitmentView>> {
+    ) -> Result<Option<Listed<CommitmentView>>, crate::Error> {
         let prepared = Prepared::new(filter);
         let t = self.lock();
         let mut passing: Vec<(Key, Uuid)> = Vec::new();
@@ -212,7 +212,10 @@ impl Projection {
             let Some(light) = t.commitments.get(id).and_then(|c| fold_light(c, basis)) else {
                 continue;
             };
-            if !prepared.passes_light(light.status, light.parties)? {
+            let Some(passes) = prepared.passes_light(light.status, light.parties) else {
+                return Ok(None);
+            };
+            if !passes {
                 continue;
             }
             let key = match filter.sort {
@@ -230,11 +233,13 @@ impl Projection {
             .iter()
             .skip(page.offset)
             .take(limit)
-            .filter_map(|(_, id)| crate::projection::fold_commitment(&t, *id, basis))
-            .collect();
-        Some(Listed {
+            .filter_map(|(_, id)| {
+                crate::projection::fold_commitment(&t, self.ledger(), *id, basis).transpose()
+            })
+            .collect::<Result<_, crate::Error>>()?;
+        Ok(Some(Listed {
             total: passing.len(),
             items,
-        })
+        }))
     }
 }

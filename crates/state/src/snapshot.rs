@@ -16,7 +16,7 @@ use crate::timeline::{Change, Entry, Timeline};
 
 /// Bumped whenever the persisted encoding or the fold changes: a projection written by another
 /// version is rebuilt. (4: retractions keep an entry in their own stream, for `stream_version`.)
-const PROJECTION_FORMAT: u32 = 4;
+const PROJECTION_FORMAT: u32 = 5;
 /// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
 /// million entries is about 60 MB).
 const TIMELINE_BYTES_MAX: u32 = 1 << 30;
@@ -198,10 +198,10 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
                 for e in &entries {
                     match &e.change {
                         Change::Made(m) => {
-                            add_words(&mut t, id, Some(&m.title), m.summary.as_deref())
+                            add_words(&mut t, id, Some(&m.title), m.summary.as_ref())
                         }
                         Change::Amended(a) => {
-                            add_words(&mut t, id, a.title.as_deref(), a.summary.as_deref())
+                            add_words(&mut t, id, a.title.as_deref(), a.summary.as_ref())
                         }
                         _ => {}
                     }
@@ -261,8 +261,12 @@ fn check_entries(tag: u8, entries: &[Entry], reached: u64) -> Result<(), String>
         }
         let day = |d: i32| chrono::NaiveDate::from_num_days_from_ce_opt(d).is_some();
         let sound = match (&e.change, tag) {
-            (Change::Made(m), TAG_COMMITMENT) => day(m.made_on_days) && m.due_days.is_none_or(day),
-            (Change::Amended(a), TAG_COMMITMENT) => a.due_days.is_none_or(day),
+            (Change::Made(m), TAG_COMMITMENT) => {
+                day(m.made_on_days) && m.due_days.is_none_or(day) && own_text(&m.summary, e)
+            }
+            (Change::Amended(a), TAG_COMMITMENT) => {
+                a.due_days.is_none_or(day) && own_text(&a.summary, e)
+            }
             (Change::Status { .. } | Change::NamedBy { .. }, TAG_COMMITMENT) => true,
             (Change::Held(h), TAG_MEETING) => h.held_on.parse::<ikrar_core::Moment>().is_ok(),
             (Change::Linked { .. }, TAG_MEETING) => true,
@@ -274,6 +278,16 @@ fn check_entries(tag: u8, entries: &[Entry], reached: u64) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// A summary not held names its own entry's record (the one that set it), and one held is
+/// short enough to be held: what `Text::of` makes.
+fn own_text(summary: &Option<crate::timeline::Text>, e: &Entry) -> bool {
+    match summary {
+        None => true,
+        Some(crate::timeline::Text::Held(s)) => s.len() <= crate::timeline::SUMMARY_HELD_BYTES_MAX,
+        Some(crate::timeline::Text::InLog { position }) => *position == e.position,
+    }
 }
 
 #[cfg(test)]

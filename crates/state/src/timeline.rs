@@ -41,11 +41,36 @@ pub(crate) enum Change {
     Retraction,
 }
 
+/// A summary longer than this is not held in memory: its timeline entry keeps only the
+/// position of the event that carries it (SPEC §3 lets a summary be as long as an event; a
+/// ledger of 60 KB summaries held them all, once per event that set one).
+pub(crate) const SUMMARY_HELD_BYTES_MAX: usize = 1024;
+
+/// A commitment's summary as a timeline keeps it: held when it is short, else where it is — in
+/// the record at `position` (the entry's own) — and read from the log when a view shows it.
+/// What the projection holds per commitment is then bounded by its events, not their texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Text {
+    Held(String),
+    InLog { position: u64 },
+}
+
+impl Text {
+    /// `summary`, recorded at `position`, as a timeline keeps it.
+    pub(crate) fn of(summary: &str, position: u64) -> Text {
+        if summary.len() <= SUMMARY_HELD_BYTES_MAX {
+            Text::Held(summary.to_string())
+        } else {
+            Text::InLog { position }
+        }
+    }
+}
+
 /// [`Change::Made`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Made {
     pub(crate) title: String,
-    pub(crate) summary: Option<String>,
+    pub(crate) summary: Option<Text>,
     pub(crate) owner: Option<String>,
     pub(crate) parties: Vec<String>,
     pub(crate) themes: Vec<String>,
@@ -57,7 +82,7 @@ pub(crate) struct Made {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Amended {
     pub(crate) title: Option<String>,
-    pub(crate) summary: Option<String>,
+    pub(crate) summary: Option<Text>,
     pub(crate) owner: Option<String>,
     pub(crate) parties: Option<Vec<String>>,
     pub(crate) themes: Option<Vec<String>>,
@@ -106,6 +131,20 @@ impl Entry {
 /// that event is a `meeting_linked` (else the `meeting_held` itself).
 pub(crate) type Naming = (Uuid, u64, bool);
 
+/// A commitment folded from its timeline: the view (without its `meetings`), the meetings that
+/// name it ([`Naming`]), and the position of the record whose summary the view shows when that
+/// summary is not held ([`Text::InLog`]; the view's `summary` is then `None` until it is read).
+pub(crate) type Folded = (CommitmentView, Vec<Naming>, Option<u64>);
+
+/// The summary a view shows, and where to read it if it is not held.
+fn shown(summary: &Option<Text>) -> (Option<String>, Option<u64>) {
+    match summary {
+        None => (None, None),
+        Some(Text::Held(s)) => (Some(s.clone()), None),
+        Some(Text::InLog { position }) => (None, Some(*position)),
+    }
+}
+
 /// Every change of one subject, in position order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Timeline {
@@ -135,29 +174,28 @@ impl Timeline {
     /// The commitment in `basis`, without its `meetings` (which need the meetings' timelines),
     /// and the meetings that name it, in fold order, as `(meeting, position of the naming
     /// event, whether it is a link)`.
-    pub(crate) fn fold_commitment(
-        &self,
-        id: Uuid,
-        basis: &ResolvedBasis,
-    ) -> Option<(CommitmentView, Vec<Naming>)> {
+    pub(crate) fn fold_commitment(&self, id: Uuid, basis: &ResolvedBasis) -> Option<Folded> {
         let mut view: Option<CommitmentView> = None;
         let mut namings = Vec::new();
+        let mut summary_at = None;
         for e in self.in_fold_order(basis) {
             match &e.change {
                 Change::Made(made) => {
                     let Made {
                         title,
-                        summary,
+                        summary: summary_text,
                         owner,
                         parties,
                         themes,
                         made_on_days,
                         due_days,
                     } = &**made;
+                    let summary;
+                    (summary, summary_at) = shown(summary_text);
                     view = Some(CommitmentView {
                         commitment_id: id,
                         title: title.clone(),
-                        summary: summary.clone(),
+                        summary,
                         owner: owner.clone(),
                         parties: parties.clone(),
                         themes: themes.clone(),
@@ -184,8 +222,8 @@ impl Timeline {
                         if let Some(v) = title {
                             c.title = v.clone();
                         }
-                        if let Some(v) = summary {
-                            c.summary = Some(v.clone());
+                        if summary.is_some() {
+                            (c.summary, summary_at) = shown(summary);
                         }
                         if let Some(v) = owner {
                             c.owner = Some(v.clone());
@@ -221,7 +259,7 @@ impl Timeline {
         }
         view.map(|mut v| {
             v.stream_version = self.stream_version(basis.tree_size);
-            (v, namings)
+            (v, namings, summary_at)
         })
     }
 
@@ -361,7 +399,7 @@ mod tests {
         };
         let unboxed = UnboxedChange::Made {
             title: made.title.clone(),
-            summary: made.summary.clone(),
+            summary: None,
             owner: made.owner.clone(),
             parties: made.parties.clone(),
             themes: made.themes.clone(),

@@ -204,7 +204,7 @@ fn same_answers(
     let expected = reference::fold(all, basis);
     for c in 0..COMMITMENTS {
         prop_assert_eq!(
-            projection.commitment_in(commitment(c), basis),
+            projection.commitment_in(commitment(c), basis).unwrap(),
             expected.commitment(commitment(c)).cloned(),
             "commitment {} in {:?}",
             c,
@@ -212,7 +212,7 @@ fn same_answers(
         );
     }
     prop_assert_eq!(
-        &projection.list_in(&ListFilter::default(), basis),
+        &projection.list_in(&ListFilter::default(), basis).unwrap(),
         &expected.commitments
     );
     let summary = projection.summary_in(basis);

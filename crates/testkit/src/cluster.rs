@@ -251,6 +251,36 @@ impl Cluster {
         );
     }
 
+    /// Freezes (`SIGSTOP`) every process of the running server, the postmaster and its
+    /// backends: to its clients it is a server that stopped answering — a network partition,
+    /// a frozen host — with its connections still open. [`Cluster::thaw`] resumes it.
+    pub fn freeze(&self) {
+        let postmaster = self.postmaster_pid();
+        signal(postmaster, "-STOP");
+        for child in children_of(postmaster) {
+            signal(child, "-STOP");
+        }
+    }
+
+    /// Resumes what [`Cluster::freeze`] froze.
+    pub fn thaw(&self) {
+        let postmaster = self.postmaster_pid();
+        for child in children_of(postmaster) {
+            signal(child, "-CONT");
+        }
+        signal(postmaster, "-CONT");
+    }
+
+    /// The postmaster's process id, from the first line of `postmaster.pid`.
+    fn postmaster_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .expect("the server is running");
+        text.lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("postmaster.pid starts with the process id")
+    }
+
     /// Promotes a standby to primary and waits until it accepts writes.
     pub fn promote(&self) {
         self.run(
@@ -336,4 +366,33 @@ fn chown_to_postgres(path: &Path) {
         .status()
         .expect("chown");
     assert!(status.success(), "chown postgres {}", path.display());
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// The processes whose parent is `pid`, from `/proc/*/stat` (its fourth field).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                // After the command's name, which is in parentheses and may hold spaces.
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1.to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
 }

@@ -4,7 +4,9 @@
 use deadpool_postgres::Object;
 
 use crate::error::Error;
-use crate::storage::on_postgres::{head_of, to_i64, PostgresBackend, SELECT_HEAD};
+use crate::storage::on_postgres::{
+    bounded_step, head_of, to_i64, wait, PostgresBackend, SELECT_HEAD,
+};
 use crate::storage::{CommitBatch, CommitLock, Head};
 
 /// Begins a transaction holding the head row's lock: the group commit's write lock.
@@ -12,22 +14,31 @@ pub(super) fn lock(backend: &PostgresBackend) -> Result<Box<dyn CommitLock + '_>
     let (client, head) = backend.run(|pool| async move {
         let client = pool.get().await?;
         // BEGIN and the locking read are pipelined: one round trip. The read waits for any
-        // other writer's transaction, then sees its commit.
-        let select = format!("{SELECT_HEAD} FOR UPDATE");
-        let (begun, row) = futures::join!(
-            client.batch_execute("BEGIN"),
-            client.query_one(&select, &[])
-        );
-        match begun.and(row) {
-            Ok(row) => {
-                let head = head_of(&row)?;
-                Ok((client, head))
-            }
-            Err(e) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                Err(e.into())
-            }
-        }
+        // other writer's transaction, then sees its commit — within the bound on waits.
+        let (client, head) = bounded_step(
+            client,
+            "the commit's lock (BEGIN, the head FOR UPDATE)",
+            async |client| {
+                let select = format!("{SELECT_HEAD} FOR UPDATE");
+                let (begun, row) = futures::join!(
+                    client.batch_execute("BEGIN"),
+                    client.query_one(&select, &[])
+                );
+                match begun.and(row) {
+                    Ok(row) => head_of(&row),
+                    Err(e) => {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        Err(e.into())
+                    }
+                }
+            },
+        )
+        .await;
+        let head = head?;
+        Ok((
+            client.expect("a connection is kept when its step succeeds"),
+            head,
+        ))
     })?;
     Ok(Box::new(PostgresCommit {
         backend,
@@ -48,8 +59,11 @@ impl Drop for PostgresCommit<'_> {
         // Not committed: roll back before the connection goes back to the pool.
         if let Some(client) = self.client.take() {
             let _ = self.backend.run(|_| async move {
-                client.batch_execute("ROLLBACK").await?;
-                Ok(())
+                bounded_step(client, "ROLLBACK", async |client| {
+                    Ok(client.batch_execute("ROLLBACK").await?)
+                })
+                .await
+                .1
             });
         }
     }
@@ -94,7 +108,7 @@ impl CommitLock for PostgresCommit<'_> {
             let record_params: [Param<'_>; 5] = [&positions, &streams, &versions, &ids, &records];
             let tile_params: [Param<'_>; 3] = [&levels, &tiles, &hashes];
             let head_params: [Param<'_>; 3] = [&head_size, &head_root, &head_micros];
-            let result = async {
+            let (client, result) = bounded_step(client, "the group commit (if COMMIT had been sent its outcome is unknown: send the group again with its event ids to find out)", async |client| {
                 // The four statements are pipelined (sent together, one round trip), then
                 // COMMIT. Any failure aborts the transaction, and the others with it.
                 let (inserted, upserted, moved, notified) = futures::join!(
@@ -139,10 +153,12 @@ impl CommitLock for PostgresCommit<'_> {
                     )
                 })?;
                 Ok::<(), Error>(())
-            }
+            })
             .await;
-            if result.is_err() {
-                let _ = client.batch_execute("ROLLBACK").await;
+            // A connection given up on is closed (the server rolls back, or — if COMMIT had
+            // reached it — has committed: the error's words say to send the group again).
+            if let (Some(client), Err(_)) = (&client, &result) {
+                let _ = tokio::time::timeout(wait(), client.batch_execute("ROLLBACK")).await;
             }
             result
         })?;

@@ -28,6 +28,12 @@
 //! The client is tokio-postgres with a deadpool pool, running on a small runtime of the
 //! backend's own: the `Backend` trait is synchronous (sled is), so each call runs its query on
 //! that runtime and waits for the answer, from any thread, inside an async context or not.
+//!
+//! **Every wait is bounded** ([`wait`]: 30 s, `IKRAR_POSTGRES_WAIT_MS` to change it): a server
+//! that stops answering — a network partition, a frozen host — fails the call with a storage
+//! error instead of hanging an appender or a reader for ever. A connection given up on inside
+//! a transaction (the commit's lock, its writes, `COMMIT`, a rollback) is closed, never put
+//! back in the pool, so the server rolls the transaction back and no later caller inherits it.
 
 mod commit;
 mod follow;
@@ -46,6 +52,54 @@ use crate::error::Error;
 use crate::location::Location;
 use crate::storage::{Backend, Bytes, Chunk, ChunkRecords, Chunks, CommitLock, Head};
 use crate::tree::merkle::Hash;
+
+/// The environment variable that bounds every wait for PostgreSQL, in milliseconds.
+pub(crate) const WAIT_MS_VAR: &str = "IKRAR_POSTGRES_WAIT_MS";
+
+/// How long a call waits for PostgreSQL: the pool's wait for a connection, a connection's
+/// creation, a statement, a transaction's step. Long enough for a writer to wait behind
+/// another process's group commit; short enough that a server that stopped answering is told.
+const WAIT_DEFAULT_MS: u64 = 30_000;
+
+/// The bound on each wait for PostgreSQL ([`WAIT_MS_VAR`], else [`WAIT_DEFAULT_MS`]).
+pub(super) fn wait() -> std::time::Duration {
+    static WAIT_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ms = *WAIT_MS.get_or_init(|| {
+        std::env::var(WAIT_MS_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .unwrap_or(WAIT_DEFAULT_MS)
+    });
+    std::time::Duration::from_millis(ms)
+}
+
+/// The error of a wait that ran out, naming what was waited for.
+pub(super) fn waited_too_long(what: &str) -> Error {
+    Error::storage(format!(
+        "PostgreSQL did not answer {what} within {} ms ({WAIT_MS_VAR}); is the server \
+         reachable?",
+        wait().as_millis()
+    ))
+}
+
+/// Runs `step` on `client` for at most [`wait`]. Past it the connection is closed rather than
+/// returned to the pool (it may hold a transaction, or be stuck), and the error says `what`
+/// was waited for.
+pub(super) async fn bounded_step<T>(
+    client: deadpool_postgres::Object,
+    what: &str,
+    step: impl AsyncFnOnce(&deadpool_postgres::Object) -> Result<T, Error>,
+) -> (Option<deadpool_postgres::Object>, Result<T, Error>) {
+    let outcome = tokio::time::timeout(wait(), step(&client)).await;
+    match outcome {
+        Ok(result) => (Some(client), result),
+        Err(_) => {
+            drop(deadpool_postgres::Object::take(client));
+            (None, Err(waited_too_long(what)))
+        }
+    }
+}
 
 /// The schema version this build writes; migrations up to it are applied on open.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -123,7 +177,16 @@ impl PostgresBackend {
     pub(super) fn connect(url: &str) -> Result<PostgresBackend, Error> {
         let connection = tls::connection(url, &redact(url))?;
         let context = connection.context();
-        let tls::Connection { config, tls, .. } = connection;
+        let tls::Connection {
+            mut config, tls, ..
+        } = connection;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(wait());
+        }
+        if config.get_application_name().is_none() {
+            // What `pg_stat_activity` shows for the ledger's connections.
+            config.application_name("ikrar");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ikrar-postgres")
@@ -138,6 +201,9 @@ impl PostgresBackend {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_CONNECTIONS_MAX)
+            .wait_timeout(Some(wait()))
+            .create_timeout(Some(wait()))
+            .recycle_timeout(Some(wait()))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::storage(format!("PostgreSQL connection pool: {e}")))?;
@@ -176,8 +242,15 @@ impl PostgresBackend {
         // whose cooperative budget would then starve a nested poll of the join handle.
         let (answer_tx, answer_rx) = std::sync::mpsc::sync_channel(1);
         let future = work(self.pool.clone());
+        // A second of margin: a transaction's own bound (`bounded_step`) ends first and closes
+        // its connection; this one ends any other call (a read's connection goes back to the
+        // pool, where a statement still in flight is only a response to drop).
+        let limit = wait() + std::time::Duration::from_secs(1);
         self.handle.spawn(async move {
-            let _ = answer_tx.send(future.await);
+            let answer = tokio::time::timeout(limit, future)
+                .await
+                .unwrap_or_else(|_| Err(waited_too_long("a query")));
+            let _ = answer_tx.send(answer);
         });
         answer_rx.recv().map_err(|_| {
             Error::storage("a PostgreSQL task ended without an answer (the runtime stopped)")
