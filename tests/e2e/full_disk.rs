@@ -213,7 +213,7 @@ fn through_the_cli(keep_free_bytes: u64, vars: &[(&str, &str)], refused_before_w
     assert_eq!(code, 1, "a full disk is an operational error: {err}");
     // Refused before sled wrote anything, and said so — or met by sled, and named an I/O error.
     assert_eq!(
-        err.contains("is full") && err.contains("nothing was written"),
+        err.contains("too little free space") && err.contains("nothing was written"),
         refused_before_writing,
         "{err}"
     );

@@ -16,8 +16,10 @@
 //!   killed and restarted witness, a split view refused), a tlog-tiles client written from the
 //!   spec alone, tlog-proof receipts with a quorum;
 //! - `postgres`: a ledger moved between sled and PostgreSQL, two servers on one database ledger;
-//! - `postgres_faults`: `ikrar serve` through a PostgreSQL restart and a promoted synchronous
-//!   standby, on clusters of the tests' own.
+//! - `full_disk`: a real full filesystem (a loop-mounted ext4 image) under the CLI and under one
+//!   `ikrar serve` never restarted (507, then the same append once space is freed);
+//! - `postgres_faults`: `ikrar serve` through a PostgreSQL restart, a server that stops
+//!   answering (frozen), and a promoted synchronous standby, on clusters of the tests' own.
 
 mod append;
 mod append_in_parts;

@@ -47,6 +47,8 @@ impl Error {
                 StatusCode::NOT_FOUND
             }
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            // Nothing was written; the same form, sent again once space is freed, records.
+            Error::Core(ikrar_core::Error::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

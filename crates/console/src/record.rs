@@ -300,7 +300,11 @@ pub(crate) async fn submit(
             failed(form_field(&field), rule, values)
         }
         Err(
-            e @ (ikrar_core::Error::Conflict { .. } | ikrar_core::Error::EventIdConflict { .. }),
+            // Said on the form, which keeps what was typed: nothing was written, and sending
+            // it again (once the stream is as expected, or space is freed) records it.
+            e @ (ikrar_core::Error::Conflict { .. }
+            | ikrar_core::Error::EventIdConflict { .. }
+            | ikrar_core::Error::DiskFull { .. }),
         ) => failed("general".into(), e.to_string(), values),
         Err(e) => Err(e.into()),
     }

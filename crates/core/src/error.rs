@@ -85,9 +85,10 @@ pub enum Error {
     /// nothing of it was written, and the ledger takes appends again as soon as space is
     /// freed — no reopen, no restart (see `docs/reliability.md`, "a full disk").
     #[error(
-        "the disk holding {} is full: {available_bytes} bytes free, a commit of this size needs \
-         {needed_bytes} (its records and room for sled to work); nothing was written — free \
-         space and send the append again",
+        "too little free space for this commit on the disk holding {}: {available_bytes} bytes \
+         free, and a commit of this size needs {needed_bytes} (its records and room for sled to \
+         work); nothing was written — free space (or send fewer events at once) and send the \
+         append again",
         path.display()
     )]
     DiskFull {

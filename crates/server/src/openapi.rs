@@ -167,7 +167,7 @@ impl utoipa::Modify for ErrorResponses {
                 if records {
                     answers.push((
                         "507",
-                        "The ledger's disk is full (`disk_full`): nothing was written",
+                        "Too little free space on the ledger's disk for the commit (`disk_full`): nothing was written",
                     ));
                 }
                 answers.extend([

@@ -37,6 +37,8 @@
 mod apply;
 mod basis;
 mod error;
+mod folding;
+mod lazy;
 mod projection;
 mod query;
 pub mod reference;

@@ -62,6 +62,10 @@ pub(crate) struct Timelines {
     /// Commitments some of whose summaries are not in `words` (not held: `Text::InLog`): a
     /// search cannot rule them out before folding them (derived; not in the snapshot).
     pub(crate) words_incomplete: std::collections::HashSet<Uuid>,
+    /// Set while the projection is read lazily (`crate::lazy`): the snapshot's directory, from
+    /// which the timelines above are loaded as queries about single subjects ask for them.
+    /// `reached` and `saved` are then the snapshot's; everything else is loaded only in part.
+    pub(crate) lazy: Option<crate::lazy::Directory>,
 }
 
 /// Current and bitemporal state of a ledger's commitments and meetings.
@@ -109,10 +113,25 @@ impl Projection {
         if let Some(dir) = &projection.dir {
             std::fs::create_dir_all(dir).map_err(ikrar_core::Error::Io)?;
             remove_other_files(dir);
+            // A snapshot at the head is read lazily: a query about one subject then reads
+            // what it folds (`crate::lazy`), and anything else reads the rest first.
+            match crate::lazy::open_directory(&dir.join(SNAPSHOT_FILE), ledger) {
+                Ok(Some(directory)) => {
+                    {
+                        let mut t = projection.lock_raw();
+                        t.reached = directory.reached();
+                        t.saved = directory.reached();
+                        t.lazy = Some(directory);
+                    }
+                    return Ok(projection);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "the projection's snapshot is read whole"),
+            }
             // A snapshot that is missing, damaged, of another format or of another ledger is
             // not an error: the projection is a cache, rebuilt from the log.
             match read_snapshot(&dir.join(SNAPSHOT_FILE), ledger) {
-                Ok(Some(t)) => *projection.lock() = t,
+                Ok(Some(t)) => *projection.lock_raw() = t,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(
                     error = %e,
@@ -138,10 +157,47 @@ impl Projection {
 
     /// The position the projection has reached (the tree size it reflects).
     pub fn reached(&self) -> u64 {
-        self.lock().reached
+        self.lock_raw().reached
     }
 
+    /// Whether the projection was opened lazily and has not needed to read its snapshot whole
+    /// yet (a seam for tests and measurements).
+    #[doc(hidden)]
+    pub fn is_lazy(&self) -> bool {
+        self.lock_raw().lazy.is_some()
+    }
+
+    /// The lock, with every timeline in memory: a lazily opened projection reads its snapshot
+    /// whole first (and, should that fail, starts over from the log). Every query but those
+    /// about one subject (`crate::lazy`) takes this one.
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Timelines> {
+        let mut t = self.lock_raw();
+        let Some(directory) = t.lazy.take() else {
+            return t;
+        };
+        match read_snapshot(&directory.path, &self.ledger) {
+            // Any whole snapshot of this ledger will do (another process may have saved a later
+            // one since): it is checked as every whole read is.
+            Ok(Some(whole)) => {
+                *t = whole;
+                t
+            }
+            read => {
+                if let Err(e) = read {
+                    tracing::warn!(error = %e, "the projection's snapshot is rebuilt from the log");
+                }
+                *t = Timelines::default();
+                drop(t);
+                if let Err(e) = self.catch_up() {
+                    tracing::warn!(error = %e, "the projection could not be rebuilt yet");
+                }
+                self.lock_raw()
+            }
+        }
+    }
+
+    /// The lock as it is, whatever is loaded.
+    pub(crate) fn lock_raw(&self) -> std::sync::MutexGuard<'_, Timelines> {
         // A panic while holding the lock leaves timelines that may be half-updated; start over
         // from the log (the snapshot on disk is only ever written whole).
         match self.timelines.lock() {
@@ -162,7 +218,7 @@ impl Projection {
                 Err(e) => return Err(ikrar_core::Error::Io(e).into()),
             }
         }
-        *self.lock() = Timelines::default();
+        *self.lock_raw() = Timelines::default();
         Ok(())
     }
 
@@ -258,8 +314,9 @@ impl Projection {
     /// Saves the snapshot if it is behind (it is a cache: this only saves work at the next
     /// open).
     pub fn flush(&self) -> Result<(), Error> {
-        let mut t = self.lock();
-        if t.reached > t.saved {
+        // A lazily read projection is its snapshot: nothing to save.
+        let mut t = self.lock_raw();
+        if t.lazy.is_none() && t.reached > t.saved {
             self.save(&mut t)?;
         }
         Ok(())
@@ -289,14 +346,18 @@ impl Projection {
         id: Uuid,
         basis: &ResolvedBasis,
     ) -> Result<Option<CommitmentView>, Error> {
-        let t = self.lock();
-        fold_commitment(&t, &self.ledger, id, basis)
+        let t = self.lock_subjects(&[id]);
+        let unread = crate::folding::fold_unread(&t, id, basis);
+        drop(t);
+        unread
+            .map(|u| crate::folding::read(&self.ledger, u))
+            .transpose()
     }
 
     /// One meeting in a basis, or `None` if it does not exist there.
     pub fn meeting(&self, id: Uuid, basis: &Basis) -> Result<Option<MeetingView>, Error> {
         let basis = self.resolved(basis)?;
-        let t = self.lock();
+        let t = self.lock_subjects(&[id]);
         Ok(t.meetings
             .get(&id)
             .and_then(|m| m.fold_meeting(id, &basis))
@@ -317,21 +378,34 @@ impl Projection {
     ) -> Result<Vec<CommitmentView>, Error> {
         let prepared = Prepared::new(filter);
         let t = self.lock();
-        let mut list: Vec<CommitmentView> = t
-            .commitment_order
-            .iter()
+        let mut passing = Vec::new();
+        for (_, id) in &t.commitment_order {
             // Every word of a search must start a word of some title or summary the
             // commitment ever had: a cheap test that spares most folds.
-            .filter(|(_, id)| {
-                prepared.words.as_ref().is_none_or(|w| {
-                    t.words_incomplete.contains(id)
-                        || t.words.get(id).is_some_and(|text| w.all_in(text))
-                })
-            })
-            .filter_map(|(_, id)| fold_commitment(&t, &self.ledger, *id, basis).transpose())
-            .filter(|c| c.as_ref().is_err() || c.as_ref().is_ok_and(|c| prepared.passes(c, basis)))
-            .collect::<Result<_, Error>>()?;
+            let maybe = prepared.words.as_ref().is_none_or(|w| {
+                t.words_incomplete.contains(id)
+                    || t.words.get(id).is_some_and(|text| w.all_in(text))
+            });
+            let Some(mut unread) = maybe
+                .then(|| crate::folding::fold_unread(&t, *id, basis))
+                .flatten()
+            else {
+                continue;
+            };
+            // Only a search tests the summary: it is read first; any other filter passes or
+            // fails a commitment without it, and those that pass are read after the lock.
+            if prepared.words.is_some() && unread.1.is_some() {
+                unread = (crate::folding::read(&self.ledger, unread)?, None);
+            }
+            if prepared.passes(&unread.0, basis) {
+                passing.push(unread);
+            }
+        }
         drop(t);
+        let mut list = passing
+            .into_iter()
+            .map(|u| crate::folding::read(&self.ledger, u))
+            .collect::<Result<Vec<_>, Error>>()?;
         crate::query::sort(&mut list, filter.sort);
         Ok(list)
     }
@@ -413,6 +487,14 @@ impl Projection {
 
     /// Ids of commitments and meetings (ever recorded) whose text form starts with `prefix`.
     pub fn ids_with_prefix(&self, prefix: &str) -> Vec<Uuid> {
+        // A whole id is looked up, not searched for: a lazy projection reads one timeline.
+        if let Ok(id) = Uuid::parse_str(prefix) {
+            if prefix.len() == 36 && id.to_string() == prefix {
+                let t = self.lock_subjects(&[id]);
+                let known = t.commitments.contains_key(&id) || t.meetings.contains_key(&id);
+                return if known { vec![id] } else { Vec::new() };
+            }
+        }
         let t = self.lock();
         let mut ids: Vec<Uuid> = t
             .commitments
@@ -428,63 +510,11 @@ impl Projection {
 
     /// Whether a meeting with this id was ever recorded (in any basis).
     pub fn is_meeting(&self, id: Uuid) -> bool {
-        self.lock().meetings.contains_key(&id)
+        self.lock_subjects(&[id]).meetings.contains_key(&id)
     }
 
     /// The ledger the projection derives from.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
-}
-
-/// The commitment `id` in `basis`, whole: its meetings, and its summary read from the log when
-/// the timeline does not hold it.
-pub(crate) fn fold_commitment(
-    t: &Timelines,
-    ledger: &Ledger,
-    id: Uuid,
-    basis: &ResolvedBasis,
-) -> Result<Option<CommitmentView>, Error> {
-    let Some((mut view, namings, summary_at)) = t
-        .commitments
-        .get(&id)
-        .and_then(|timeline| timeline.fold_commitment(id, basis))
-    else {
-        return Ok(None);
-    };
-    if let Some(position) = summary_at {
-        view.summary = Some(summary_in_log(ledger, position)?);
-    }
-    let mut meeting_folds: HashMap<Uuid, Option<Vec<u64>>> = HashMap::new();
-    for (meeting, position, by_link) in namings {
-        let links = meeting_folds.entry(meeting).or_insert_with(|| {
-            t.meetings
-                .get(&meeting)
-                .and_then(|m| m.fold_meeting(meeting, basis))
-                .map(|(_, links)| links)
-        });
-        let Some(links) = links else { continue };
-        if (!by_link || links.contains(&position)) && !view.meetings.contains(&meeting) {
-            view.meetings.push(meeting);
-        }
-    }
-    Ok(Some(view))
-}
-
-/// The summary the record at `position` sets (a `commitment_made` or `commitment_amended`:
-/// where a timeline entry that does not hold its summary points).
-fn summary_in_log(ledger: &Ledger, position: u64) -> Result<String, Error> {
-    let stored = ledger.read(position)?;
-    let summary = match stored.record.data {
-        ikrar_core::EventData::CommitmentMade(d) => d.summary,
-        ikrar_core::EventData::CommitmentAmended(d) => d.summary,
-        _ => None,
-    };
-    summary.ok_or_else(|| {
-        Error::Core(ikrar_core::Error::Integrity {
-            position,
-            what: "the projection reads a commitment's summary here, and the record sets none"
-                .into(),
-        })
-    })
 }

@@ -229,13 +229,16 @@ impl Projection {
         }
         passing.sort_by(|a, b| a.0.cmp(&b.0));
         let limit = page.limit.unwrap_or(usize::MAX);
-        let items = passing
+        let unread: Vec<_> = passing
             .iter()
             .skip(page.offset)
             .take(limit)
-            .filter_map(|(_, id)| {
-                crate::projection::fold_commitment(&t, self.ledger(), *id, basis).transpose()
-            })
+            .filter_map(|(_, id)| crate::folding::fold_unread(&t, *id, basis))
+            .collect();
+        drop(t);
+        let items = unread
+            .into_iter()
+            .map(|u| crate::folding::read(self.ledger(), u))
             .collect::<Result<_, crate::Error>>()?;
         Ok(Some(Listed {
             total: passing.len(),

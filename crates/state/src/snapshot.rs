@@ -15,15 +15,24 @@ use crate::projection::Timelines;
 use crate::timeline::{Change, Entry, Timeline};
 
 /// Bumped whenever the persisted encoding or the fold changes: a projection written by another
-/// version is rebuilt. (4: retractions keep an entry in their own stream, for `stream_version`.)
-const PROJECTION_FORMAT: u32 = 5;
+/// version is rebuilt. (4: retractions keep an entry in their own stream, for `stream_version`;
+/// 5: long summaries kept as positions; 6: the directory of timelines.)
+pub(crate) const PROJECTION_FORMAT: u32 = 6;
 /// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
 /// million entries is about 60 MB).
 const TIMELINE_BYTES_MAX: u32 = 1 << 30;
 /// The snapshot's file name in [`PROJECTION_DIR`]; it is written under a temporary name and
 /// renamed.
 pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"IKRARPS1";
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"IKRARPS1";
+/// The header: magic, format, position reached, the ledger's root there.
+pub(crate) const HEADER_BYTES: usize = 8 + 4 + 8 + 32;
+/// One record of the directory: tag, subject id, offset and length of the timeline's entries,
+/// their SHA-256.
+pub(crate) const DIRECTORY_RECORD_BYTES: usize = 1 + 16 + 8 + 4 + 32;
+/// The footer before the trailing digest: the directory's offset, its number of records and
+/// its SHA-256.
+pub(crate) const FOOTER_BYTES: usize = 8 + 8 + 32;
 pub(crate) const TAG_COMMITMENT: u8 = b'c';
 pub(crate) const TAG_MEETING: u8 = b'm';
 /// The end of the snapshot's timelines (a tag no timeline has).
@@ -57,16 +66,19 @@ pub(crate) fn remove_other_files(dir: &Path) {
     }
 }
 
-/// A writer that also hashes what goes through it (the snapshot's trailing digest).
+/// A writer that also hashes what goes through it (the snapshot's trailing digest) and counts
+/// it (the directory's offsets).
 struct Hashing<W> {
     inner: W,
     digest: sha2::Sha256,
+    bytes: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         sha2::Digest::update(&mut self.digest, &buf[..n]);
+        self.bytes += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -87,8 +99,13 @@ impl<R: Read> Read for Hashing<R> {
 ///
 /// The layout: magic, format (u32 BE), position reached (u64 BE), the ledger's root at that
 /// position (32 bytes); then per timeline its tag (`c`/`m`), subject id (16 bytes), the length
-/// (u32 BE) of its entries in postcard; then `.`, the number of timelines (u64 BE) and the
-/// SHA-256 of everything before it.
+/// (u32 BE) of its entries in postcard; then `.`, the number of timelines (u64 BE); then the
+/// directory — per timeline, sorted by subject id, its tag, id, the offset (u64 BE) and length
+/// (u32 BE) of its entries and their SHA-256 — and the footer: the directory's offset, its
+/// number of records (u64 BE each) and its SHA-256; last, the SHA-256 of everything before it.
+///
+/// The directory lets a query about one subject read one timeline (`crate::lazy`): the header,
+/// the footer and the directory are checked, then that timeline against its own digest.
 pub(crate) fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
     // A name of its own per write: two projections of one ledger in one process never write
     // the same file.
@@ -108,7 +125,9 @@ fn write_snapshot_to(file: std::fs::File, t: &Timelines, root: &[u8; 32]) -> std
     let mut out = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
         digest: sha2::Sha256::default(),
+        bytes: 0,
     };
+    let mut directory: Vec<[u8; DIRECTORY_RECORD_BYTES]> = Vec::new();
     out.write_all(SNAPSHOT_MAGIC)?;
     out.write_all(&PROJECTION_FORMAT.to_be_bytes())?;
     out.write_all(&t.reached.to_be_bytes())?;
@@ -125,12 +144,30 @@ fn write_snapshot_to(file: std::fs::File, t: &Timelines, root: &[u8; 32]) -> std
             out.write_all(&[tag])?;
             out.write_all(id.as_bytes())?;
             out.write_all(&len.to_be_bytes())?;
+            let mut record = [0u8; DIRECTORY_RECORD_BYTES];
+            record[0] = tag;
+            record[1..17].copy_from_slice(id.as_bytes());
+            record[17..25].copy_from_slice(&out.bytes.to_be_bytes());
+            record[25..29].copy_from_slice(&len.to_be_bytes());
+            record[29..].copy_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(&entries));
+            directory.push(record);
             out.write_all(&entries)?;
             timelines += 1;
         }
     }
     out.write_all(&[TAG_END])?;
     out.write_all(&timelines.to_be_bytes())?;
+    // Sorted by subject id (then tag), for a binary search of the bytes as they are read.
+    directory.sort_unstable_by(|a, b| (&a[1..17], a[0]).cmp(&(&b[1..17], b[0])));
+    let directory_offset = out.bytes;
+    let mut directory_digest = sha2::Sha256::default();
+    for record in &directory {
+        sha2::Digest::update(&mut directory_digest, record);
+        out.write_all(record)?;
+    }
+    out.write_all(&directory_offset.to_be_bytes())?;
+    out.write_all(&(directory.len() as u64).to_be_bytes())?;
+    out.write_all(&sha2::Digest::finalize(directory_digest))?;
     let digest = sha2::Digest::finalize(out.digest);
     let mut file = out.inner;
     file.write_all(&digest)?;
@@ -151,9 +188,10 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
     let mut input = Hashing {
         inner: BufReader::with_capacity(1 << 20, file),
         digest: sha2::Sha256::default(),
+        bytes: 0,
     };
     let io = |e: std::io::Error| damaged(&e.to_string());
-    let mut header = [0u8; 8 + 4 + 8 + 32];
+    let mut header = [0u8; HEADER_BYTES];
     input.read_exact(&mut header).map_err(io)?;
     if &header[..8] != SNAPSHOT_MAGIC {
         return Err(damaged("not a projection snapshot"));
@@ -226,6 +264,21 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
     if u64::from_be_bytes(count) != timelines {
         return Err(damaged("the timeline count does not match"));
     }
+    // The directory is not needed to read the whole: it is read through for the digest, and
+    // its footer checked, so that a snapshot read whole is one a lazy read would accept too.
+    let mut directory_digest = sha2::Sha256::default();
+    let mut record = [0u8; DIRECTORY_RECORD_BYTES];
+    for _ in 0..timelines {
+        input.read_exact(&mut record).map_err(io)?;
+        sha2::Digest::update(&mut directory_digest, record);
+    }
+    let mut footer = [0u8; FOOTER_BYTES];
+    input.read_exact(&mut footer).map_err(io)?;
+    if u64::from_be_bytes(footer[8..16].try_into().expect("8 bytes")) != timelines
+        || footer[16..] != sha2::Digest::finalize(directory_digest)[..]
+    {
+        return Err(damaged("the directory does not match the timelines"));
+    }
     let computed = sha2::Digest::finalize(input.digest);
     let mut stored = [0u8; 32];
     input.inner.read_exact(&mut stored).map_err(io)?;
@@ -241,7 +294,7 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
 /// Checks what a query takes for granted of a timeline's entries: positions in order and within
 /// the snapshot, retractions after what they retract, instants and dates chrono can hold,
 /// `held_on` a moment, and changes of the timeline's kind of subject.
-fn check_entries(tag: u8, entries: &[Entry], reached: u64) -> Result<(), String> {
+pub(crate) fn check_entries(tag: u8, entries: &[Entry], reached: u64) -> Result<(), String> {
     let mut previous: Option<u64> = None;
     for e in entries {
         let at = e.position;

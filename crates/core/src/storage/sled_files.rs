@@ -83,7 +83,7 @@ const SNAPSHOT_WRITING_SUFFIX: &str = ".generating";
 /// left a file sled then read, failed its checksum and called the whole database corrupt. An
 /// unfinished snapshot holds nothing the log does not: without it sled recovers from the
 /// previous snapshot and the log after it, as it does after any crash. Test: the full-disk
-/// fault test (`tests/e2e/faults.rs`,
+/// fault test (`tests/e2e/full_disk.rs`,
 /// `a_full_disk_loses_nothing_acknowledged_and_the_ledger_works_again_once_space_is_freed`),
 /// and `crates/core/tests/faults.rs` `an_unfinished_snapshot_is_not_read`. (`verify_at`, a
 /// check that changes nothing else, removes them too: they are never part of the ledger.)

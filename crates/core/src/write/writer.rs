@@ -203,7 +203,11 @@ fn run(
                 }
                 Err(e) => {
                     store.stats.failed();
-                    undo_to = Some(head);
+                    // A commit refused for want of space wrote nothing: there is nothing to
+                    // undo (and an undo would read every hash tile to find that out).
+                    if !matches!(e, Error::DiskFull { .. }) {
+                        undo_to = Some(head);
+                    }
                     let error = match e {
                         // Its kind kept: a full disk stays a full disk for the appender.
                         Error::Io(io) => Error::Io(std::io::Error::new(

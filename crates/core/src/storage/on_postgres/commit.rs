@@ -4,14 +4,21 @@
 use deadpool_postgres::Object;
 
 use crate::error::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::storage::on_postgres::{
-    bounded_step, head_of, to_i64, wait, PostgresBackend, SELECT_HEAD,
+    bounded_step, head_of, to_i64, wait, waited_too_long, PostgresBackend, SELECT_HEAD,
 };
+
+/// What a timeout on `COMMIT` itself says: the server may have committed.
+const COMMIT_UNANSWERED: &str = "COMMIT, whose outcome is therefore unknown — the group may \
+                                 have been recorded (send it again with its event ids to find \
+                                 out)";
 use crate::storage::{CommitBatch, CommitLock, Head};
 
 /// Begins a transaction holding the head row's lock: the group commit's write lock.
 pub(super) fn lock(backend: &PostgresBackend) -> Result<Box<dyn CommitLock + '_>, Error> {
-    let (client, head) = backend.run(|pool| async move {
+    let (client, head) = backend.run_in_transaction(|pool| async move {
         let client = pool.get().await?;
         // BEGIN and the locking read are pipelined: one round trip. The read waits for any
         // other writer's transaction, then sees its commit — within the bound on waits.
@@ -58,7 +65,7 @@ impl Drop for PostgresCommit<'_> {
     fn drop(&mut self) {
         // Not committed: roll back before the connection goes back to the pool.
         if let Some(client) = self.client.take() {
-            let _ = self.backend.run(|_| async move {
+            let _ = self.backend.run_in_transaction(|_| async move {
                 bounded_step(client, "ROLLBACK", async |client| {
                     Ok(client.batch_execute("ROLLBACK").await?)
                 })
@@ -100,7 +107,9 @@ impl CommitLock for PostgresCommit<'_> {
         let tiles: Vec<i64> = batch.tiles.iter().map(|t| to_i64(t.1)).collect();
         let hashes: Vec<Vec<u8>> = batch.tiles.into_iter().map(|t| t.2).collect();
         let head = batch.head;
-        self.backend.run(move |_| async move {
+        self.backend.run_in_transaction(move |_| async move {
+            // Whether a timeout leaves the outcome unknown: only once COMMIT has been sent.
+            let commit_sent = AtomicBool::new(false);
             let head_size = to_i64(head.tree_size);
             let head_root = head.root.0.to_vec();
             let head_micros = head.last_recorded_at.timestamp_micros();
@@ -108,10 +117,13 @@ impl CommitLock for PostgresCommit<'_> {
             let record_params: [Param<'_>; 5] = [&positions, &streams, &versions, &ids, &records];
             let tile_params: [Param<'_>; 3] = [&levels, &tiles, &hashes];
             let head_params: [Param<'_>; 3] = [&head_size, &head_root, &head_micros];
-            let (client, result) = bounded_step(client, "the group commit (if COMMIT had been sent its outcome is unknown: send the group again with its event ids to find out)", async |client| {
-                // The four statements are pipelined (sent together, one round trip), then
-                // COMMIT. Any failure aborts the transaction, and the others with it.
-                let (inserted, upserted, moved, notified) = futures::join!(
+            let (client, result) = bounded_step(
+                client,
+                "the group commit's writes (nothing was committed)",
+                async |client| {
+                    // The four statements are pipelined (sent together, one round trip), then
+                    // COMMIT. Any failure aborts the transaction, and the others with it.
+                    let (inserted, upserted, moved, notified) = futures::join!(
                     client.execute(
                         "INSERT INTO ikrar_records (position, stream, version, event_id, record) \
                          SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], \
@@ -131,32 +143,38 @@ impl CommitLock for PostgresCommit<'_> {
                     // Delivered at COMMIT, to the followers of this schema's ledger.
                     client.execute("SELECT pg_notify('ikrar_head', current_schema())", &[]),
                 );
-                inserted?;
-                upserted?;
-                if moved? != 1 {
-                    return Err(Error::Integrity {
-                        position: head.tree_size,
-                        what: "the ledger's head row is missing".into(),
-                    });
-                }
-                notified?;
-                // An error before COMMIT means nothing was written; one from COMMIT itself
-                // (the connection lost, the backend killed while it waited for a synchronous
-                // standby) leaves the outcome unknown: the server may have committed. Sending
-                // the append again with its event ids is safe either way — a recorded id
-                // answers its position — and says which.
-                client.batch_execute("COMMIT").await.map_err(|e| {
-                    Error::storage_from(
-                        "the outcome of COMMIT is unknown, the group may have been recorded \
+                    inserted?;
+                    upserted?;
+                    if moved? != 1 {
+                        return Err(Error::Integrity {
+                            position: head.tree_size,
+                            what: "the ledger's head row is missing".into(),
+                        });
+                    }
+                    notified?;
+                    // An error before COMMIT means nothing was written; one from COMMIT itself
+                    // (the connection lost, the backend killed while it waited for a synchronous
+                    // standby) leaves the outcome unknown: the server may have committed. Sending
+                    // the append again with its event ids is safe either way — a recorded id
+                    // answers its position — and says which.
+                    commit_sent.store(true, Ordering::SeqCst);
+                    client.batch_execute("COMMIT").await.map_err(|e| {
+                        Error::storage_from(
+                            "the outcome of COMMIT is unknown, the group may have been recorded \
                          (send it again with its event ids to find out)",
-                        e,
-                    )
-                })?;
-                Ok::<(), Error>(())
-            })
+                            e,
+                        )
+                    })?;
+                    Ok::<(), Error>(())
+                },
+            )
             .await;
-            // A connection given up on is closed (the server rolls back, or — if COMMIT had
-            // reached it — has committed: the error's words say to send the group again).
+            if client.is_none() && commit_sent.load(Ordering::SeqCst) {
+                return Err(waited_too_long(COMMIT_UNANSWERED));
+            }
+            // A step that failed with an answer (a constraint, a lost connection) leaves the
+            // transaction aborted on a connection still ours: roll it back before the pool
+            // takes it again.
             if let (Some(client), Err(_)) = (&client, &result) {
                 let _ = tokio::time::timeout(wait(), client.batch_execute("ROLLBACK")).await;
             }

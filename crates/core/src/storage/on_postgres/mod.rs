@@ -29,11 +29,13 @@
 //! backend's own: the `Backend` trait is synchronous (sled is), so each call runs its query on
 //! that runtime and waits for the answer, from any thread, inside an async context or not.
 //!
-//! **Every wait is bounded** ([`wait`]: 30 s, `IKRAR_POSTGRES_WAIT_MS` to change it): a server
+//! **Every wait is bounded** ([`wait`]: 10 s, `IKRAR_POSTGRES_WAIT_MS` to change it): a server
 //! that stops answering — a network partition, a frozen host — fails the call with a storage
 //! error instead of hanging an appender or a reader for ever. A connection given up on inside
-//! a transaction (the commit's lock, its writes, `COMMIT`, a rollback) is closed, never put
-//! back in the pool, so the server rolls the transaction back and no later caller inherits it.
+//! a transaction (the commit's lock, its writes, `COMMIT`, a rollback) is taken out of the pool
+//! and dropped, so no later caller inherits the transaction; the server rolls it back when the
+//! connection ends — once the server answers again, or when TCP gives up on a peer that never
+//! does (keepalives and a user timeout are set for that, unless the URL sets them).
 
 mod commit;
 mod follow;
@@ -58,8 +60,10 @@ pub(crate) const WAIT_MS_VAR: &str = "IKRAR_POSTGRES_WAIT_MS";
 
 /// How long a call waits for PostgreSQL: the pool's wait for a connection, a connection's
 /// creation, a statement, a transaction's step. Long enough for a writer to wait behind
-/// another process's group commit; short enough that a server that stopped answering is told.
-const WAIT_DEFAULT_MS: u64 = 30_000;
+/// another process's group commit; well inside `ikrar serve`'s request time limit (30 s), so
+/// that its clients are told the storage error (503, and for COMMIT that its outcome is
+/// unknown), not only that the request took too long.
+const WAIT_DEFAULT_MS: u64 = 10_000;
 
 /// The bound on each wait for PostgreSQL ([`WAIT_MS_VAR`], else [`WAIT_DEFAULT_MS`]).
 pub(super) fn wait() -> std::time::Duration {
@@ -183,6 +187,14 @@ impl PostgresBackend {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(wait());
         }
+        // A peer that stops answering is given up by TCP too, which ends the connections the
+        // waits above gave up on (the server then rolls their transactions back).
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(wait());
+        }
+        if config.get_keepalives_idle() > wait() {
+            config.keepalives_idle(wait());
+        }
         if config.get_application_name().is_none() {
             // What `pg_stat_activity` shows for the ledger's connections.
             config.application_name("ikrar");
@@ -240,16 +252,41 @@ impl PostgresBackend {
     {
         // A plain channel, not `block_on(JoinHandle)`: the caller may itself be a tokio worker,
         // whose cooperative budget would then starve a nested poll of the join handle.
+        // Getting a connection is bounded by the pool (its wait, then a creation's), each
+        // statement by this limit, with a second of margin over the pool's own.
+        self.run_with_limit(work, Some(2 * wait() + std::time::Duration::from_secs(1)))
+    }
+
+    /// [`PostgresBackend::run`] for a step of a transaction, with no limit of its own: every
+    /// wait inside it is bounded by [`bounded_step`], which takes the connection out of the
+    /// pool when it gives up — a limit here would drop the future and put the connection back
+    /// with its transaction open.
+    pub(super) fn run_in_transaction<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        self.run_with_limit(work, None)
+    }
+
+    fn run_with_limit<T, F>(
+        &self,
+        work: impl FnOnce(Pool) -> F,
+        limit: Option<std::time::Duration>,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+    {
         let (answer_tx, answer_rx) = std::sync::mpsc::sync_channel(1);
         let future = work(self.pool.clone());
-        // A second of margin: a transaction's own bound (`bounded_step`) ends first and closes
-        // its connection; this one ends any other call (a read's connection goes back to the
-        // pool, where a statement still in flight is only a response to drop).
-        let limit = wait() + std::time::Duration::from_secs(1);
         self.handle.spawn(async move {
-            let answer = tokio::time::timeout(limit, future)
-                .await
-                .unwrap_or_else(|_| Err(waited_too_long("a query")));
+            let answer = match limit {
+                Some(limit) => tokio::time::timeout(limit, future)
+                    .await
+                    .unwrap_or_else(|_| Err(waited_too_long("a query"))),
+                None => future.await,
+            };
             let _ = answer_tx.send(answer);
         });
         answer_rx.recv().map_err(|_| {
