@@ -39,6 +39,7 @@ mod basis;
 mod error;
 mod folding;
 mod lazy;
+mod present;
 mod projection;
 mod query;
 pub mod reference;

@@ -212,10 +212,12 @@ impl Projection {
 
     fn clear(&self) -> Result<(), Error> {
         if let Some(dir) = &self.dir {
-            match std::fs::remove_file(dir.join(SNAPSHOT_FILE)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ikrar_core::Error::Io(e).into()),
+            for file in [SNAPSHOT_FILE, crate::present::PRESENT_FILE] {
+                match std::fs::remove_file(dir.join(file)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(ikrar_core::Error::Io(e).into()),
+                }
             }
         }
         *self.lock_raw() = Timelines::default();
@@ -302,6 +304,10 @@ impl Projection {
             ))
         })?;
         t.saved = t.reached;
+        // Only a shortcut for the next process's summary: a failure costs it the whole read.
+        if let Err(e) = crate::present::write_present(dir, t, &root.0, chrono::Utc::now()) {
+            tracing::warn!(error = %e, "the present's counts were not saved");
+        }
         Ok(())
     }
 
@@ -460,15 +466,21 @@ impl Projection {
 
     /// [`Projection::summary`] in an already resolved basis.
     pub fn summary_in(&self, basis: &ResolvedBasis) -> Summary {
-        let t = self.lock();
-        Summary::from_statuses(
-            basis,
-            t.commitment_order.iter().filter_map(|(_, id)| {
-                t.commitments
-                    .get(id)
-                    .and_then(|c| c.fold_status_and_parties(basis))
-            }),
-        )
+        if let Some(summary) = self.present_summary(basis) {
+            return summary;
+        }
+        summary_of(&self.lock(), basis)
+    }
+
+    /// A lazily read projection's summary from the present's counts, if they hold in `basis`
+    /// (`crate::present`).
+    fn present_summary(&self, basis: &ResolvedBasis) -> Option<Summary> {
+        let reached = {
+            let t = self.lock_raw();
+            t.lazy.as_ref()?;
+            t.reached
+        };
+        crate::present::read_present(self.dir.as_deref()?, &self.ledger, reached, basis)
     }
 
     /// What changed between two valid times, as known at one `known_at`.
@@ -517,4 +529,16 @@ impl Projection {
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
+}
+
+/// The summary of the timelines `t` in `basis`.
+pub(crate) fn summary_of(t: &Timelines, basis: &ResolvedBasis) -> Summary {
+    Summary::from_statuses(
+        basis,
+        t.commitment_order.iter().filter_map(|(_, id)| {
+            t.commitments
+                .get(id)
+                .and_then(|c| c.fold_status_and_parties(basis))
+        }),
+    )
 }

@@ -49,9 +49,15 @@ pub(crate) fn remove_other_files(dir: &Path) {
     let ours = format!("{SNAPSHOT_FILE}.{}.", std::process::id());
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let stale_write = name.starts_with(&format!("{SNAPSHOT_FILE}."))
+        let stale_write = (name.starts_with(&format!("{SNAPSHOT_FILE}."))
+            || name.starts_with(&format!("{}.", crate::present::PRESENT_FILE)))
             && name.ends_with(".tmp")
-            && !name.starts_with(&ours);
+            && !name.starts_with(&ours)
+            && !name.starts_with(&format!(
+                "{}.{}.",
+                crate::present::PRESENT_FILE,
+                std::process::id()
+            ));
         let sled_file =
             name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.");
         if !(stale_write || sled_file) {

@@ -325,6 +325,14 @@ fn fast_path_agrees(
         }
     }
     prop_assert_eq!(lazy.is_lazy(), on_disk);
+    // And the present's summary from the counts saved beside the snapshot.
+    let now = lazy.summary(&Basis::now()).unwrap();
+    let basis = ResolvedBasis::new(size, now.as_of);
+    prop_assert_eq!(
+        &now,
+        &ikrar_state::Summary::of(&basis, &reference::fold(&all, &basis).commitments)
+    );
+    prop_assert_eq!(lazy.is_lazy(), on_disk);
     drop(lazy);
     let reopened = Projection::open(&ledger).unwrap();
     prop_assert_eq!(reopened.reached(), size);
@@ -523,6 +531,19 @@ fn a_damaged_or_foreign_snapshot_is_rebuilt_from_the_log() {
     assert!(summary.by_party.contains_key("Korea"), "{summary:?}");
     assert!(!summary.by_party.contains_key("Japan"), "{summary:?}");
     drop(projection);
+    // b's own snapshot, read lazily, beside the present's counts of a (or damaged ones): the
+    // counts are not used, and the summary is b's.
+    let present_a = std::fs::read(dir_a.join("present")).expect("counts were saved");
+    let mut damaged = std::fs::read(dir_b.join("present")).expect("counts were saved");
+    damaged[20] ^= 0x01;
+    for present in [present_a, damaged] {
+        std::fs::write(dir_b.join("present"), &present).unwrap();
+        let projection = Projection::open(&b).unwrap();
+        assert!(projection.is_lazy());
+        let summary = projection.summary(&Basis::now()).unwrap();
+        assert!(summary.by_party.contains_key("Korea"), "{summary:?}");
+        assert!(!summary.by_party.contains_key("Japan"), "{summary:?}");
+    }
 
     // Files of the former sled projection are cleared away.
     std::fs::write(dir_a.join("conf"), b"segment_size: 524288").unwrap();
