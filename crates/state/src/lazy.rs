@@ -93,6 +93,16 @@ impl Directory {
         self.reached
     }
 
+    /// Every subject in the snapshot whose id's text form starts with `prefix`: what a whole
+    /// projection's `ids_with_prefix` gives, from the directory alone (it names every timeline).
+    pub(crate) fn ids_with_prefix(&self, prefix: &str) -> Vec<Uuid> {
+        self.records
+            .chunks(DIRECTORY_RECORD_BYTES)
+            .filter_map(|r| Uuid::from_slice(&r[1..17]).ok())
+            .filter(|id| id.to_string().starts_with(prefix))
+            .collect()
+    }
+
     /// `id`'s timeline and its tag, read and checked; `None` if the snapshot has none.
     fn read(&self, id: Uuid) -> Result<Option<(u8, Vec<Entry>)>, Error> {
         let damaged = |what: &str| Error::Projection(format!("{}: {what}", self.path.display()));

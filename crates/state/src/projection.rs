@@ -499,7 +499,14 @@ impl Projection {
 
     /// Ids of commitments and meetings (ever recorded) whose text form starts with `prefix`.
     pub fn ids_with_prefix(&self, prefix: &str) -> Vec<Uuid> {
-        // A whole id is looked up, not searched for: a lazy projection reads one timeline.
+        // A lazy projection's directory names every subject: no timeline is read for this.
+        if let Some(directory) = &self.lock_raw().lazy {
+            let mut ids = directory.ids_with_prefix(prefix);
+            ids.sort_unstable();
+            ids.dedup();
+            return ids;
+        }
+        // A whole id is looked up, not searched for.
         if let Ok(id) = Uuid::parse_str(prefix) {
             if prefix.len() == 36 && id.to_string() == prefix {
                 let t = self.lock_subjects(&[id]);

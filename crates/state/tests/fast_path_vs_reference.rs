@@ -324,6 +324,9 @@ fn fast_path_agrees(
             );
         }
     }
+    // Ids by prefix, from the directory alone (compared with the whole projection's below).
+    let prefixes = ["", "0000", "00000000-0000-0000-0000-00000000c", "f"];
+    let lazy_ids: Vec<Vec<Uuid>> = prefixes.iter().map(|p| lazy.ids_with_prefix(p)).collect();
     prop_assert_eq!(lazy.is_lazy(), on_disk);
     // And the present's summary from the counts saved beside the snapshot.
     let now = lazy.summary(&Basis::now()).unwrap();
@@ -339,6 +342,12 @@ fn fast_path_agrees(
     for basis in &resolved {
         same_answers(&reopened, &all, basis)?;
     }
+    prop_assert!(!reopened.is_lazy(), "a list reads the snapshot whole");
+    let whole_ids: Vec<Vec<Uuid>> = prefixes
+        .iter()
+        .map(|p| reopened.ids_with_prefix(p))
+        .collect();
+    prop_assert_eq!(lazy_ids, whole_ids);
     drop(reopened);
     // A ledger directory keeps its projection on disk: delete it. (A database ledger's
     // projection lives in memory only, so the reopen above already rebuilt it.)
