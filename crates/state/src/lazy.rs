@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::projection::{Projection, Timelines};
 use crate::snapshot::{
     check_entries, DIRECTORY_RECORD_BYTES, FOOTER_BYTES, HEADER_BYTES, PROJECTION_FORMAT,
-    SNAPSHOT_MAGIC, TAG_COMMITMENT, TAG_MEETING,
+    SNAPSHOT_MAGIC, TAG_COMMITMENT, TAG_MEETING, TIMELINE_BYTES_MAX,
 };
 use crate::timeline::{Change, Entry, Timeline};
 
@@ -34,8 +34,8 @@ pub(crate) struct Directory {
     reached: u64,
     /// The directory's records as stored: sorted by subject id, [`DIRECTORY_RECORD_BYTES`] each.
     records: Vec<u8>,
-    /// Subjects looked for and not in the snapshot.
-    absent: HashSet<Uuid>,
+    /// Subjects (id and kind) looked for and not in the snapshot.
+    absent: HashSet<(Uuid, u8)>,
 }
 
 /// The snapshot at `path`'s directory, if the snapshot is of this format, of this ledger and at
@@ -79,6 +79,12 @@ pub(crate) fn open_directory(path: &Path, ledger: &Ledger) -> Result<Option<Dire
     if <sha2::Sha256 as sha2::Digest>::digest(&records)[..] != footer[16..] {
         return Err(damaged("the directory does not match its digest"));
     }
+    if records
+        .chunks(DIRECTORY_RECORD_BYTES)
+        .any(|r| r[0] != TAG_COMMITMENT && r[0] != TAG_MEETING)
+    {
+        return Err(damaged("an unknown timeline tag in the directory"));
+    }
     Ok(Some(Directory {
         path: path.to_path_buf(),
         reached,
@@ -103,26 +109,42 @@ impl Directory {
             .collect()
     }
 
-    /// `id`'s timeline and its tag, read and checked; `None` if the snapshot has none.
-    fn read(&self, id: Uuid) -> Result<Option<(u8, Vec<Entry>)>, Error> {
-        let damaged = |what: &str| Error::Projection(format!("{}: {what}", self.path.display()));
+    /// The directory record of `id` as a subject of kind `tag` (commitments and meetings are
+    /// separate streams: one id may be both).
+    fn record(&self, id: Uuid, tag: u8) -> Option<&[u8]> {
         let record_at =
             |i: usize| &self.records[i * DIRECTORY_RECORD_BYTES..(i + 1) * DIRECTORY_RECORD_BYTES];
+        // Sorted as the writer sorts: by id, then tag.
+        let wanted = (id.as_bytes().as_slice(), tag);
         let (mut low, mut high) = (0, self.records.len() / DIRECTORY_RECORD_BYTES);
-        let record = loop {
-            if low >= high {
-                return Ok(None);
-            }
+        while low < high {
             let middle = low + (high - low) / 2;
-            match record_at(middle)[1..17].cmp(id.as_bytes()) {
+            let r = record_at(middle);
+            match (&r[1..17], r[0]).cmp(&wanted) {
                 std::cmp::Ordering::Less => low = middle + 1,
                 std::cmp::Ordering::Greater => high = middle,
-                std::cmp::Ordering::Equal => break record_at(middle),
+                std::cmp::Ordering::Equal => return Some(r),
             }
+        }
+        None
+    }
+
+    /// Whether the snapshot has a timeline for `id` as a subject of kind `tag`.
+    pub(crate) fn has(&self, id: Uuid, tag: u8) -> bool {
+        self.record(id, tag).is_some()
+    }
+
+    /// `id`'s timeline as a subject of kind `tag`, read and checked; `None` if there is none.
+    fn read(&self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
+        let damaged = |what: &str| Error::Projection(format!("{}: {what}", self.path.display()));
+        let Some(record) = self.record(id, tag) else {
+            return Ok(None);
         };
-        let tag = record[0];
         let offset = u64::from_be_bytes(record[17..25].try_into().expect("8 bytes"));
         let len = u32::from_be_bytes(record[25..29].try_into().expect("4 bytes"));
+        if len > TIMELINE_BYTES_MAX {
+            return Err(damaged("a timeline's length is out of range"));
+        }
         let mut file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| damaged(&e.to_string()))?;
@@ -134,22 +156,20 @@ impl Directory {
         }
         let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
         check_entries(tag, &entries, self.reached).map_err(|what| damaged(&what))?;
-        Ok(Some((tag, entries)))
+        Ok(Some(entries))
     }
 }
 
 impl Projection {
-    /// The lock, with the timelines a query about `ids` folds loaded: each subject's own and,
-    /// for a commitment, those of the meetings that name it. On a projection read whole, the
-    /// lock as it is; where a lazily read part does not check out, the whole path.
-    pub(crate) fn lock_subjects(&self, ids: &[Uuid]) -> MutexGuard<'_, Timelines> {
+    /// The lock, with the timelines a query about the subject `id` of kind `tag` folds loaded:
+    /// its own and, for a commitment, those of the meetings that name it. On a projection read
+    /// whole, the lock as it is; where a lazily read part does not check out, the whole path.
+    pub(crate) fn lock_subject(&self, id: Uuid, tag: u8) -> MutexGuard<'_, Timelines> {
         let mut t = self.lock_raw();
         let Some(mut directory) = t.lazy.take() else {
             return t;
         };
-        let loaded = ids
-            .iter()
-            .try_for_each(|id| load_subject(&mut t, &mut directory, *id));
+        let loaded = load_subject(&mut t, &mut directory, id, tag);
         t.lazy = Some(directory);
         match loaded {
             Ok(()) => t,
@@ -160,11 +180,22 @@ impl Projection {
             }
         }
     }
+
+    /// Whether the subject `id` of kind `tag` was ever recorded, from the directory when the
+    /// projection is lazy (no timeline read); `None` when it is not.
+    pub(crate) fn lazily_has(&self, id: Uuid, tag: u8) -> Option<bool> {
+        self.lock_raw().lazy.as_ref().map(|d| d.has(id, tag))
+    }
 }
 
-/// Loads `id`'s timeline, and for a commitment those of the meetings naming it.
-fn load_subject(t: &mut Timelines, directory: &mut Directory, id: Uuid) -> Result<(), Error> {
-    if let Some(TAG_COMMITMENT) = load_one(t, directory, id)? {
+/// Loads the timeline of `id` as `tag`, and for a commitment those of the meetings naming it.
+fn load_subject(
+    t: &mut Timelines,
+    directory: &mut Directory,
+    id: Uuid,
+    tag: u8,
+) -> Result<(), Error> {
+    if load_one(t, directory, id, tag)? && tag == TAG_COMMITMENT {
         let named: Vec<Uuid> = t.commitments[&id]
             .entries
             .iter()
@@ -174,32 +205,34 @@ fn load_subject(t: &mut Timelines, directory: &mut Directory, id: Uuid) -> Resul
             })
             .collect();
         for meeting in named {
-            load_one(t, directory, meeting)?;
+            load_one(t, directory, meeting, TAG_MEETING)?;
         }
     }
     Ok(())
 }
 
-/// Loads `id`'s timeline if it is not loaded yet; its tag, if the snapshot has it.
-fn load_one(t: &mut Timelines, directory: &mut Directory, id: Uuid) -> Result<Option<u8>, Error> {
-    if t.commitments.contains_key(&id) {
-        return Ok(Some(TAG_COMMITMENT));
-    }
-    if t.meetings.contains_key(&id) {
-        return Ok(Some(TAG_MEETING));
-    }
-    if directory.absent.contains(&id) {
-        return Ok(None);
-    }
-    let Some((tag, entries)) = directory.read(id)? else {
-        directory.absent.insert(id);
-        return Ok(None);
-    };
+/// Loads the timeline of `id` as `tag` if it is not loaded yet; whether there is one.
+fn load_one(
+    t: &mut Timelines,
+    directory: &mut Directory,
+    id: Uuid,
+    tag: u8,
+) -> Result<bool, Error> {
     let map = if tag == TAG_COMMITMENT {
         &mut t.commitments
     } else {
         &mut t.meetings
     };
+    if map.contains_key(&id) {
+        return Ok(true);
+    }
+    if directory.absent.contains(&(id, tag)) {
+        return Ok(false);
+    }
+    let Some(entries) = directory.read(id, tag)? else {
+        directory.absent.insert((id, tag));
+        return Ok(false);
+    };
     map.insert(id, Timeline { entries });
-    Ok(Some(tag))
+    Ok(true)
 }

@@ -25,7 +25,9 @@ use crate::apply::apply;
 use crate::basis::{Basis, ResolvedBasis};
 use crate::error::Error;
 use crate::query::{meeting_passes, ListFilter, Listed, MeetingFilter, Page, Prepared, Words};
-use crate::snapshot::{read_snapshot, remove_other_files, write_snapshot, SNAPSHOT_FILE};
+use crate::snapshot::{
+    read_snapshot, remove_other_files, write_snapshot, SNAPSHOT_FILE, TAG_COMMITMENT, TAG_MEETING,
+};
 use crate::timeline::Timeline;
 use crate::view::{CommitmentView, Diff, MeetingView, Summary};
 
@@ -175,25 +177,42 @@ impl Projection {
         let Some(directory) = t.lazy.take() else {
             return t;
         };
+        let reached = t.reached;
         match read_snapshot(&directory.path, &self.ledger) {
-            // Any whole snapshot of this ledger will do (another process may have saved a later
-            // one since): it is checked as every whole read is.
-            Ok(Some(whole)) => {
-                *t = whole;
-                t
-            }
+            // Any whole snapshot of this ledger at least as far will do (it is checked as every
+            // whole read is); one short of what the directory promised is not used.
+            Ok(Some(whole)) if whole.reached >= reached => *t = whole,
             read => {
                 if let Err(e) = read {
                     tracing::warn!(error = %e, "the projection's snapshot is rebuilt from the log");
                 }
+                // Rebuilt here, under the lock, to where it was: no query ever sees a
+                // projection short of what it was already shown to have reached.
                 *t = Timelines::default();
-                drop(t);
-                if let Err(e) = self.catch_up() {
-                    tracing::warn!(error = %e, "the projection could not be rebuilt yet");
+                if let Err(e) = self.apply_from_log(&mut t, reached) {
+                    tracing::error!(
+                        error = %e,
+                        reached = t.reached,
+                        "the projection could not be rebuilt from the log; the next query's \
+                         catch-up tries again"
+                    );
                 }
-                self.lock_raw()
             }
         }
+        t
+    }
+
+    /// Applies the log's records from `t.reached` up to `to`, under the caller's lock.
+    fn apply_from_log(&self, t: &mut Timelines, to: u64) -> Result<(), Error> {
+        for stored in self.ledger.iter_from(t.reached) {
+            let stored = stored?;
+            if stored.record.position >= to {
+                break;
+            }
+            apply(t, &self.ledger, &stored.record)?;
+            t.reached = stored.record.position + 1;
+        }
+        Ok(())
     }
 
     /// The lock as it is, whatever is loaded.
@@ -352,7 +371,7 @@ impl Projection {
         id: Uuid,
         basis: &ResolvedBasis,
     ) -> Result<Option<CommitmentView>, Error> {
-        let t = self.lock_subjects(&[id]);
+        let t = self.lock_subject(id, TAG_COMMITMENT);
         let unread = crate::folding::fold_unread(&t, id, basis);
         drop(t);
         unread
@@ -363,7 +382,7 @@ impl Projection {
     /// One meeting in a basis, or `None` if it does not exist there.
     pub fn meeting(&self, id: Uuid, basis: &Basis) -> Result<Option<MeetingView>, Error> {
         let basis = self.resolved(basis)?;
-        let t = self.lock_subjects(&[id]);
+        let t = self.lock_subject(id, TAG_MEETING);
         Ok(t.meetings
             .get(&id)
             .and_then(|m| m.fold_meeting(id, &basis))
@@ -509,7 +528,7 @@ impl Projection {
         // A whole id is looked up, not searched for.
         if let Ok(id) = Uuid::parse_str(prefix) {
             if prefix.len() == 36 && id.to_string() == prefix {
-                let t = self.lock_subjects(&[id]);
+                let t = self.lock();
                 let known = t.commitments.contains_key(&id) || t.meetings.contains_key(&id);
                 return if known { vec![id] } else { Vec::new() };
             }
@@ -529,7 +548,8 @@ impl Projection {
 
     /// Whether a meeting with this id was ever recorded (in any basis).
     pub fn is_meeting(&self, id: Uuid) -> bool {
-        self.lock_subjects(&[id]).meetings.contains_key(&id)
+        self.lazily_has(id, TAG_MEETING)
+            .unwrap_or_else(|| self.lock().meetings.contains_key(&id))
     }
 
     /// The ledger the projection derives from.

@@ -20,7 +20,7 @@ use crate::timeline::{Change, Entry, Timeline};
 pub(crate) const PROJECTION_FORMAT: u32 = 6;
 /// A timeline's encoded entries larger than this mark a damaged snapshot (a timeline of a
 /// million entries is about 60 MB).
-const TIMELINE_BYTES_MAX: u32 = 1 << 30;
+pub(crate) const TIMELINE_BYTES_MAX: u32 = 1 << 30;
 /// The snapshot's file name in [`PROJECTION_DIR`]; it is written under a temporary name and
 /// renamed.
 pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
@@ -271,7 +271,7 @@ pub(crate) fn read_snapshot(path: &Path, ledger: &Ledger) -> Result<Option<Timel
         return Err(damaged("the timeline count does not match"));
     }
     // The directory is not needed to read the whole: it is read through for the digest, and
-    // its footer checked, so that a snapshot read whole is one a lazy read would accept too.
+    // the footer's count and digest of it are checked (its offsets are the lazy reader's).
     let mut directory_digest = sha2::Sha256::default();
     let mut record = [0u8; DIRECTORY_RECORD_BYTES];
     for _ in 0..timelines {

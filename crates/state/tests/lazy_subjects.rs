@@ -1,0 +1,59 @@
+//! A projection read lazily finds each subject by its id *and* its kind: commitments and
+//! meetings are separate streams, so one id may name both, and a lazy read answers as a whole
+//! one does.
+
+use ikrar_core::{EventData, InputEvent, Ledger, MeetingHeld, Moment};
+use ikrar_state::{Basis, Projection};
+use ikrar_testkit::events::{cid, made};
+
+#[test]
+fn a_commitment_and_a_meeting_of_one_id_are_both_found_lazily() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = ikrar_testkit::runtime();
+    // Commitment 1, commitment 2, and a meeting whose id is commitment 1's, naming commitment 2.
+    let mut held = InputEvent::new(EventData::MeetingHeld(MeetingHeld {
+        meeting_id: cid(1),
+        title: "Summit".into(),
+        held_on: Moment::Date("2025-02-01".parse().unwrap()),
+        location: None,
+        participants: vec![],
+        commitment_ids: vec![cid(2)],
+        outcomes: vec![],
+    }));
+    held.actor = Some("tester".into());
+    rt.block_on(ledger.append(vec![made(1), made(2), held]))
+        .unwrap();
+
+    let whole = Projection::open(&ledger).unwrap();
+    let now = Basis::now();
+    let expected = (
+        whole.commitment(cid(1), &now).unwrap(),
+        whole.meeting(cid(1), &now).unwrap(),
+        whole.commitment(cid(2), &now).unwrap(),
+    );
+    assert!(expected.0.is_some() && expected.1.is_some());
+    assert_eq!(expected.2.as_ref().unwrap().meetings, vec![cid(1)]);
+    whole.flush().unwrap();
+    drop(whole);
+
+    // Asked in either order, from a fresh lazy projection each time.
+    for meeting_first in [false, true] {
+        let lazy = Projection::open(&ledger).unwrap();
+        assert!(lazy.is_lazy());
+        let (commitment, meeting) = if meeting_first {
+            let m = lazy.meeting(cid(1), &now).unwrap();
+            (lazy.commitment(cid(1), &now).unwrap(), m)
+        } else {
+            let c = lazy.commitment(cid(1), &now).unwrap();
+            (c, lazy.meeting(cid(1), &now).unwrap())
+        };
+        assert_eq!(commitment, expected.0);
+        assert_eq!(meeting, expected.1);
+        assert_eq!(lazy.commitment(cid(2), &now).unwrap(), expected.2);
+        assert!(lazy.is_meeting(cid(1)));
+        assert!(!lazy.is_meeting(cid(2)));
+        assert_eq!(lazy.ids_with_prefix(&cid(1).to_string()), vec![cid(1)]);
+        assert!(lazy.is_lazy(), "nothing read the snapshot whole");
+    }
+}
