@@ -1,6 +1,7 @@
 //! Workloads shared by ikrar's benchmarks (realistic events of a given count) and the
 //! side-by-side `compare` harness of SPEC §9.
 
+mod appends;
 pub mod cli_append;
 pub mod compare;
 
