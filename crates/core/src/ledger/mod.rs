@@ -156,6 +156,16 @@ impl Ledger {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether the in-memory index was loaded from the file a sled ledger saves it in, rather
+    /// than built from the log (a test seam).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn index_was_loaded(&self) -> bool {
+        self.inner
+            .store
+            .index_loaded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether the in-memory index is built: on a sled ledger it is built when first needed,
     /// not at open (a test seam).
     #[cfg(any(test, feature = "testing"))]
@@ -211,7 +221,8 @@ impl Ledger {
             Location::Directory(dir) => {
                 let backend = SledBackend::open(&dir, options.cache_bytes)?;
                 let acknowledged = backend.acknowledged_head()?;
-                let store = Store::new(Arc::new(backend));
+                let mut store = Store::new(Arc::new(backend));
+                store.index_dir = Some(dir.clone());
                 // What lies beyond the acknowledged head no commit acknowledged (a failed one
                 // left it), and it must not make the ledger unreadable: it is removed.
                 let (head, unacknowledged) =

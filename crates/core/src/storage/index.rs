@@ -1,7 +1,9 @@
 //! The index of a ledger, kept in memory: a projection of the log (a stream's positions, an
-//! event id's position, a retraction's position, a commitment's `made_on`). Not stored: built by
-//! scanning the log (on sled when first needed, not at open: [`super::Store::ensure_index`]),
-//! and extended by the writer after each durable commit, before it acknowledges.
+//! event id's position, a retraction's position, a commitment's `made_on`). Not in the database:
+//! built by scanning the log (on sled when first needed, not at open:
+//! [`super::Store::ensure_index`] — or loaded from the file it was saved in and caught up with
+//! the log's tail, `super::index_file`), and extended by the writer after each durable commit,
+//! before it acknowledges.
 
 use chrono::NaiveDate;
 use uuid::Uuid;

@@ -16,6 +16,7 @@
 
 mod head_file;
 pub(crate) mod index;
+pub(crate) mod index_file;
 #[cfg(feature = "postgres")]
 pub(crate) mod on_postgres;
 pub(crate) mod on_sled;

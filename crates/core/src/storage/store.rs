@@ -33,6 +33,11 @@ pub(crate) struct Store {
     index_pending: Arc<Mutex<Option<u64>>>,
     /// Whether the index is built (the fast path of [`Store::ensure_index`]).
     index_built: Arc<std::sync::atomic::AtomicBool>,
+    /// Where the index is saved and loaded from (`storage/index_file.rs`): a sled ledger's
+    /// directory; `None` on a database, whose index is built from the log.
+    pub(crate) index_dir: Option<std::path::PathBuf>,
+    /// Whether the index was loaded from its file rather than built (a test seam).
+    pub(crate) index_loaded: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Hash tiles cached at most (8 KiB each): 8 MiB.
@@ -48,6 +53,8 @@ impl Store {
             discarded_at_open: Arc::default(),
             index_pending: Arc::default(),
             index_built: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            index_dir: None,
+            index_loaded: Arc::default(),
         }
     }
 
@@ -74,7 +81,7 @@ impl Store {
             // sled panics on some damage it meets while reading (a data file cut short): that
             // is damage, named, never a panic of the caller — often the writer thread.
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.build_index(tree_size, false)
+                self.load_or_build_index(tree_size)
             }))
             .map_err(|panic| Error::Integrity {
                 position: 0,
@@ -200,6 +207,72 @@ impl Store {
             return Err(records_missing(index.size, tree_size));
         }
         Ok(index)
+    }
+
+    /// The index to `tree_size`: the saved one if it checks out (its digest and contents, and
+    /// the ledger's root at its size), extended with the log's tail; else built from the whole
+    /// log. Saved again when built, or when the tail was more than an eighth of the ledger.
+    fn load_or_build_index(&self, tree_size: u64) -> Result<Index, Error> {
+        let Some(dir) = &self.index_dir else {
+            return self.build_index(tree_size, false);
+        };
+        let saved = match crate::storage::index_file::read(dir) {
+            Ok(Some((index, root))) if index.size <= tree_size => {
+                if self.root_at(index.size)?.0 == root {
+                    Some(index)
+                } else {
+                    tracing::warn!("the saved index is of another ledger; building it");
+                    None
+                }
+            }
+            Ok(Some(_)) => {
+                tracing::warn!("the saved index is ahead of the log; building it");
+                None
+            }
+            Ok(None) => None,
+            Err(what) => {
+                tracing::warn!(what, "the saved index is not used; building it");
+                None
+            }
+        };
+        let (index, from) = match saved {
+            Some(mut index) => {
+                let from = index.size;
+                // Scanned to the end, as a whole build is: a record beyond the head is named.
+                index.extend(self.chunks_from(from)?, u64::MAX)?;
+                if index.size > tree_size {
+                    return Err(Error::Integrity {
+                        position: tree_size,
+                        what: format!("a record lies beyond the head (tree size {tree_size})"),
+                    });
+                }
+                if index.size != tree_size {
+                    return Err(records_missing(index.size, tree_size));
+                }
+                self.index_loaded
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                (index, Some(from))
+            }
+            None => (self.build_index(tree_size, false)?, None),
+        };
+        let worth_saving = from.is_none_or(|from| tree_size - from > tree_size / 8);
+        if worth_saving && tree_size > 0 {
+            let root = self.root_at(tree_size)?;
+            if let Err(e) = crate::storage::index_file::write(dir, &index, &root.0) {
+                tracing::warn!(error = %e, "the index was not saved; the next open builds it");
+            }
+        }
+        Ok(index)
+    }
+
+    /// The root of the stored tree of `tree_size` records.
+    fn root_at(&self, tree_size: u64) -> Result<Hash, Error> {
+        let hashes = crate::storage::Hashes::new(self);
+        let root = tlog_tiles::tree_hash(tree_size, &hashes);
+        hashes.outcome(root, |e| Error::Integrity {
+            position: tree_size.saturating_sub(1),
+            what: format!("stored tree hashes are missing: {e}"),
+        })
     }
 
     /// Extends the index with records other processes committed, up to `tree_size` (a
