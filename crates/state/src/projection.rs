@@ -525,14 +525,6 @@ impl Projection {
             ids.dedup();
             return ids;
         }
-        // A whole id is looked up, not searched for.
-        if let Ok(id) = Uuid::parse_str(prefix) {
-            if prefix.len() == 36 && id.to_string() == prefix {
-                let t = self.lock();
-                let known = t.commitments.contains_key(&id) || t.meetings.contains_key(&id);
-                return if known { vec![id] } else { Vec::new() };
-            }
-        }
         let t = self.lock();
         let mut ids: Vec<Uuid> = t
             .commitments

@@ -194,9 +194,15 @@ impl Store {
     /// has a gap or ends early, and — unless `shared` (other processes may be appending, so
     /// later records are later commits) — if it holds records beyond `tree_size`.
     pub(crate) fn build_index(&self, tree_size: u64, shared: bool) -> Result<Index, Error> {
-        let mut index = Index::default();
+        self.extended(Index::default(), tree_size, shared)
+    }
+
+    /// `index` extended with the log from its size to `tree_size`, with the checks of
+    /// [`Store::build_index`] (a saved index is caught up exactly as a new one is built).
+    fn extended(&self, mut index: Index, tree_size: u64, shared: bool) -> Result<Index, Error> {
         let scan_to = if shared { tree_size } else { u64::MAX };
-        index.extend(self.chunks_from(0)?, scan_to)?;
+        let from = index.size;
+        index.extend(self.chunks_from(from)?, scan_to)?;
         if index.size > tree_size {
             return Err(Error::Integrity {
                 position: tree_size,
@@ -236,19 +242,9 @@ impl Store {
             }
         };
         let (index, from) = match saved {
-            Some(mut index) => {
+            Some(index) => {
                 let from = index.size;
-                // Scanned to the end, as a whole build is: a record beyond the head is named.
-                index.extend(self.chunks_from(from)?, u64::MAX)?;
-                if index.size > tree_size {
-                    return Err(Error::Integrity {
-                        position: tree_size,
-                        what: format!("a record lies beyond the head (tree size {tree_size})"),
-                    });
-                }
-                if index.size != tree_size {
-                    return Err(records_missing(index.size, tree_size));
-                }
+                let index = self.extended(index, tree_size, false)?;
                 self.index_loaded
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 (index, Some(from))
@@ -266,7 +262,7 @@ impl Store {
     }
 
     /// The root of the stored tree of `tree_size` records.
-    fn root_at(&self, tree_size: u64) -> Result<Hash, Error> {
+    pub(crate) fn root_at(&self, tree_size: u64) -> Result<Hash, Error> {
         let hashes = crate::storage::Hashes::new(self);
         let root = tlog_tiles::tree_hash(tree_size, &hashes);
         hashes.outcome(root, |e| Error::Integrity {
