@@ -1,7 +1,5 @@
 //! The events that lead from what the ledger holds for a mapping to what one snapshot says.
 
-use std::collections::HashSet;
-
 use ikrar_core::{
     CommitmentAmended, CommitmentMade, CommitmentStatusChanged, EventData, EventRetracted,
     InputEvent, Moment, Status,
@@ -117,10 +115,14 @@ fn amendment(cur: &Current, entry: &Entry) -> Option<(CommitmentAmended, Vec<&'s
 /// The events from `state` to the snapshot's `entries`: rows in their order (made, status
 /// changed, amended), then keys gone from the snapshot in key order — a fixed order, so that
 /// every run records the same events at the same positions.
+///
+/// `entries` are the rows to compare (a row unchanged since the snapshot before leads to no
+/// event and need not be among them); `present` tells whether a key is in the snapshot at all.
 pub(crate) fn diff(
     mapping: &Mapping,
     state: &State,
     entries: &[Entry],
+    present: &dyn Fn(&str) -> bool,
     step: &Step<'_>,
 ) -> Vec<Planned> {
     let ns = &mapping.namespace;
@@ -208,11 +210,10 @@ pub(crate) fn diff(
     if mapping.on_missing == OnMissing::Keep {
         return out;
     }
-    let present: HashSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     let mut gone: Vec<(&String, &Current)> = state
         .keys
         .iter()
-        .filter(|(key, cur)| !cur.retracted && !present.contains(key.as_str()))
+        .filter(|(key, cur)| !cur.retracted && !present(key))
         .collect();
     gone.sort_unstable_by_key(|(key, _)| *key);
     for (key, cur) in gone {

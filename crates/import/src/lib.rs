@@ -52,6 +52,7 @@ mod error;
 mod git;
 mod mapping;
 mod plan;
+mod reader;
 mod rows;
 mod snapshot;
 mod state;

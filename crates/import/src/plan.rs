@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::diff::{self, Planned};
 use crate::error::{Error, Place};
 use crate::mapping::Mapping;
-use crate::rows;
+use crate::reader::Reader;
 use crate::snapshot::Snapshot;
 use crate::state::{self, Kind, State};
 use crate::target::Target;
@@ -125,53 +125,69 @@ pub async fn plan_with_progress(
     options: &Options,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Plan, Error> {
-    // Reading the log and parsing the snapshots are independent, and each takes a like share
-    // of an import's time: the log is read on a thread of its own meanwhile.
-    let (read, found) = std::thread::scope(|scope| {
-        let scan = scope.spawn(|| state::found(ledger, &mapping.namespace));
-        let read = read_all(mapping, snapshots, options, progress);
-        let found = scan
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (read, found)
-    });
-    let (mut read, mut warnings) = read?;
-    let found = found?;
-
-    // Valid time never runs backwards: a snapshot not after the one before it moves to one
-    // second after it (strictly after, so that each snapshot has its own moment to be asked at).
+    let found = state::found(ledger, &mapping.namespace)?;
+    let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
+    let latest = found.iter().map(|f| f.record.effective.start()).max();
+    let mut folded: HashSet<uuid::Uuid> = HashSet::new();
+    let mut pending = found.into_iter();
+    let mut state = State::default();
+    let mut reader = Reader::default();
+    let mut warnings = Vec::new();
     let now = options.now.unwrap_or_else(Utc::now);
     let mut previous: Option<DateTime<Utc>> = None;
-    for (snapshot, _) in &mut read {
-        if let Some(p) = previous {
-            if snapshot.date.start() <= p {
-                let moved = Moment::Instant(p + TimeDelta::seconds(1));
-                warnings.push(format!(
-                    "snapshot {} is dated {}, not after the snapshot before it; it is taken as {moved}",
-                    snapshot.name, snapshot.date
-                ));
-                snapshot.date = moved;
-            }
+    let total = snapshots.len();
+    let mut steps = Vec::with_capacity(total);
+    for (done, mut snapshot) in snapshots.into_iter().enumerate() {
+        progress(done, total);
+        // Valid time never runs backwards: a snapshot not after the one before it moves to one
+        // second after it (strictly after, so that each snapshot has its own moment to be asked
+        // at).
+        let mut moved = None;
+        if let Some(p) = previous.filter(|p| snapshot.date.start() <= *p) {
+            let to = Moment::Instant(p + TimeDelta::seconds(1));
+            moved = Some(format!(
+                "snapshot {} is dated {}, not after the snapshot before it; it is taken as {to}",
+                snapshot.name, snapshot.date
+            ));
+            snapshot.date = to;
         }
-        if snapshot.date.start() > now {
+        let t = snapshot.date.start();
+        // The events found in the log up to this snapshot change their keys' state other than
+        // by a comparison with their rows: those rows are read whole.
+        for f in pending
+            .as_slice()
+            .iter()
+            .take_while(|f| f.record.effective.start() < t)
+        {
+            reader.forget(&f.key);
+        }
+        // Only what does not parse, or is not the table the mapping describes, may be skipped:
+        // a row that breaks the mapping is the mapping's or the tracker's error, never passed
+        // over.
+        let read = match reader.read(mapping, &snapshot) {
+            Ok(read) => read,
+            Err((e, true)) if options.skip_unreadable => {
+                warnings.push(format!("skipped {e}"));
+                continue;
+            }
+            Err((e, _)) => return Err(e),
+        };
+        warnings.extend(moved);
+        if t > now {
             return Err(Error::at(
                 Place::snapshot(&snapshot.name),
                 format!("is dated {}, in the future", snapshot.date),
             ));
         }
-        previous = Some(snapshot.date.start());
-    }
+        previous = Some(t);
 
-    let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
-    let latest = found.iter().map(|f| f.record.effective.start()).max();
-    let mut folded: HashSet<uuid::Uuid> = HashSet::new();
-    let mut pending = found.into_iter().peekable();
-    let mut state = State::default();
-    let mut steps = Vec::with_capacity(read.len());
-    for (snapshot, entries) in &read {
         // The ledger's state just before this snapshot: what a continued import compares with.
-        let t = snapshot.date.start();
-        while let Some(f) = pending.next_if(|f| f.record.effective.start() < t) {
+        while pending
+            .as_slice()
+            .first()
+            .is_some_and(|f| f.record.effective.start() < t)
+        {
+            let Some(f) = pending.next() else { break };
             if !folded.contains(&f.record.event_id) {
                 state.apply(f.key, f.record.event_id, f.record.data);
             }
@@ -183,12 +199,18 @@ pub async fn plan_with_progress(
             url: snapshot.url.as_deref(),
             actor: &options.actor,
         };
-        let planned = diff::diff(mapping, &state, entries, &step);
+        let planned = diff::diff(
+            mapping,
+            &state,
+            &read.entries,
+            &|k| reader.present(k),
+            &step,
+        );
         let mut out = Step {
             name: snapshot.name.clone(),
             date: snapshot.date,
             sha256: sha256.clone(),
-            rows: entries.len(),
+            rows: read.rows,
             counts: Counts::default(),
             already_recorded: 0,
             events: Vec::new(),
@@ -238,46 +260,11 @@ pub async fn plan_with_progress(
         }
         steps.push(out);
     }
+    progress(total, total);
 
     let plan = Plan { steps, warnings };
     check(ledger, &plan).await?;
     Ok(plan)
-}
-
-/// A snapshot and its rows, read through the mapping.
-type Read = (Snapshot, Vec<rows::Entry>);
-
-/// Every snapshot read through the mapping, with a warning for each one skipped.
-fn read_all(
-    mapping: &Mapping,
-    snapshots: Vec<Snapshot>,
-    options: &Options,
-    progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> Result<(Vec<Read>, Vec<String>), Error> {
-    let total = snapshots.len();
-    let mut warnings = Vec::new();
-    let mut read = Vec::with_capacity(snapshots.len());
-    for (done, snapshot) in snapshots.into_iter().enumerate() {
-        progress(done, total);
-        // Only what does not parse, or is not the table the mapping describes, may be skipped:
-        // a row that breaks the mapping is the mapping's or the tracker's error, never passed
-        // over.
-        let entries = match snapshot.table(&mapping.rows) {
-            Err(e) => Err((e, true)),
-            Ok(table) => rows::entries(mapping, &snapshot.name, &table).map_err(|e| {
-                let whole = matches!(&e, Error::Snapshot { place, .. } if place.row.is_none());
-                (e, whole)
-            }),
-        };
-        match entries {
-            Ok(entries) => read.push((snapshot, entries)),
-            Err((e, true)) if options.skip_unreadable => warnings.push(format!("skipped {e}")),
-            Err((e, _)) => return Err(e),
-        }
-    }
-
-    progress(total, total);
-    Ok((read, warnings))
 }
 
 /// Validates every new event of every snapshot as one append would, so that a bad event in the

@@ -2,7 +2,6 @@
 //! its status and the tracker's own label.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use ikrar_core::event::TITLE_CHARS_MAX;
@@ -10,8 +9,8 @@ use ikrar_core::Status;
 use serde_json::Value;
 
 use crate::error::{Error, Place};
-use crate::mapping::{LongTitles, Mapping, OnDuplicateKey};
-use crate::snapshot::{Cell, Column, Table};
+use crate::mapping::{LongTitles, Mapping};
+use crate::snapshot::{Cell, Column, RowRef, Table};
 
 /// The fields of a commitment a tracker gives (those the mapping names).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -104,8 +103,8 @@ fn parse_due(text: &str) -> Result<NaiveDate, String> {
 }
 
 /// The columns the mapping names, found once per snapshot.
-struct Columns<'m> {
-    key: Vec<Column<'m>>,
+pub(crate) struct Columns<'m> {
+    pub(crate) key: Vec<Column<'m>>,
     title: Column<'m>,
     summary: Option<Column<'m>>,
     owner: Option<Column<'m>>,
@@ -118,7 +117,7 @@ struct Columns<'m> {
 }
 
 impl<'m> Columns<'m> {
-    fn of(mapping: &'m Mapping, table: &Table) -> Columns<'m> {
+    pub(crate) fn of(mapping: &'m Mapping, table: &Table<'_>) -> Columns<'m> {
         let col = |f: &'m Option<String>| f.as_deref().map(|f| table.column(f));
         Columns {
             key: mapping.key.iter().map(|k| table.column(k)).collect(),
@@ -135,146 +134,130 @@ impl<'m> Columns<'m> {
     }
 }
 
-/// Reads every row of a snapshot through the mapping. Errors name the snapshot, the row and
-/// the field.
-pub(crate) fn entries(
+/// Whether the row has a value for every field of the key.
+pub(crate) fn has_key(columns: &Columns<'_>, row: RowRef<'_>) -> bool {
+    columns.key.iter().all(|c| text(row.get(c)).is_some())
+}
+
+/// The row's key as text (the key fields' values joined by ` | `), written into `buf` where
+/// it is not one field's value as it stands. An error names the field the row lacks.
+pub(crate) fn key<'r>(
+    columns: &Columns<'_>,
+    row: RowRef<'r>,
+    place: impl Fn(&str) -> Place,
+    buf: &'r mut String,
+) -> Result<&'r str, Error> {
+    let missing = |name: &str| {
+        Error::at(
+            place(name),
+            "the row has no key (the field is missing or empty)",
+        )
+    };
+    if let [only] = columns.key.as_slice() {
+        return match text(row.get(only)).ok_or_else(|| missing(only.name))? {
+            Cow::Borrowed(s) => Ok(s),
+            Cow::Owned(s) => {
+                *buf = s;
+                Ok(buf.as_str())
+            }
+        };
+    }
+    buf.clear();
+    for (j, column) in columns.key.iter().enumerate() {
+        let v = text(row.get(column)).ok_or_else(|| missing(column.name))?;
+        if j > 0 {
+            buf.push_str(" | ");
+        }
+        buf.push_str(&v);
+    }
+    Ok(buf.as_str())
+}
+
+/// Reads one row (row `n`, counted from 1) through the mapping, its key already found.
+/// Errors name the snapshot, the row and the field.
+pub(crate) fn entry(
     mapping: &Mapping,
+    columns: &Columns<'_>,
+    row: RowRef<'_>,
     snapshot: &str,
-    table: &Table,
-) -> Result<Vec<Entry>, Error> {
-    let columns = Columns::of(mapping, table);
-    // No row has the key at all: the file is not the table the mapping describes (a tracker
-    // that changed its format for a while) — the snapshot's error, not one row's.
-    for column in &columns.key {
-        if (0..table.len()).all(|i| table.get(i, column).is_none()) {
-            return Err(Error::at(
-                Place::snapshot(snapshot).field(column.name),
-                "no row has this field of the key: not the table the mapping describes",
-            ));
-        }
-    }
-    let mut seen: HashMap<String, (usize, usize)> = HashMap::with_capacity(table.len());
-    let mut out = Vec::with_capacity(table.len());
-    for i in 0..table.len() {
-        let n = i + 1;
-        let at = |field: &str| Place::snapshot(snapshot).row(n).field(field);
-        let get = |c: &Option<Column<'_>>| c.as_ref().and_then(|c| table.get(i, c));
-        let mut key = String::new();
-        for (j, column) in columns.key.iter().enumerate() {
-            match text(table.get(i, column)) {
-                Some(v) => {
-                    if j > 0 {
-                        key.push_str(" | ");
-                    }
-                    key.push_str(&v);
-                }
-                None => {
-                    return Err(Error::at(
-                        at(column.name),
-                        "the row has no key (the field is missing or empty)",
-                    ))
-                }
+    n: usize,
+    key: String,
+) -> Result<Entry, Error> {
+    let at = |field: &str| Place::snapshot(snapshot).row(n).field(field);
+    let get = |c: &Option<Column<'_>>| c.as_ref().and_then(|c| row.get(c));
+    let title = text(row.get(&columns.title)).ok_or_else(|| {
+        Error::at(
+            at(&mapping.title),
+            "the row has no title (the field is missing or empty)",
+        )
+    })?;
+    let title = if title.chars().count() > TITLE_CHARS_MAX {
+        match mapping.long_titles {
+            LongTitles::Truncate => truncate_title(&title),
+            LongTitles::Error => {
+                return Err(Error::at(
+                    at(&mapping.title),
+                    format!(
+                        "the title has {} characters, more than {TITLE_CHARS_MAX} (long_titles = \"truncate\" cuts it)",
+                        title.chars().count()
+                    ),
+                ))
             }
         }
-        match seen.get_mut(&key) {
-            None => {
-                seen.insert(key.clone(), (n, 1));
-            }
-            Some((first, count)) => match mapping.on_duplicate_key {
-                OnDuplicateKey::Error => {
-                    return Err(Error::at(
-                        at(&mapping.key.join(", ")),
-                        format!(
-                            "key `{key}` is already the key of row {first} (on_duplicate_key = \"error\"; \"number\" keys repeats by their order)"
-                        ),
-                    ))
-                }
-                OnDuplicateKey::Number => {
-                    *count += 1;
-                    key = format!("{key} #{count}");
-                }
-            },
-        }
-        let title = text(table.get(i, &columns.title)).ok_or_else(|| {
-            Error::at(
-                at(&mapping.title),
-                "the row has no title (the field is missing or empty)",
-            )
-        })?;
-        let title = if title.chars().count() > TITLE_CHARS_MAX {
-            match mapping.long_titles {
-                LongTitles::Truncate => truncate_title(&title),
-                LongTitles::Error => {
-                    return Err(Error::at(
-                        at(&mapping.title),
-                        format!(
-                            "the title has {} characters, more than {TITLE_CHARS_MAX} (long_titles = \"truncate\" cuts it)",
-                            title.chars().count()
-                        ),
-                    ))
-                }
-            }
-        } else {
-            title.into_owned()
-        };
-        let (status, label) = match &columns.label {
-            None => match &mapping.default_label {
-                Some(d) => (
-                    mapping.status_of(d).unwrap_or(Status::Announced),
-                    Some(d.clone()),
-                ),
-                None => (Status::Announced, None),
-            },
-            Some(column) => {
-                let label = match (owned(table.get(i, column)), &mapping.default_label) {
-                    (Some(l), _) => l,
-                    (None, Some(d)) => d.clone(),
-                    (None, None) => {
-                        return Err(Error::at(
-                            at(column.name),
-                            "the row has no label, and the mapping has no default_label",
-                        ))
-                    }
-                };
-                let status = mapping.status_of(&label).ok_or_else(|| {
-                    Error::at(
-                        at(column.name),
-                        format!("label `{label}` is not in the mapping's [labels]"),
-                    )
-                })?;
-                (status, Some(label))
-            }
-        };
-        let due = match text(get(&columns.due)) {
-            None => None,
-            Some(d) => Some(
-                parse_due(&d)
-                    .map_err(|m| Error::at(at(mapping.due.as_deref().unwrap_or("due")), m))?,
+    } else {
+        title.into_owned()
+    };
+    let (status, label) = match &columns.label {
+        None => match &mapping.default_label {
+            Some(d) => (
+                mapping.status_of(d).unwrap_or(Status::Announced),
+                Some(d.clone()),
             ),
-        };
-        let list_of = |c: &Option<Column<'_>>| {
-            c.as_ref()
-                .map(|c| list(table.get(i, c)))
-                .unwrap_or_default()
-        };
-        out.push(Entry {
-            key,
-            row: n,
-            fields: Fields {
-                title,
-                summary: owned(get(&columns.summary)),
-                owner: owned(get(&columns.owner)),
-                parties: list_of(&columns.parties),
-                themes: list_of(&columns.themes),
-                due,
-            },
-            status,
-            label,
-            reason: owned(get(&columns.reason)),
-            url: owned(get(&columns.url)),
-        });
-    }
-    Ok(out)
+            None => (Status::Announced, None),
+        },
+        Some(column) => {
+            let label = match (owned(row.get(column)), &mapping.default_label) {
+                (Some(l), _) => l,
+                (None, Some(d)) => d.clone(),
+                (None, None) => {
+                    return Err(Error::at(
+                        at(column.name),
+                        "the row has no label, and the mapping has no default_label",
+                    ))
+                }
+            };
+            let status = mapping.status_of(&label).ok_or_else(|| {
+                Error::at(
+                    at(column.name),
+                    format!("label `{label}` is not in the mapping's [labels]"),
+                )
+            })?;
+            (status, Some(label))
+        }
+    };
+    let due = match text(get(&columns.due)) {
+        None => None,
+        Some(d) => Some(
+            parse_due(&d).map_err(|m| Error::at(at(mapping.due.as_deref().unwrap_or("due")), m))?,
+        ),
+    };
+    let list_of = |c: &Option<Column<'_>>| c.as_ref().map(|c| list(row.get(c))).unwrap_or_default();
+    Ok(Entry {
+        key,
+        row: n,
+        fields: Fields {
+            title,
+            summary: owned(get(&columns.summary)),
+            owner: owned(get(&columns.owner)),
+            parties: list_of(&columns.parties),
+            themes: list_of(&columns.themes),
+            due,
+        },
+        status,
+        label,
+        reason: owned(get(&columns.reason)),
+        url: owned(get(&columns.url)),
+    })
 }
 
 #[cfg(test)]
@@ -289,32 +272,34 @@ mod tests {
         Mapping::from_toml(&text, "m").unwrap()
     }
 
-    fn rows(values: serde_json::Value) -> Table {
-        Table::Objects(
-            values
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_object().unwrap().clone())
-                .collect(),
-        )
+    fn read(m: &Mapping, v: serde_json::Value) -> Result<Vec<Entry>, Error> {
+        let s = crate::Snapshot {
+            name: "s".into(),
+            date: "2024-01-01".parse().unwrap(),
+            url: None,
+            format: crate::Format::Json,
+            bytes: v.to_string().into_bytes(),
+        };
+        crate::reader::Reader::default()
+            .read(m, &s)
+            .map(|r| r.entries)
+            .map_err(|(e, _)| e)
     }
 
     fn err(m: &Mapping, v: serde_json::Value) -> String {
-        entries(m, "s", &rows(v)).unwrap_err().to_string()
+        read(m, v).unwrap_err().to_string()
     }
 
     #[test]
     fn rows_become_entries() {
         let m = mapping("on_duplicate_key = \"number\"\ndefault_label = \"Not started\"");
-        let e = entries(
+        let e = read(
             &m,
-            "s",
-            &rows(json!([
+            json!([
                 {"dept": "A", "id": 1, "title": " One ", "status": "done", "parties": ["Japan", ""], "due": "2025-06-30"},
                 {"dept": "A", "id": 1, "title": "One again", "status": ""},
                 {"dept": "B", "id": 2, "title": "Two", "parties": "China", "due": "2025-06-30T12:00:00Z"},
-            ])),
+            ]),
         )
         .unwrap();
         assert_eq!(e[0].key, "A | 1");

@@ -97,22 +97,32 @@ impl Snapshot {
     pub fn rows(&self, path: &str) -> Result<Vec<Row>, Error> {
         Ok(match self.table(path)? {
             Table::Objects(rows) => rows,
-            Table::Csv { headers, records } => records
-                .iter()
-                .map(|r| {
-                    headers
-                        .iter()
-                        .zip(r.iter())
-                        .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
-                        .collect()
-                })
-                .collect(),
+            Table::Csv { headers, body } => {
+                let mut out = Vec::new();
+                let mut records = CsvRecords::new(body, headers.len());
+                let mut record = csv::StringRecord::new();
+                while records
+                    .next(&mut record, &Place::snapshot(&self.name))?
+                    .is_some()
+                {
+                    out.push(
+                        headers
+                            .iter()
+                            .zip(record.iter())
+                            .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
+                            .collect(),
+                    );
+                }
+                out
+            }
         })
     }
 
-    /// The rows, parsed but not copied into maps: CSV records stay as they were read, so that
-    /// the importer touches only the columns the mapping names.
-    pub(crate) fn table(&self, path: &str) -> Result<Table, Error> {
+    /// The rows, parsed but not copied into maps: a CSV file's header is read and its records
+    /// are left to be read one at a time (each compared as bytes with the snapshot before, most
+    /// of them unchanged), so that the importer touches only the rows that changed and only the
+    /// columns the mapping names.
+    pub(crate) fn table(&self, path: &str) -> Result<Table<'_>, Error> {
         let place = || Place::snapshot(&self.name);
         let bytes = self
             .bytes
@@ -151,14 +161,86 @@ impl Snapshot {
 }
 
 /// A snapshot's rows as parsed.
-pub(crate) enum Table {
-    /// A CSV file: its header and its records.
+pub(crate) enum Table<'a> {
+    /// A CSV file: its header, and the bytes of its records (read by [`CsvRecords`]).
     Csv {
         headers: Vec<String>,
-        records: Vec<csv::StringRecord>,
+        body: &'a [u8],
     },
     /// JSON or YAML objects.
     Objects(Vec<Row>),
+}
+
+/// A CSV file's records, one at a time, each with the bytes it was read from.
+pub(crate) struct CsvRecords<'a> {
+    body: &'a [u8],
+    reader: csv::Reader<&'a [u8]>,
+    /// The header's number of fields, which every record must have.
+    fields: usize,
+    read: usize,
+}
+
+impl<'a> CsvRecords<'a> {
+    /// The records of `body` (the bytes after a header line of `fields` fields).
+    pub(crate) fn new(body: &'a [u8], fields: usize) -> CsvRecords<'a> {
+        CsvRecords {
+            body,
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(body),
+            fields,
+            read: 0,
+        }
+    }
+
+    /// Reads the next record into `record`; its bytes' range in the body, or `None` at the end.
+    /// A record that is not valid CSV (or has another number of fields than the ones before) is
+    /// the snapshot's error, naming the row.
+    pub(crate) fn next(
+        &mut self,
+        record: &mut csv::StringRecord,
+        place: &Place,
+    ) -> Result<Option<std::ops::Range<usize>>, Error> {
+        let start = self.reader.position().byte() as usize;
+        match self.reader.read_record(record) {
+            Ok(true) if record.len() != self.fields => Err(Error::at(
+                place.clone().row(self.read + 1),
+                format!(
+                    "not valid CSV: the row has {} fields, the header {}",
+                    record.len(),
+                    self.fields
+                ),
+            )),
+            Ok(true) => {
+                self.read += 1;
+                let end = (self.reader.position().byte() as usize).min(self.body.len());
+                Ok(Some(start..end))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => Err(Error::at(
+                place.clone().row(self.read + 1),
+                format!("not valid CSV: {e}"),
+            )),
+        }
+    }
+}
+
+/// One row of a table.
+#[derive(Clone, Copy)]
+pub(crate) enum RowRef<'a> {
+    Csv(&'a csv::StringRecord),
+    Object(&'a Row),
+}
+
+impl<'a> RowRef<'a> {
+    /// The field a column names, if the row has it.
+    pub(crate) fn get(self, column: &Column<'_>) -> Option<Cell<'a>> {
+        match self {
+            RowRef::Csv(record) => record.get(column.index?).map(Cell::Text),
+            RowRef::Object(row) => row.get(column.name).map(Cell::Json),
+        }
+    }
 }
 
 /// One field of one row.
@@ -173,27 +255,20 @@ pub(crate) struct Column<'a> {
     index: Option<usize>,
 }
 
-impl Table {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Table::Csv { records, .. } => records.len(),
-            Table::Objects(rows) => rows.len(),
-        }
+impl Column<'_> {
+    /// The CSV column's index in the header, if the header has it.
+    pub(crate) fn index(&self) -> Option<usize> {
+        self.index
     }
+}
 
+impl Table<'_> {
     pub(crate) fn column<'a>(&self, name: &'a str) -> Column<'a> {
         let index = match self {
             Table::Csv { headers, .. } => headers.iter().position(|h| h == name),
             Table::Objects(_) => None,
         };
         Column { name, index }
-    }
-
-    pub(crate) fn get(&self, row: usize, column: &Column<'_>) -> Option<Cell<'_>> {
-        match self {
-            Table::Csv { records, .. } => records[row].get(column.index?).map(Cell::Text),
-            Table::Objects(rows) => rows[row].get(column.name).map(Cell::Json),
-        }
     }
 }
 
@@ -223,7 +298,7 @@ fn take_rows(mut document: Value, path: &str) -> Option<Vec<Value>> {
     }
 }
 
-fn csv_table(bytes: &[u8], place: &Place) -> Result<Table, Error> {
+fn csv_table<'a>(bytes: &'a [u8], place: &Place) -> Result<Table<'a>, Error> {
     let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
     let headers = reader
         .headers()
@@ -231,24 +306,11 @@ fn csv_table(bytes: &[u8], place: &Place) -> Result<Table, Error> {
         .iter()
         .map(|h| h.trim().to_string())
         .collect::<Vec<_>>();
-    let mut records = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => records.push(record.clone()),
-            Ok(false) => break,
-            Err(e) => {
-                return Err(Error::at(
-                    place.clone().row(records.len() + 1),
-                    format!("not valid CSV: {e}"),
-                ))
-            }
-        }
-    }
-    if records.is_empty() {
+    let body = &bytes[(reader.position().byte() as usize).min(bytes.len())..];
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::at(place.clone(), "holds no rows"));
     }
-    Ok(Table::Csv { headers, records })
+    Ok(Table::Csv { headers, body })
 }
 
 /// Snapshots named by `DATE=FILE` arguments, in the order given.
