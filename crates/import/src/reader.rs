@@ -127,7 +127,9 @@ impl Reader {
                         snapshot: &snapshot.name,
                         n: out.rows,
                     };
-                    match visit(
+                    // A header with the key's field and a row without a value in it is the
+                    // row's error (the header lacking it is the snapshot's, above).
+                    if let Some(entry) = visit(
                         &mut self.marks,
                         self.seq,
                         &step,
@@ -135,24 +137,10 @@ impl Reader {
                         &mut buf,
                         at.clone(),
                         unchanged,
-                    ) {
-                        Ok(Some(entry)) => out.entries.push(entry),
-                        Ok(None) => {}
-                        Err(e) if is_missing_key(&e) => {
-                            // A header with the key's field but no row with a value in it is
-                            // the snapshot's error, as when the header lacks it.
-                            let mut again = CsvRecords::new(body, headers.len());
-                            let mut any = false;
-                            while let Ok(Some(_)) = again.next(&mut record, &place) {
-                                any |= rows::has_key(&columns, RowRef::Csv(&record));
-                            }
-                            return Err(if any {
-                                (e, false)
-                            } else {
-                                no_key(key_field(&e))
-                            });
-                        }
-                        Err(e) => return Err((e, false)),
+                    )
+                    .map_err(|e| (e, false))?
+                    {
+                        out.entries.push(entry);
                     }
                 }
                 if out.rows == 0 {
@@ -289,15 +277,4 @@ struct Visit<'a> {
     snapshot: &'a str,
     /// The row, counted from 1.
     n: usize,
-}
-
-fn is_missing_key(e: &Error) -> bool {
-    matches!(e, Error::Snapshot { message, .. } if message.starts_with("the row has no key"))
-}
-
-fn key_field(e: &Error) -> &str {
-    match e {
-        Error::Snapshot { place, .. } => place.field.as_deref().unwrap_or(""),
-        _ => "",
-    }
 }

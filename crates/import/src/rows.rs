@@ -134,11 +134,6 @@ impl<'m> Columns<'m> {
     }
 }
 
-/// Whether the row has a value for every field of the key.
-pub(crate) fn has_key(columns: &Columns<'_>, row: RowRef<'_>) -> bool {
-    columns.key.iter().all(|c| text(row.get(c)).is_some())
-}
-
 /// The row's key as text (the key fields' values joined by ` | `), written into `buf` where
 /// it is not one field's value as it stands. An error names the field the row lacks.
 pub(crate) fn key<'r>(
