@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,34 @@ pub(crate) fn required() -> bool {
 
 fn find(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Whether chromedriver answers `GET /status` with `"ready": true` within `timeout`: a port
+/// that accepts connections may belong to another process.
+fn driver_ready(port: u16, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            // Read until the answer says it is ready: chromedriver may keep the connection
+            // open after it.
+            let mut text = Vec::new();
+            let mut chunk = [0u8; 4096];
+            if s.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .is_ok()
+            {
+                while let Ok(n @ 1..) = s.read(&mut chunk) {
+                    text.extend_from_slice(&chunk[..n]);
+                    if String::from_utf8_lossy(&text).contains("\"ready\":true") {
+                        return true;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 fn wait_port(port: u16, timeout: Duration) -> bool {
@@ -108,10 +136,42 @@ impl Browser {
             .map(PathBuf::from)
             .or_else(|| find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]))
             .ok_or("chromium is not installed (apt-get install chromium)")?;
+        // A chromedriver can be lost between listening and the session (its port taken by
+        // another test's client between choosing and binding it, or the process gone while
+        // starting Chromium): then a fresh one is started on another port, and the last
+        // one's log is in the error.
+        let mut why = String::new();
+        for _ in 0..3 {
+            let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+            match Self::session(&driver_bin, &chromium, &profile).await {
+                Ok((client, driver_url, session, driver)) => {
+                    return Ok(Browser {
+                        client,
+                        driver_url,
+                        session,
+                        _driver: driver,
+                        _profile: profile,
+                        _one: one,
+                    })
+                }
+                Err(e) => why = e,
+            }
+        }
+        Err(why)
+    }
+
+    /// One chromedriver, ready, and a session in it.
+    async fn session(
+        driver_bin: &Path,
+        chromium: &Path,
+        profile: &tempfile::TempDir,
+    ) -> Result<(Client, String, String, Proc), String> {
         let port = free_port();
-        let driver = Proc(
-            Command::new(&driver_bin)
+        let log = profile.path().join("chromedriver.log");
+        let mut driver = Proc(
+            Command::new(driver_bin)
                 .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0)
@@ -119,10 +179,21 @@ impl Browser {
                 .map_err(|e| format!("{}: {e}", driver_bin.display()))?,
             true,
         );
-        if !wait_port(port, Duration::from_secs(20)) {
-            return Err("chromedriver did not start listening".into());
+        let log_tail = || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let start = text.len().saturating_sub(2000);
+            let start = (start..text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(text.len());
+            format!("\nchromedriver's log ends:\n{}", &text[start..])
+        };
+        if !driver_ready(port, Duration::from_secs(20)) {
+            let exited = driver.0.try_wait().ok().flatten();
+            return Err(format!(
+                "chromedriver on port {port} did not become ready (exited: {exited:?}){}",
+                log_tail()
+            ));
         }
-        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
         let args = [
             "--headless",
             "--no-sandbox",
@@ -136,7 +207,10 @@ impl Browser {
             "--window-size=1280,900",
         ];
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.push(format!("--user-data-dir={}", profile.path().display()));
+        all.push(format!(
+            "--user-data-dir={}",
+            profile.path().join("chromium").display()
+        ));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -148,20 +222,13 @@ impl Browser {
             .capabilities(caps)
             .connect(&driver_url)
             .await
-            .map_err(|e| format!("no WebDriver session: {e}"))?;
+            .map_err(|e| format!("no WebDriver session: {e}{}", log_tail()))?;
         let session = client
             .session_id()
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the session has no id")?;
-        Ok(Browser {
-            client,
-            driver_url,
-            session,
-            _driver: driver,
-            _profile: profile,
-            _one: one,
-        })
+        Ok((client, driver_url, session, driver))
     }
 
     /// Runs a script in the page and answers its value.
