@@ -91,3 +91,32 @@ fn the_saved_index_is_loaded_and_the_tail_read_and_a_bad_one_is_never_used() {
     std::fs::remove_file(path.join("index")).unwrap();
     assert_eq!(answers(&path, next), (false, next));
 }
+
+/// A large append saves the index (`Ledger::save_index`), so the next process loads it rather
+/// than scanning the log; a small one after it does not write it again.
+#[test]
+fn an_append_that_grew_the_ledger_saves_its_index_for_the_next_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let rt = runtime();
+    {
+        let ledger = Ledger::create(&path).unwrap();
+        rt.block_on(ledger.append((0..300).map(made).collect()))
+            .unwrap();
+        assert!(ledger.save_index().unwrap());
+        let saved = std::fs::metadata(path.join("index"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        rt.block_on(ledger.append(vec![made(300)])).unwrap();
+        // One event is not an eighth of the ledger: the file stays as it was.
+        assert!(!ledger.save_index().unwrap());
+        let now = std::fs::metadata(path.join("index"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(saved, now);
+    }
+    // Loaded by the next process (the one event after it read from the log's tail).
+    assert_eq!(answers(&path, 302), (true, 302));
+}

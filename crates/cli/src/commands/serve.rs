@@ -149,11 +149,16 @@ pub(super) async fn serve(
         shutdown_signal().await;
         let _ = down_tx.send(true);
     };
+    let ledger_for_index = ledger.clone();
     ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown)
         .await
         .map_err(server_failure)?;
     if let Some(task) = publisher {
         let _ = task.await;
+    }
+    // What the server appended is indexed for the next process (when it is much).
+    if let Err(e) = ledger_for_index.save_index() {
+        tracing::warn!(error = %e, "the ledger's index was not saved; the next open builds it");
     }
     eprintln!("stopped; every acknowledged append is durable");
     Ok(())

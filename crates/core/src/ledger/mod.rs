@@ -192,9 +192,12 @@ impl Ledger {
         match Location::of(path) {
             Location::Directory(dir) => {
                 let backend = SledBackend::create(&dir, options.cache_bytes)?;
+                let mut store = Store::new(Arc::new(backend));
+                // Where the index is saved once it is worth it (`Ledger::save_index`).
+                store.index_dir = Some(dir.clone());
                 Self::start(
                     Location::Directory(dir),
-                    Store::new(Arc::new(backend)),
+                    store,
                     Head::empty(),
                     None,
                     options.clock,
@@ -433,7 +436,33 @@ impl Ledger {
             return;
         }
         let additional = usize::try_from(events).unwrap_or(usize::MAX);
-        let _ = self.inner.store.write_index().ids.try_reserve(additional);
+        self.inner.store.write_index().ids.try_reserve(additional);
+    }
+
+    /// Saves the in-memory index of a sled ledger to its file (`LEDGER/index`) if it grew by
+    /// more than an eighth since it was loaded or last saved: the next process loads it and
+    /// reads only the log's tail, instead of scanning the whole log. Called after a large
+    /// append and when a server stops; whether it was saved (never on PostgreSQL). The file
+    /// is a cache, checked against the ledger's root when loaded: failing to write it is
+    /// logged, not an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ikrar_core::Error> {
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
+    /// let event = ikrar_core::InputEvent::from_json(r#"{"type":"commitment_made","actor":"kim",
+    ///     "data":{"commitment_id":"0194a1c2-0000-7000-8000-000000000001",
+    ///     "title":"Hold the summit","made_on":"2025-01-16"}}"#).unwrap();
+    /// ledger.append(vec![event]).await?;
+    /// assert!(ledger.save_index()?);
+    /// assert!(dir.path().join("l/index").exists());
+    /// // Nothing new since: not written again.
+    /// assert!(!ledger.save_index()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn save_index(&self) -> Result<bool, Error> {
+        self.inner.store.save_index_if_grown()
     }
 
     /// Builds the in-memory index now if it was deferred (on sled it is built when first

@@ -133,25 +133,32 @@ impl Ledger {
     }
 
     /// Event ids recorded (below the head) whose text form starts with `prefix` (lowercase
-    /// hex and dashes), sorted; at most `limit` of them. A scan of the in-memory index: for
-    /// people typing a short id, not for a hot path.
+    /// hex and dashes), sorted; at most `limit` of them. The index keeps its ids sorted, so
+    /// they are a range of it: for people typing a short id.
     pub fn event_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>, Error> {
         let tree_size = self.head().tree_size;
         // Built first if it was deferred: a log the index cannot be built from is damage.
         self.inner.store.ensure_index()?;
+        // The smallest id whose text could start with `prefix`: its hex digits, then zeros.
+        let digits: String = prefix.chars().filter(|c| *c != '-').collect();
+        let Some(from) = (digits.len() <= 32)
+            .then(|| format!("{digits:0<32}"))
+            .and_then(|hex| u128::from_str_radix(&hex, 16).ok())
+            .map(Uuid::from_u128)
+        else {
+            return Ok(Vec::new());
+        };
         let index = self.inner.store.read_index();
         let mut buf = Uuid::encode_buffer();
-        let mut ids: Vec<Uuid> = index
+        // Text order is byte order, so the ids with the prefix come together from `from` on.
+        Ok(index
             .ids
-            .iter()
-            .filter(|(id, p)| {
-                **p < tree_size && id.hyphenated().encode_lower(&mut buf).starts_with(prefix)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort_unstable();
-        ids.truncate(limit);
-        Ok(ids)
+            .sorted_from(from)
+            .take_while(|(id, _)| id.hyphenated().encode_lower(&mut buf).starts_with(prefix))
+            .filter(|(_, p)| *p < tree_size)
+            .map(|(id, _)| id)
+            .take(limit)
+            .collect())
     }
 
     /// The position of the retraction of `event_id`, if it was retracted.

@@ -159,3 +159,51 @@ fn verify_names_the_first_record_the_index_disagrees_with() {
         ledger.verify().unwrap();
     }
 }
+
+/// Event ids by a prefix of their text: a range of the index's sorted ids, across the dashes,
+/// sorted and limited; a prefix no id can have answers nothing.
+#[test]
+fn event_ids_by_prefix_are_the_range_of_the_sorted_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids: Vec<Uuid> = [
+        0x0194_a1c2_0000_7000_8000_0000_0000_0001u128,
+        0x0194_a1c2_0001_7000_8000_0000_0000_0002,
+        0x0194_a1c3_0000_7000_8000_0000_0000_0003,
+        0x0294_0000_0000_7000_8000_0000_0000_0004,
+    ]
+    .into_iter()
+    .map(Uuid::from_u128)
+    .collect();
+    let events = made(0..4)
+        .into_iter()
+        .zip(&ids)
+        .map(|(mut e, id)| {
+            e.event_id = Some(*id);
+            e
+        })
+        .collect();
+    rt.block_on(ledger.append(events)).unwrap();
+    // Some in the sorted arrays, one still recent.
+    ledger.inner.store.write_index().ids.compact();
+    let mut later = made(4..5);
+    later[0].event_id = Some(Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000));
+    rt.block_on(ledger.append(later)).unwrap();
+    let found = |prefix: &str, limit| ledger.event_ids_with_prefix(prefix, limit).unwrap();
+    let all_c2: Vec<Uuid> = vec![
+        Uuid::from_u128(0x0194_a1c2_0000_7000_8000_0000_0000_0000),
+        ids[0],
+        ids[1],
+    ];
+    assert_eq!(found("0194a1c2", 10), all_c2);
+    assert_eq!(found("0194a1c2-", 10), all_c2);
+    assert_eq!(found("0194a1c2-0000", 10), all_c2[..2].to_vec());
+    assert_eq!(found("0194a1c2", 1), all_c2[..1].to_vec());
+    assert_eq!(found("0194a1", 10).len(), 4);
+    assert_eq!(found(&ids[3].to_string(), 10), vec![ids[3]]);
+    assert_eq!(found("", 10).len(), 5);
+    for nothing in ["0194a1c4", "0194a1c2-1", "zz", "0194a1c20", "+1"] {
+        assert!(found(nothing, 10).is_empty(), "{nothing}");
+    }
+}

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::model::event::StreamId;
 use crate::model::record::RecordHeader;
+use crate::storage::id_positions::IdPositions;
 use crate::storage::Chunks;
 use crate::Map;
 
@@ -19,8 +20,8 @@ use crate::Map;
 pub(crate) struct Index {
     /// Positions of each stream's events, in version order (version = index).
     pub(crate) streams: Map<StreamId, Vec<u64>>,
-    /// Event id → position.
-    pub(crate) ids: Map<Uuid, u64>,
+    /// Event id → position (compact: ten million of them).
+    pub(crate) ids: IdPositions,
     /// Retracted event id → position of its retraction.
     pub(crate) retracted: Map<Uuid, u64>,
     /// `made_on` of each commitment (from its `commitment_made`).

@@ -9,7 +9,8 @@
 //! ahead of the log — is not used: the index is built from the log, and the file written again.
 //!
 //! Layout (integers big-endian): magic, format (u32), tree size (u64), root (32 bytes); the
-//! event ids (count, then id and position each), the retractions (count, then retracted id and
+//! event ids (count, then id and position each, in id order — loaded straight into the index's
+//! sorted arrays, `storage/id_positions.rs`), the retractions (count, then retracted id and
 //! the retraction's position), `made_on` (count, then commitment id and days from the common
 //! era, i32), the streams (count, then the stream id's length (u16) and text, the number of
 //! positions and each position); last, the SHA-256 of everything before it.
@@ -27,8 +28,8 @@ use crate::storage::index::Index;
 /// The file's name in the ledger directory.
 pub(crate) const INDEX_FILE_NAME: &str = "index";
 const MAGIC: &[u8; 8] = b"IKRARIX1";
-/// Bumped whenever the index's meaning or this layout changes.
-const FORMAT: u32 = 1;
+/// Bumped whenever the index's meaning or this layout changes (2: ids in id order).
+const FORMAT: u32 = 2;
 
 /// Writes `index` (whose tree has `root`) to `dir`, under a temporary name renamed over the old.
 pub(crate) fn write(dir: &Path, index: &Index, root: &[u8; 32]) -> std::io::Result<()> {
@@ -51,7 +52,7 @@ fn write_to(path: &Path, index: &Index, root: &[u8; 32]) -> std::io::Result<()> 
     out.put(&index.size.to_be_bytes())?;
     out.put(root)?;
     out.put(&(index.ids.len() as u64).to_be_bytes())?;
-    for (id, position) in &index.ids {
+    for (id, position) in index.ids.sorted_from(Uuid::nil()) {
         out.put(id.as_bytes())?;
         out.put(&position.to_be_bytes())?;
     }
@@ -120,12 +121,12 @@ pub(crate) fn read(dir: &Path) -> Result<Option<(Index, [u8; 32])>, String> {
             .ok_or_else(|| format!("a position ({position}) is beyond the tree size {size}"))
     };
     let ids = count(input.u64()?, 24)?;
-    index.ids.reserve(ids);
+    index.ids.try_reserve(ids);
     for _ in 0..ids {
         let id = input.uuid()?;
         let position = in_range(input.u64()?)?;
-        if index.ids.insert(id, position).is_some() {
-            return Err(format!("event id {id} is there twice"));
+        if index.ids.push_sorted(id, position).is_err() {
+            return Err(format!("event id {id} is out of order or there twice"));
         }
     }
     for _ in 0..count(input.u64()?, 24)? {

@@ -15,6 +15,7 @@
 //! * [`store`]: a backend and its index, as the rest of the crate reads them.
 
 mod head_file;
+pub(crate) mod id_positions;
 pub(crate) mod index;
 pub(crate) mod index_file;
 #[cfg(feature = "postgres")]

@@ -38,6 +38,14 @@ pub(crate) struct Store {
     pub(crate) index_dir: Option<std::path::PathBuf>,
     /// Whether the index was loaded from its file rather than built (a test seam).
     pub(crate) index_loaded: Arc<std::sync::atomic::AtomicBool>,
+    /// The index's size when it was last loaded from its file or saved there.
+    index_saved_size: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Whether an index saved at `saved` records is worth saving again at `size`: more than an
+/// eighth of it is new (writing ten million entries takes about a second).
+fn grown_much(saved: u64, size: u64) -> bool {
+    size > 0 && size - saved.min(size) > size / 8
 }
 
 /// Hash tiles cached at most (8 KiB each): 8 MiB.
@@ -55,6 +63,7 @@ impl Store {
             index_built: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             index_dir: None,
             index_loaded: Arc::default(),
+            index_saved_size: Arc::default(),
         }
     }
 
@@ -175,7 +184,7 @@ impl Store {
     /// The position of an event.
     pub(crate) fn event_position(&self, id: Uuid) -> Result<Option<u64>, Error> {
         self.ensure_index()?;
-        Ok(self.read_index().ids.get(&id).copied())
+        Ok(self.read_index().ids.get(&id))
     }
 
     /// The position of the retraction of an event.
@@ -251,14 +260,54 @@ impl Store {
             }
             None => (self.build_index(tree_size, false)?, None),
         };
-        let worth_saving = from.is_none_or(|from| tree_size - from > tree_size / 8);
-        if worth_saving && tree_size > 0 {
-            let root = self.root_at(tree_size)?;
-            if let Err(e) = crate::storage::index_file::write(dir, &index, &root.0) {
-                tracing::warn!(error = %e, "the index was not saved; the next open builds it");
-            }
+        // What the tail added goes into the sorted arrays too, its table given back.
+        let mut index = index;
+        index.ids.compact();
+        let saved_size = &self.index_saved_size;
+        saved_size.store(from.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        if grown_much(from.unwrap_or(0), tree_size) {
+            self.save_index(dir, &index)?;
         }
         Ok(index)
+    }
+
+    /// Writes `index` to its file in `dir`. Not being able to is logged, not an error: the
+    /// file is a cache, and the next open builds the index from the log.
+    fn save_index(&self, dir: &std::path::Path, index: &Index) -> Result<(), Error> {
+        let root = self.root_at(index.size)?;
+        match crate::storage::index_file::write(dir, index, &root.0) {
+            Ok(()) => self
+                .index_saved_size
+                .store(index.size, std::sync::atomic::Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, "the index was not saved; the next open builds it")
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the index to its file if it has grown by more than an eighth since it was last
+    /// loaded or saved there (a large append, a server that ran long), so that the next
+    /// process loads it rather than scanning the log — a scan that holds about a gigabyte
+    /// of sled's cache at ten million events. Whether it was saved; only on sled.
+    pub(crate) fn save_index_if_grown(&self) -> Result<bool, Error> {
+        let Some(dir) = &self.index_dir else {
+            return Ok(false);
+        };
+        if !self.index_is_built() {
+            return Ok(false);
+        }
+        // Held while writing: what the index holds is durable (the writer holds the write
+        // lock until its flush returns), and appends wait meanwhile.
+        let index = self.read_index();
+        let saved = self
+            .index_saved_size
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !grown_much(saved, index.size) {
+            return Ok(false);
+        }
+        self.save_index(dir, &index)?;
+        Ok(true)
     }
 
     /// The root of the stored tree of `tree_size` records.

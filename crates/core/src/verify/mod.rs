@@ -272,7 +272,7 @@ fn scan_into(
                     .get(header.stream.as_ref())
                     .and_then(|v| v.get(header.version as usize));
                 let indexed = in_stream == Some(&position)
-                    && index.ids.get(&header.event_id) == Some(&position)
+                    && index.ids.get(&header.event_id) == Some(position)
                     && header
                         .retracts
                         .is_none_or(|t| index.retracted.get(&t) == Some(&position))

@@ -192,6 +192,7 @@ pub(super) async fn append(
     }
     bar.finish_and_clear();
     report(format, &positions, new_events as u64, tree_size);
+    keep_index(ledger);
     Ok(())
 }
 
@@ -230,6 +231,16 @@ async fn append_one(
         report_dry_run(format, read.lines, new_events, &positions);
     } else {
         report(format, &positions, new_events, tree_size);
+        keep_index(ledger);
     }
     Ok(())
+}
+
+/// After an append that grew the ledger by much, its index is saved for the next process
+/// (`Ledger::save_index`): otherwise the next command that needs it, or `ikrar serve`, would
+/// scan the whole log to build it. What was appended is durable either way.
+fn keep_index(ledger: &Ledger) {
+    if let Err(e) = ledger.save_index() {
+        eprintln!("warning: the ledger's index was not saved ({e}); the next command builds it");
+    }
 }
