@@ -50,6 +50,7 @@ mod view;
 
 pub use basis::{Basis, KnownAt, KnownAtView, ResolvedBasis};
 pub use error::Error;
+pub use lazy::LAZY_TIMELINES_MAX;
 pub use projection::{Projection, PROJECTION_DIR};
 pub use query::{normalize_words, ListFilter, Listed, MeetingFilter, Page, Sort};
 pub use series::StatusSeries;

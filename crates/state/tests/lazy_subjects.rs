@@ -57,3 +57,36 @@ fn a_commitment_and_a_meeting_of_one_id_are_both_found_lazily() {
         assert!(lazy.is_lazy(), "nothing read the snapshot whole");
     }
 }
+
+/// A lazy projection is a bounded read cache of its snapshot: asked about more commitments
+/// than it holds at most, it answers each as a whole projection does, stays lazy, and never
+/// holds more than its bound.
+#[test]
+fn a_lazy_projection_asked_about_many_commitments_holds_a_bounded_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = ikrar_testkit::runtime();
+    let n = ikrar_state::LAZY_TIMELINES_MAX as u128 + 50;
+    rt.block_on(ledger.append((0..n).map(made).collect()))
+        .unwrap();
+    let whole = Projection::open(&ledger).unwrap();
+    let now = Basis::now();
+    let expected: Vec<_> = (0..n)
+        .map(|i| whole.commitment(cid(i), &now).unwrap())
+        .collect();
+    whole.flush().unwrap();
+    drop(whole);
+
+    let lazy = Projection::open(&ledger).unwrap();
+    assert!(lazy.is_lazy());
+    // Twice round: the second time every one is read again after the cache was emptied.
+    for round in 0..2 {
+        for i in 0..n {
+            let got = lazy.commitment(cid(i), &now).unwrap();
+            assert!(got.is_some());
+            assert_eq!(got, expected[i as usize], "commitment {i}, round {round}");
+            assert!(lazy.timelines_held() <= ikrar_state::LAZY_TIMELINES_MAX);
+        }
+    }
+    assert!(lazy.is_lazy(), "nothing read the snapshot whole");
+}
