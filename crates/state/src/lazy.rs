@@ -147,16 +147,42 @@ impl Directory {
 
     /// `id`'s timeline as a subject of kind `tag`, read and checked; `None` if there is none.
     fn read(&self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
-        let damaged = |what: &str| Error::Projection(format!("{}: {what}", self.path.display()));
         let Some(record) = self.record(id, tag) else {
             return Ok(None);
         };
+        let mut file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
+        self.read_at(&mut file, record).map(Some)
+    }
+
+    /// Every commitment's timeline, read and checked one at a time and handed to `each`, in
+    /// the order they lie in the file: a question about all of them (a summary in a past
+    /// basis) answered without holding them all.
+    pub(crate) fn each_commitment(&self, mut each: impl FnMut(Timeline)) -> Result<(), Error> {
+        let mut records: Vec<&[u8]> = self
+            .records
+            .chunks(DIRECTORY_RECORD_BYTES)
+            .filter(|r| r[0] == TAG_COMMITMENT)
+            .collect();
+        records
+            .sort_unstable_by_key(|r| u64::from_be_bytes(r[17..25].try_into().expect("8 bytes")));
+        let file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
+        let mut file = std::io::BufReader::with_capacity(1 << 20, file);
+        for record in records {
+            let entries = self.read_at(&mut file, record)?;
+            each(Timeline { entries });
+        }
+        Ok(())
+    }
+
+    /// The timeline a directory `record` names, read from `file` and checked.
+    fn read_at(&self, file: &mut (impl Read + Seek), record: &[u8]) -> Result<Vec<Entry>, Error> {
+        let damaged = |what: &str| Error::Projection(format!("{}: {what}", self.path.display()));
+        let tag = record[0];
         let offset = u64::from_be_bytes(record[17..25].try_into().expect("8 bytes"));
         let len = u32::from_be_bytes(record[25..29].try_into().expect("4 bytes"));
         if len > TIMELINE_BYTES_MAX {
             return Err(damaged("a timeline's length is out of range"));
         }
-        let mut file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| damaged(&e.to_string()))?;
         let mut bytes = vec![0u8; len as usize];
@@ -167,7 +193,7 @@ impl Directory {
         }
         let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
         check_entries(tag, &entries, self.reached).map_err(|what| damaged(&what))?;
-        Ok(Some(entries))
+        Ok(entries)
     }
 }
 

@@ -488,7 +488,36 @@ impl Projection {
         if let Some(summary) = self.present_summary(basis) {
             return summary;
         }
+        if let Some(summary) = self.streamed_summary(basis) {
+            return summary;
+        }
         summary_of(&self.lock(), basis)
+    }
+
+    /// A lazily read projection's summary in any basis, from its snapshot read one timeline
+    /// at a time: the same counts as a whole projection's, in bounded memory (read whole, the
+    /// snapshot of ten million events takes 1.1 GiB). `None` when the projection is not lazy
+    /// or a part does not check out (the whole path then answers, or rebuilds).
+    fn streamed_summary(&self, basis: &ResolvedBasis) -> Option<Summary> {
+        // The directory is cloned out (a few MB at most) so that the lock is not held while
+        // the whole file is read: single-subject questions go on meanwhile.
+        let directory = self.lock_raw().lazy.clone()?;
+        let mut folded: Vec<(ikrar_core::Status, Vec<String>)> = Vec::new();
+        let read = directory.each_commitment(|timeline| {
+            if let Some((status, parties)) = timeline.fold_status_and_parties(basis) {
+                folded.push((status, parties.to_vec()));
+            }
+        });
+        match read {
+            Ok(()) => Some(Summary::from_statuses(
+                basis,
+                folded.iter().map(|(s, p)| (*s, p.as_slice())),
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "the projection's snapshot is read whole instead");
+                None
+            }
+        }
     }
 
     /// A lazily read projection's summary from the present's counts, if they hold in `basis`

@@ -90,3 +90,55 @@ fn a_lazy_projection_asked_about_many_commitments_holds_a_bounded_number() {
     }
     assert!(lazy.is_lazy(), "nothing read the snapshot whole");
 }
+
+/// A summary in a past basis (outside the present's counts) from a lazy projection: its
+/// snapshot read one timeline at a time, the same counts as a whole projection's, and the
+/// projection still lazy after.
+#[test]
+fn a_summary_in_a_past_basis_is_read_one_timeline_at_a_time() {
+    use ikrar_core::{ExpectedVersion, Status};
+    use ikrar_state::KnownAt;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path().join("l")).unwrap();
+    let rt = ikrar_testkit::runtime();
+    rt.block_on(ledger.append((0..40).map(made).collect()))
+        .unwrap();
+    let statuses = [Status::InProgress, Status::AtRisk, Status::Fulfilled];
+    for (round, status) in statuses.into_iter().enumerate() {
+        let changes = (0..40)
+            .filter(|i| i % (round as u128 + 2) == 0)
+            .map(|i| ikrar_testkit::events::status(i, status, None::<ExpectedVersion>))
+            .collect();
+        rt.block_on(ledger.append(changes)).unwrap();
+    }
+    let whole = Projection::open(&ledger).unwrap();
+    let bases: Vec<Basis> = [0u64, 40, 50, 60, 70]
+        .into_iter()
+        .map(|n| Basis::new(Some(KnownAt::TreeSize(n)), None))
+        .chain([
+            Basis::new(None, Some(Moment::Date("2024-01-01".parse().unwrap()))),
+            Basis::now(),
+        ])
+        .collect();
+    // Compared without `as_of`, which a basis without one takes from the clock.
+    let counts = |s: ikrar_state::Summary| {
+        let mut v = serde_json::to_value(s).unwrap();
+        v.as_object_mut().unwrap().remove("as_of");
+        v
+    };
+    let expected: Vec<_> = bases
+        .iter()
+        .map(|b| counts(whole.summary(b).unwrap()))
+        .collect();
+    assert_ne!(expected[1], expected[4], "the bases differ");
+    whole.flush().unwrap();
+    drop(whole);
+
+    let lazy = Projection::open(&ledger).unwrap();
+    assert!(lazy.is_lazy());
+    for (basis, expected) in bases.iter().zip(&expected) {
+        assert_eq!(&counts(lazy.summary(basis).unwrap()), expected, "{basis:?}");
+    }
+    assert!(lazy.is_lazy(), "nothing read the snapshot whole");
+    assert!(lazy.timelines_held() == 0, "no timeline is kept");
+}
