@@ -157,7 +157,10 @@ impl Directory {
     /// Every commitment's timeline, read and checked one at a time and handed to `each`, in
     /// the order they lie in the file: a question about all of them (a summary in a past
     /// basis) answered without holding them all.
-    pub(crate) fn each_commitment(&self, mut each: impl FnMut(Timeline)) -> Result<(), Error> {
+    pub(crate) fn each_commitment(
+        &self,
+        mut each: impl FnMut(Uuid, Timeline),
+    ) -> Result<(), Error> {
         let mut records: Vec<&[u8]> = self
             .records
             .chunks(DIRECTORY_RECORD_BYTES)
@@ -169,7 +172,8 @@ impl Directory {
         let mut file = std::io::BufReader::with_capacity(1 << 20, file);
         for record in records {
             let entries = self.read_at(&mut file, record)?;
-            each(Timeline { entries });
+            let id = Uuid::from_slice(&record[1..17]).expect("16 bytes");
+            each(id, Timeline { entries });
         }
         Ok(())
     }

@@ -503,7 +503,7 @@ impl Projection {
         // the whole file is read: single-subject questions go on meanwhile.
         let directory = self.lock_raw().lazy.clone()?;
         let mut folded: Vec<(ikrar_core::Status, Vec<String>)> = Vec::new();
-        let read = directory.each_commitment(|timeline| {
+        let read = directory.each_commitment(|_, timeline| {
             if let Some((status, parties)) = timeline.fold_status_and_parties(basis) {
                 folded.push((status, parties.to_vec()));
             }
