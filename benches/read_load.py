@@ -4,7 +4,8 @@
 
 KINDS, comma-separated (all by default): 0 a commitment's state, 1 its audit history, 2 an
 event's inclusion proof (needs a signed checkpoint), 3 a summary in a past basis, 4 a
-commitment's state in a past basis, 5 the summary. The server is expected on 127.0.0.1:18080
+commitment's state in a past basis, 5 the summary, 6 a page of the list of commitments with
+a status, in a past basis. The server is expected on 127.0.0.1:18080
 (`ikrar serve --listen 127.0.0.1:18080 --public-read`); prints the count of each kind and
 status. Peak memory is the server's `VmHWM` in /proc/PID/status.
 """
@@ -12,7 +13,7 @@ import random, sys, time, threading, urllib.error, urllib.request
 
 BASE = "http://127.0.0.1:18080"
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 20
-KINDS = [int(k) for k in sys.argv[2].split(",")] if len(sys.argv) > 2 else list(range(6))
+KINDS = [int(k) for k in sys.argv[2].split(",")] if len(sys.argv) > 2 else list(range(7))
 COMMITMENTS = 100_000
 counts = {}
 
@@ -35,7 +36,8 @@ def worker(seed):
         n = r.randrange(COMMITMENTS)
         url = [f"/v1/commitments/{cid(n)}", f"/v1/commitments/{cid(n)}/history",
                f"/v1/proofs/inclusion/{eid(r.randrange(9_900_000))}", "/v1/summary?as_of=2023-06-01",
-               f"/v1/commitments/{cid(n)}?as_of=2022-01-01", "/v1/summary"][k]
+               f"/v1/commitments/{cid(n)}?as_of=2022-01-01", "/v1/summary",
+               f"/v1/commitments?status=in_progress&limit=20&offset={n % 1000}&as_of=2023-06-01"][k]
         try:
             with urllib.request.urlopen(BASE + url, timeout=60) as resp:
                 resp.read()
