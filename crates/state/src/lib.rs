@@ -45,6 +45,7 @@ mod query;
 pub mod reference;
 mod series;
 mod snapshot;
+mod streamed;
 mod timeline;
 mod view;
 

@@ -93,6 +93,9 @@ pub struct Projection {
     /// The snapshot's directory (`None`: memory only).
     dir: Option<PathBuf>,
     timelines: Mutex<Timelines>,
+    /// Snapshots larger than this are read one timeline at a time for questions about every
+    /// commitment ([`crate::lazy::STREAMED_ABOVE_BYTES`]; a test seam sets it).
+    streamed_above_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Projection {
@@ -111,6 +114,7 @@ impl Projection {
             ledger: ledger.clone(),
             dir: Self::dir(ledger),
             timelines: Mutex::new(Timelines::default()),
+            streamed_above_bytes: crate::lazy::STREAMED_ABOVE_BYTES.into(),
         };
         if let Some(dir) = &projection.dir {
             std::fs::create_dir_all(dir).map_err(ikrar_core::Error::Io)?;
@@ -160,6 +164,27 @@ impl Projection {
     /// The position the projection has reached (the tree size it reflects).
     pub fn reached(&self) -> u64 {
         self.lock_raw().reached
+    }
+
+    /// Sets the size above which a lazy projection's snapshot is read one timeline at a time
+    /// for questions about every commitment (a seam for tests and measurements: 0 streams
+    /// every snapshot).
+    #[doc(hidden)]
+    pub fn set_streamed_above_bytes(&self, bytes: u64) {
+        self.streamed_above_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The directory of a lazy projection whose snapshot is read one timeline at a time for
+    /// questions about every commitment (`crate::streamed`), cloned out of the lock (a few MB
+    /// at most) so that single-subject questions go on while the file is read.
+    pub(crate) fn streamed_directory(&self) -> Option<crate::lazy::Directory> {
+        let above = self
+            .streamed_above_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let t = self.lock_raw();
+        let directory = t.lazy.as_ref()?;
+        (directory.file_bytes > above).then(|| directory.clone())
     }
 
     /// Whether the projection was opened lazily and has not needed to read its snapshot whole
@@ -402,6 +427,9 @@ impl Projection {
         basis: &ResolvedBasis,
     ) -> Result<Vec<CommitmentView>, Error> {
         let prepared = Prepared::new(filter);
+        if let Some(list) = self.streamed_list(&prepared, basis) {
+            return list;
+        }
         let t = self.lock();
         let mut passing = Vec::new();
         for (_, id) in &t.commitment_order {
@@ -492,32 +520,6 @@ impl Projection {
             return summary;
         }
         summary_of(&self.lock(), basis)
-    }
-
-    /// A lazily read projection's summary in any basis, from its snapshot read one timeline
-    /// at a time: the same counts as a whole projection's, in bounded memory (read whole, the
-    /// snapshot of ten million events takes 1.1 GiB). `None` when the projection is not lazy
-    /// or a part does not check out (the whole path then answers, or rebuilds).
-    fn streamed_summary(&self, basis: &ResolvedBasis) -> Option<Summary> {
-        // The directory is cloned out (a few MB at most) so that the lock is not held while
-        // the whole file is read: single-subject questions go on meanwhile.
-        let directory = self.lock_raw().lazy.clone()?;
-        let mut folded: Vec<(ikrar_core::Status, Vec<String>)> = Vec::new();
-        let read = directory.each_commitment(|_, timeline| {
-            if let Some((status, parties)) = timeline.fold_status_and_parties(basis) {
-                folded.push((status, parties.to_vec()));
-            }
-        });
-        match read {
-            Ok(()) => Some(Summary::from_statuses(
-                basis,
-                folded.iter().map(|(s, p)| (*s, p.as_slice())),
-            )),
-            Err(e) => {
-                tracing::warn!(error = %e, "the projection's snapshot is read whole instead");
-                None
-            }
-        }
     }
 
     /// A lazily read projection's summary from the present's counts, if they hold in `basis`

@@ -207,15 +207,6 @@ impl Key {
     }
 }
 
-/// The position of a commitment's `commitment_made`: where it stands in the recorded order.
-fn made_at(timeline: &crate::timeline::Timeline) -> Option<u64> {
-    timeline
-        .entries
-        .iter()
-        .find(|e| matches!(e.change, Change::Made(_)))
-        .map(|e| e.position)
-}
-
 impl Projection {
     /// [`Projection::list_page`] without building the view of every commitment, when the
     /// filter needs only the status and the parties: a commitment off the page costs a fold of
@@ -227,6 +218,10 @@ impl Projection {
         basis: &ResolvedBasis,
     ) -> Result<Option<Listed<CommitmentView>>, crate::Error> {
         let prepared = Prepared::new(filter);
+        // Whether the filter is light depends on the filter alone: known before any lock.
+        if prepared.passes_light(Status::Announced, &[]).is_none() {
+            return Ok(None);
+        }
         if let Some(listed) = self.streamed_list_page(&prepared, filter.sort, page, basis) {
             return listed.map(Some);
         }
@@ -276,9 +271,7 @@ impl Projection {
         page: Page,
         basis: &ResolvedBasis,
     ) -> Option<Result<Listed<CommitmentView>, crate::Error>> {
-        // Whether the filter is light depends on the filter alone.
-        prepared.passes_light(Status::Announced, &[])?;
-        let directory = self.lock_raw().lazy.clone()?;
+        let directory = self.streamed_directory()?;
         // Ties keep the recorded order, as the whole path's stable sort keeps it.
         let mut passing: Vec<(Key, u64, Uuid)> = Vec::new();
         let read = directory.each_commitment(|id, timeline| {
@@ -286,7 +279,7 @@ impl Projection {
                 return;
             };
             if prepared.passes_light(folded.status, folded.parties) == Some(true) {
-                if let Some(at) = made_at(&timeline) {
+                if let Some(at) = timeline.made_at() {
                     passing.push((Key::of(&folded, sort), at, id));
                 }
             }

@@ -135,6 +135,8 @@ fn a_summary_in_a_past_basis_is_read_one_timeline_at_a_time() {
     drop(whole);
 
     let lazy = Projection::open(&ledger).unwrap();
+    // Streamed whatever the snapshot's size (by default only large ones are).
+    lazy.set_streamed_above_bytes(0);
     assert!(lazy.is_lazy());
     for (basis, expected) in bases.iter().zip(&expected) {
         assert_eq!(&counts(lazy.summary(basis).unwrap()), expected, "{basis:?}");
@@ -143,11 +145,12 @@ fn a_summary_in_a_past_basis_is_read_one_timeline_at_a_time() {
     assert!(lazy.timelines_held() == 0, "no timeline is kept");
 }
 
-/// A page of a list with a light filter (status, party; any order) from a lazy projection:
-/// its snapshot read one timeline at a time and the page's commitments read as single
-/// subjects — the same pages as a whole projection's, in past bases too, and still lazy.
+/// Lists from a lazy projection: a page with a light filter (status, party; any order) folds
+/// each timeline light, any other filter (theme, owner, search, due dates) folds each whole
+/// with the meetings that name it — the snapshot read one timeline at a time either way, the
+/// same lists, pages and diffs as a whole projection's, in past bases too, and still lazy.
 #[test]
-fn a_list_page_with_a_light_filter_is_read_one_timeline_at_a_time() {
+fn lists_are_read_one_timeline_at_a_time() {
     use ikrar_core::Status;
     use ikrar_state::{KnownAt, ListFilter, Page, Sort};
     let dir = tempfile::tempdir().unwrap();
@@ -158,18 +161,32 @@ fn a_list_page_with_a_light_filter_is_read_one_timeline_at_a_time() {
         .map(|i| {
             // Titles that tie in pairs, so that ties must keep the recorded order.
             let json = format!(
-                r#"{{"type":"commitment_made","actor":"kim","data":{{"commitment_id":"{}","title":"Summit {}","parties":{},"made_on":"2025-0{}-1{}"{}}}}}"#,
+                r#"{{"type":"commitment_made","actor":"kim","data":{{"commitment_id":"{}","title":"Summit {}","parties":{},"owner":"Ministry {}","themes":["theme {}"],"summary":"{}","made_on":"2025-0{}-1{}"{}}}}}"#,
                 cid(i),
                 (29 - i) / 2,
                 parties[(i % 3) as usize],
+                i % 4,
+                i % 5,
+                if i % 3 == 0 { "trade and energy" } else { "culture" },
                 1 + i % 4,
                 i % 7,
-                if i % 2 == 0 { format!(r#","due":"2026-0{}-01""#, 1 + i % 5) } else { String::new() },
+                if i % 2 == 0 { format!(r#","due":"2025-1{}-01""#, i % 3) } else { String::new() },
             );
             InputEvent::from_json(&json).unwrap()
         })
         .collect();
     rt.block_on(ledger.append(made)).unwrap();
+    let mut held = InputEvent::new(EventData::MeetingHeld(MeetingHeld {
+        meeting_id: cid(1000),
+        title: "Summit".into(),
+        held_on: Moment::Date("2025-02-01".parse().unwrap()),
+        location: None,
+        participants: vec![],
+        commitment_ids: vec![cid(2), cid(5), cid(9)],
+        outcomes: vec![],
+    }));
+    held.actor = Some("tester".into());
+    rt.block_on(ledger.append(vec![held])).unwrap();
     for (round, status) in [Status::InProgress, Status::AtRisk].into_iter().enumerate() {
         let changes = (0..30)
             .filter(|i| i % (round as u128 + 2) == 0)
@@ -177,33 +194,59 @@ fn a_list_page_with_a_light_filter_is_read_one_timeline_at_a_time() {
             .collect();
         rt.block_on(ledger.append(changes)).unwrap();
     }
-    let filters: Vec<ListFilter> = [
+    let sorts = [
         Sort::Recorded,
         Sort::Made,
         Sort::Due,
         Sort::StatusSince,
         Sort::Title,
-    ]
-    .into_iter()
-    .flat_map(|sort| {
-        [
-            ListFilter {
-                sort,
-                ..Default::default()
-            },
-            ListFilter {
-                sort,
-                status: Some(Status::InProgress),
-                ..Default::default()
-            },
-            ListFilter {
-                sort,
-                party: Some("korea".into()),
-                ..Default::default()
-            },
-        ]
-    })
-    .collect();
+    ];
+    let filters: Vec<ListFilter> = sorts
+        .into_iter()
+        .flat_map(|sort| {
+            [
+                ListFilter {
+                    sort,
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    status: Some(Status::InProgress),
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    party: Some("korea".into()),
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    theme: Some("Theme 2".into()),
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    owner: Some("ministry 1".into()),
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    search: Some("energ".into()),
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    due_before: Some("2025-11-15".parse().unwrap()),
+                    ..Default::default()
+                },
+                ListFilter {
+                    sort,
+                    overdue: true,
+                    ..Default::default()
+                },
+            ]
+        })
+        .collect();
     let pages = [
         Page {
             offset: 0,
@@ -222,47 +265,65 @@ fn a_list_page_with_a_light_filter_is_read_one_timeline_at_a_time() {
             limit: Some(4),
         },
     ];
-    let bases = [
+    let at = |known: Option<u64>| {
         Basis::new(
-            Some(KnownAt::TreeSize(30)),
+            known.map(KnownAt::TreeSize),
             Some(Moment::Date("2099-01-01".parse().unwrap())),
-        ),
-        Basis::new(
-            Some(KnownAt::TreeSize(45)),
-            Some(Moment::Date("2099-01-01".parse().unwrap())),
-        ),
-        Basis::new(None, Some(Moment::Date("2099-01-01".parse().unwrap()))),
-    ];
-    let whole = Projection::open(&ledger).unwrap();
-    let mut expected = Vec::new();
-    for basis in &bases {
-        for filter in &filters {
-            for page in &pages {
-                expected.push(whole.list_page(filter, *page, basis).unwrap());
+        )
+    };
+    let bases = [at(Some(30)), at(Some(46)), at(None)];
+    let diff_between = |p: &Projection| {
+        p.diff(
+            Some(KnownAt::TreeSize(50)),
+            Moment::Date("2025-01-01".parse().unwrap()),
+            Moment::Date("2099-01-01".parse().unwrap()),
+        )
+        .unwrap()
+    };
+    let answers = |p: &Projection| {
+        let mut pages_got = Vec::new();
+        let mut lists = Vec::new();
+        for basis in &bases {
+            for filter in &filters {
+                for page in &pages {
+                    pages_got.push(p.list_page(filter, *page, basis).unwrap());
+                }
+                lists.push(p.list(filter, basis).unwrap());
             }
         }
-    }
+        (pages_got, lists, diff_between(p))
+    };
+    let whole = Projection::open(&ledger).unwrap();
+    let expected = answers(&whole);
     assert!(
-        expected.iter().any(|l| l.total > 0 && l.total < 30),
+        expected.0.iter().any(|l| l.total > 0 && l.total < 30),
         "the filters filter"
+    );
+    assert!(
+        expected.1.iter().flatten().any(|c| !c.meetings.is_empty()),
+        "meetings name commitments"
     );
     whole.flush().unwrap();
     drop(whole);
 
     let lazy = Projection::open(&ledger).unwrap();
+    // Streamed whatever the snapshot's size (by default only large ones are).
+    lazy.set_streamed_above_bytes(0);
     assert!(lazy.is_lazy());
-    let mut expected = expected.into_iter();
-    for basis in &bases {
-        for filter in &filters {
-            for page in &pages {
-                let got = lazy.list_page(filter, *page, basis).unwrap();
-                assert_eq!(
-                    got,
-                    expected.next().unwrap(),
-                    "{filter:?} {page:?} {basis:?}"
-                );
-            }
-        }
-    }
+    let got = answers(&lazy);
     assert!(lazy.is_lazy(), "nothing read the snapshot whole");
+    for (i, (got, expected)) in got.0.iter().zip(&expected.0).enumerate() {
+        assert_eq!(got, expected, "page {i}");
+    }
+    for (i, (got, expected)) in got.1.iter().zip(&expected.1).enumerate() {
+        assert_eq!(got, expected, "list {i}");
+    }
+    assert_eq!(got.2, expected.2);
+    drop(lazy);
+    // A small snapshot is read whole by the first list, and answers the same from memory.
+    let small = Projection::open(&ledger).unwrap();
+    assert!(small.is_lazy());
+    let got = answers(&small);
+    assert!(!small.is_lazy(), "a small snapshot is read whole");
+    assert!(got == expected);
 }
