@@ -167,14 +167,20 @@ impl Directory {
     /// Every commitment's timeline, read and checked one at a time and handed to `each`, in
     /// the order they lie in the file: a question about all of them (a summary in a past
     /// basis) answered without holding them all.
-    pub(crate) fn each_commitment(
+    pub(crate) fn each_commitment(&self, each: impl FnMut(Uuid, Timeline)) -> Result<(), Error> {
+        self.each_of(TAG_COMMITMENT, each)
+    }
+
+    /// [`Directory::each_commitment`] for every subject of kind `tag`.
+    pub(crate) fn each_of(
         &self,
+        tag: u8,
         mut each: impl FnMut(Uuid, Timeline),
     ) -> Result<(), Error> {
         let mut records: Vec<&[u8]> = self
             .records
             .chunks(DIRECTORY_RECORD_BYTES)
-            .filter(|r| r[0] == TAG_COMMITMENT)
+            .filter(|r| r[0] == tag)
             .collect();
         records
             .sort_unstable_by_key(|r| u64::from_be_bytes(r[17..25].try_into().expect("8 bytes")));

@@ -491,6 +491,9 @@ impl Projection {
 
     /// [`Projection::meetings`] in an already resolved basis, whole.
     pub fn meetings_in(&self, filter: &MeetingFilter, basis: &ResolvedBasis) -> Vec<MeetingView> {
+        if let Some(list) = self.streamed_meetings(filter, basis) {
+            return list;
+        }
         let words = filter.search.as_deref().map(Words::new);
         let t = self.lock();
         let mut list: Vec<MeetingView> = t

@@ -52,25 +52,77 @@ impl Projection {
     /// ```
     pub fn status_series(&self, basis: &Basis, steps: usize) -> Result<StatusSeries, Error> {
         let basis = self.resolved(basis)?;
-        let known = |e: &&crate::timeline::Entry| {
-            e.position < basis.tree_size && e.retracted_at.is_none_or(|r| r >= basis.tree_size)
-        };
         let end = basis.as_of.timestamp_micros();
+        // On a large lazy snapshot: read twice, one timeline at a time (`crate::streamed`).
+        if let Some(directory) = self.streamed_directory() {
+            let mut first: Option<i64> = None;
+            let read = directory.each_commitment(|_, timeline| {
+                if let Some(made) = first_made(&timeline, &basis, end) {
+                    first = Some(first.map_or(made, |f| f.min(made)));
+                }
+            });
+            let mut series = Series::new(first, end, steps);
+            let read = read.and_then(|()| {
+                directory.each_commitment(|_, timeline| series.add(&timeline, &basis))
+            });
+            match read {
+                Ok(()) => return Ok(series.finish(basis)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the projection's snapshot is read whole instead");
+                }
+            }
+        }
         let t = self.lock();
         let first = t
             .commitments
             .values()
-            .flat_map(|tl| tl.entries.iter().filter(known))
-            .filter(|e| matches!(e.change, Change::Made(_)))
-            .map(|e| e.effective_micros)
-            .filter(|m| *m <= end)
+            .filter_map(|tl| first_made(tl, &basis, end))
             .min();
+        let mut series = Series::new(first, end, steps);
+        for (_, id) in &t.commitment_order {
+            if let Some(timeline) = t.commitments.get(id) {
+                series.add(timeline, &basis);
+            }
+        }
+        drop(t);
+        Ok(series.finish(basis))
+    }
+}
+
+/// Whether an entry is known in `basis` and not withdrawn by then.
+fn known(e: &crate::timeline::Entry, basis: &ResolvedBasis) -> bool {
+    e.position < basis.tree_size && e.retracted_at.is_none_or(|r| r >= basis.tree_size)
+}
+
+/// When the commitment of `timeline` was made, as known in `basis`, if by `end`.
+fn first_made(
+    timeline: &crate::timeline::Timeline,
+    basis: &ResolvedBasis,
+    end: i64,
+) -> Option<i64> {
+    timeline
+        .entries
+        .iter()
+        .filter(|e| known(e, basis) && matches!(e.change, Change::Made(_)))
+        .map(|e| e.effective_micros)
+        .filter(|m| *m <= end)
+        .min()
+}
+
+/// A status series being counted, commitment by commitment.
+struct Series {
+    micros: Vec<i64>,
+    counts: Vec<[u64; 8]>,
+}
+
+impl Series {
+    /// `steps` points from the first commitment made (`None`: none, no points) to `end`.
+    fn new(first: Option<i64>, end: i64, steps: usize) -> Series {
         let Some(first) = first else {
-            return Ok(StatusSeries {
-                basis,
-                points: Vec::new(),
+            return Series {
+                micros: Vec::new(),
                 counts: Vec::new(),
-            });
+            };
         };
         let steps = steps.max(1);
         let micros: Vec<i64> = (0..steps)
@@ -82,50 +134,51 @@ impl Projection {
                 }
             })
             .collect();
-        let points = micros
+        let counts = vec![[0u64; 8]; micros.len()];
+        Series { micros, counts }
+    }
+
+    /// Counts one commitment at every point.
+    fn add(&mut self, timeline: &crate::timeline::Timeline, basis: &ResolvedBasis) {
+        // The entries known at `known_at` and not withdrawn by then, in fold order; each
+        // point then folds the prefix effective by it (SPEC §4.1).
+        let mut live: Vec<&crate::timeline::Entry> = timeline
+            .entries
+            .iter()
+            .filter(|e| {
+                known(e, basis) && matches!(e.change, Change::Made(_) | Change::Status { .. })
+            })
+            .collect();
+        live.sort_by_key(|e| e.effective_micros);
+        let mut next = 0;
+        let mut state: Option<Status> = None;
+        for (i, at) in self.micros.iter().enumerate() {
+            while next < live.len() && live[next].effective_micros <= *at {
+                match &live[next].change {
+                    Change::Made(_) => state = Some(Status::Announced),
+                    // A status counts only once the commitment is made (as in the fold).
+                    Change::Status { status, .. } if state.is_some() => state = Some(*status),
+                    _ => {}
+                }
+                next += 1;
+            }
+            if let Some(s) = state {
+                self.counts[i][index_of(s)] += 1;
+            }
+        }
+    }
+
+    fn finish(self, basis: ResolvedBasis) -> StatusSeries {
+        let points = self
+            .micros
             .iter()
             .filter_map(|m| DateTime::from_timestamp_micros(*m))
             .collect();
-        let mut counts = vec![[0u64; 8]; micros.len()];
-        let mut live = Vec::new();
-        for (_, id) in &t.commitment_order {
-            let Some(timeline) = t.commitments.get(id) else {
-                continue;
-            };
-            // The entries known at `known_at` and not withdrawn by then, in fold order; each
-            // point then folds the prefix effective by it (SPEC §4.1).
-            live.clear();
-            live.extend(
-                timeline
-                    .entries
-                    .iter()
-                    .filter(known)
-                    .filter(|e| matches!(e.change, Change::Made(_) | Change::Status { .. })),
-            );
-            live.sort_by_key(|e| e.effective_micros);
-            let mut next = 0;
-            let mut state: Option<Status> = None;
-            for (i, at) in micros.iter().enumerate() {
-                while next < live.len() && live[next].effective_micros <= *at {
-                    match &live[next].change {
-                        Change::Made(_) => state = Some(Status::Announced),
-                        // A status counts only once the commitment is made (as in the fold).
-                        Change::Status { status, .. } if state.is_some() => state = Some(*status),
-                        _ => {}
-                    }
-                    next += 1;
-                }
-                if let Some(s) = state {
-                    counts[i][index_of(s)] += 1;
-                }
-            }
-        }
-        drop(t);
-        Ok(StatusSeries {
+        StatusSeries {
             basis,
             points,
-            counts,
-        })
+            counts: self.counts,
+        }
     }
 }
 

@@ -13,10 +13,10 @@ use crate::error::Error;
 use crate::folding::{fold_unread, read, Unread};
 use crate::lazy::LAZY_TIMELINES_MAX;
 use crate::projection::{Projection, Timelines};
-use crate::query::Prepared;
+use crate::query::{meeting_passes, MeetingFilter, Prepared, Words};
 use crate::snapshot::TAG_MEETING;
 use crate::timeline::{Change, Timeline};
-use crate::view::{CommitmentView, Summary};
+use crate::view::{CommitmentView, MeetingView, Summary};
 
 impl Projection {
     /// The summary in `basis` of a lazily read projection; `None` when it is not lazy or a
@@ -121,5 +121,41 @@ impl Projection {
             crate::query::sort(&mut list, prepared.filter.sort);
             list
         }))
+    }
+
+    /// The meetings in `basis` that pass `filter`, by the time they were held, then in the
+    /// order they were recorded, of a lazily read projection. `None` as
+    /// [`Projection::streamed_summary`].
+    pub(crate) fn streamed_meetings(
+        &self,
+        filter: &MeetingFilter,
+        basis: &ResolvedBasis,
+    ) -> Option<Vec<MeetingView>> {
+        let directory = self.streamed_directory()?;
+        let words = filter.search.as_deref().map(Words::new);
+        let mut passing: Vec<(u64, MeetingView)> = Vec::new();
+        let read = directory.each_of(TAG_MEETING, |id, timeline| {
+            let held_at = timeline
+                .entries
+                .iter()
+                .find(|e| matches!(e.change, Change::Held(_)))
+                .map(|e| e.position);
+            let Some(held_at) = held_at else {
+                return;
+            };
+            if let Some((meeting, _)) = timeline.fold_meeting(id, basis) {
+                if meeting_passes(&meeting, filter, words.as_ref()) {
+                    passing.push((held_at, meeting));
+                }
+            }
+        });
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "the projection's snapshot is read whole instead");
+            return None;
+        }
+        passing.sort_unstable_by_key(|(at, _)| *at);
+        let mut list: Vec<MeetingView> = passing.into_iter().map(|(_, m)| m).collect();
+        list.sort_by_key(|m| m.held_on.start());
+        Some(list)
     }
 }

@@ -148,7 +148,8 @@ fn a_summary_in_a_past_basis_is_read_one_timeline_at_a_time() {
 /// Lists from a lazy projection: a page with a light filter (status, party; any order) folds
 /// each timeline light, any other filter (theme, owner, search, due dates) folds each whole
 /// with the meetings that name it — the snapshot read one timeline at a time either way, the
-/// same lists, pages and diffs as a whole projection's, in past bases too, and still lazy.
+/// same lists, pages, diffs, meetings and status series as a whole projection's, in past
+/// bases too, and still lazy.
 #[test]
 fn lists_are_read_one_timeline_at_a_time() {
     use ikrar_core::Status;
@@ -291,7 +292,18 @@ fn lists_are_read_one_timeline_at_a_time() {
                 lists.push(p.list(filter, basis).unwrap());
             }
         }
-        (pages_got, lists, diff_between(p))
+        let meetings: Vec<_> = bases
+            .iter()
+            .map(|b| {
+                p.meetings(&ikrar_state::MeetingFilter::default(), Page::default(), b)
+                    .unwrap()
+            })
+            .collect();
+        let series: Vec<_> = bases
+            .iter()
+            .map(|b| p.status_series(b, 9).unwrap())
+            .collect();
+        (pages_got, lists, diff_between(p), meetings, series)
     };
     let whole = Projection::open(&ledger).unwrap();
     let expected = answers(&whole);
@@ -319,6 +331,9 @@ fn lists_are_read_one_timeline_at_a_time() {
         assert_eq!(got, expected, "list {i}");
     }
     assert_eq!(got.2, expected.2);
+    assert_eq!(got.3, expected.3);
+    assert!(got.3.iter().any(|m| m.total == 1), "the meeting is listed");
+    assert_eq!(got.4, expected.4);
     drop(lazy);
     // A small snapshot is read whole by the first list, and answers the same from memory.
     let small = Projection::open(&ledger).unwrap();
