@@ -496,6 +496,12 @@ pub enum Command {
         /// alone.
         #[arg(long)]
         no_tile_files: bool,
+        /// Hold the projection whole in memory once a list has read it, however large the
+        /// ledger: lists and console pages answer from memory, at about 2.7 times the size of
+        /// `LEDGER/projections/snapshot`. By default a snapshot over 64 MiB (about 1.5
+        /// million events) is read one timeline at a time for each list, in bounded memory.
+        #[arg(long)]
+        projection_in_memory: bool,
     },
     /// Run a witness for other ledgers (C2SP tlog-witness v1.0.0).
     Witness {

@@ -51,7 +51,7 @@ mod view;
 
 pub use basis::{Basis, KnownAt, KnownAtView, ResolvedBasis};
 pub use error::Error;
-pub use lazy::LAZY_TIMELINES_MAX;
+pub use lazy::{LAZY_TIMELINES_MAX, STREAMED_ABOVE_BYTES};
 pub use projection::{Projection, PROJECTION_DIR};
 pub use query::{normalize_words, ListFilter, Listed, MeetingFilter, Page, Sort};
 pub use series::StatusSeries;

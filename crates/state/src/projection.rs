@@ -166,10 +166,22 @@ impl Projection {
         self.lock_raw().reached
     }
 
-    /// Sets the size above which a lazy projection's snapshot is read one timeline at a time
-    /// for questions about every commitment (a seam for tests and measurements: 0 streams
-    /// every snapshot).
-    #[doc(hidden)]
+    /// Sets the snapshot size above which a lazily opened projection answers questions about
+    /// every commitment (lists, searches, summaries in past bases, series) by reading its
+    /// snapshot one timeline at a time, each time, in bounded memory; at or below it the first
+    /// such question reads the snapshot whole and later ones answer from memory (about 2.7
+    /// times the snapshot's size). [`crate::STREAMED_ABOVE_BYTES`] by default; `u64::MAX`
+    /// always holds it whole (faster lists at millions of events, for the memory), 0 always
+    /// streams.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
+    /// let state = ikrar_state::Projection::open(&ledger)?;
+    /// state.set_streamed_above_bytes(u64::MAX);
+    /// # Ok(()) }
+    /// ```
     pub fn set_streamed_above_bytes(&self, bytes: u64) {
         self.streamed_above_bytes
             .store(bytes, std::sync::atomic::Ordering::Relaxed);

@@ -132,6 +132,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
             witnesses,
             web,
             no_tile_files,
+            projection_in_memory,
         } => {
             let publishing =
                 witness::publishing(checkpoint_key.as_deref(), &checkpoint_interval, &witnesses)?;
@@ -143,6 +144,7 @@ pub async fn run(cli: Cli, format: Format) -> Result<(), Failure> {
                 log_format,
                 web,
                 tile_files: !no_tile_files,
+                projection_in_memory,
             };
             serve::serve(&path, options, publishing).await
         }

@@ -68,6 +68,8 @@ pub(super) struct ServeOptions {
     pub(super) web: crate::args::WebArgs,
     /// Not --no-tile-files.
     pub(super) tile_files: bool,
+    /// --projection-in-memory.
+    pub(super) projection_in_memory: bool,
 }
 
 pub(super) async fn serve(
@@ -81,6 +83,7 @@ pub(super) async fn serve(
     config.connections.header_timeout_ms = options.header_timeout.as_millis() as u64;
     config.public_read = options.web.public_read;
     config.tile_files = options.tile_files;
+    config.projection_in_memory = options.projection_in_memory;
     if let (Some(cert), Some(key)) = (&options.web.tls_cert, &options.web.tls_key) {
         config.tls = Some(ikrar_server::TlsFiles {
             cert: cert.clone(),
