@@ -284,8 +284,12 @@ pub fn router(
     config: &ServerConfig,
     shutting_down: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Router, Error> {
+    let projection = Projection::open(&ledger)?;
+    if config.projection_in_memory {
+        projection.set_streamed_above_bytes(u64::MAX);
+    }
     let state = AppState {
-        state: Arc::new(Projection::open(&ledger)?),
+        state: Arc::new(projection),
         ledger,
         shutting_down,
         metrics: Arc::default(),

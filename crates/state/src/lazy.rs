@@ -1,9 +1,10 @@
 //! A projection opened lazily: when its snapshot is at the ledger's head, only the snapshot's
 //! header and directory are read at open, and a query about one commitment or meeting reads
 //! the timelines it folds — one commitment and the meetings that name it — instead of all of
-//! them. Anything else (a list, a summary, a search, a catch-up, a save) takes
-//! [`Projection::lock`], which first reads the whole snapshot: a lazy projection is never asked
-//! a question it cannot answer whole.
+//! them; a question about every commitment reads a large snapshot one timeline at a time
+//! (`crate::streamed`, through a [`Pass`]). Anything else (a catch-up, a save, such a question
+//! on a small snapshot) takes [`Projection::lock`], which first reads the whole snapshot: a
+//! lazy projection is never asked a question it cannot answer whole.
 //!
 //! Nothing is taken on trust that a whole read would refuse: the header's root is checked
 //! against the ledger, the directory against the footer's digest, and each timeline against
@@ -52,8 +53,9 @@ pub(crate) struct Directory {
     reached: u64,
     /// The snapshot file's length.
     pub(crate) file_bytes: u64,
-    /// The directory's records as stored: sorted by subject id, [`DIRECTORY_RECORD_BYTES`] each.
-    records: Vec<u8>,
+    /// The directory's records as stored: sorted by subject id, [`DIRECTORY_RECORD_BYTES`] each
+    /// (shared by the copies a pass takes).
+    records: std::sync::Arc<Vec<u8>>,
     /// Subjects (id and kind) looked for and not in the snapshot.
     absent: HashSet<(Uuid, u8)>,
 }
@@ -109,7 +111,7 @@ pub(crate) fn open_directory(path: &Path, ledger: &Ledger) -> Result<Option<Dire
         path: path.to_path_buf(),
         reached,
         file_bytes: len,
-        records,
+        records: std::sync::Arc::new(records),
         absent: HashSet::new(),
     }))
 }
@@ -156,7 +158,7 @@ impl Directory {
     }
 
     /// `id`'s timeline as a subject of kind `tag`, read and checked; `None` if there is none.
-    pub(crate) fn read(&self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
+    fn read(&self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
         let Some(record) = self.record(id, tag) else {
             return Ok(None);
         };
@@ -164,47 +166,39 @@ impl Directory {
         self.read_at(&mut file, record).map(Some)
     }
 
-    /// Every commitment's timeline, read and checked one at a time and handed to `each`, in
-    /// the order they lie in the file: a question about all of them (a summary in a past
-    /// basis) answered without holding them all.
-    pub(crate) fn each_commitment(&self, each: impl FnMut(Uuid, Timeline)) -> Result<(), Error> {
-        self.each_of(TAG_COMMITMENT, each)
-    }
-
-    /// [`Directory::each_commitment`] for every subject of kind `tag`.
-    pub(crate) fn each_of(
-        &self,
-        tag: u8,
-        mut each: impl FnMut(Uuid, Timeline),
-    ) -> Result<(), Error> {
-        let mut records: Vec<&[u8]> = self
-            .records
-            .chunks(DIRECTORY_RECORD_BYTES)
-            .filter(|r| r[0] == tag)
-            .collect();
-        records
-            .sort_unstable_by_key(|r| u64::from_be_bytes(r[17..25].try_into().expect("8 bytes")));
+    /// The snapshot opened for a pass over many timelines (`crate::streamed`): one handle for
+    /// the whole pass, so a snapshot saved over this one meanwhile is not mixed in (the handle
+    /// keeps reading the file it opened), and reads in file order that keep their buffer.
+    pub(crate) fn pass(&self) -> Result<Pass<'_>, Error> {
         let file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
-        let mut file = std::io::BufReader::with_capacity(1 << 20, file);
-        for record in records {
-            let entries = self.read_at(&mut file, record)?;
-            let id = Uuid::from_slice(&record[1..17]).expect("16 bytes");
-            each(id, Timeline { entries });
-        }
-        Ok(())
+        Ok(Pass {
+            directory: self,
+            file: std::io::BufReader::with_capacity(1 << 20, file),
+            at: 0,
+        })
     }
 
-    /// The timeline a directory `record` names, read from `file` and checked.
-    fn read_at(&self, file: &mut (impl Read + Seek), record: &[u8]) -> Result<Vec<Entry>, Error> {
+    /// A copy for a pass over many timelines, taken out of the projection's lock: the
+    /// directory's records shared, not copied, and no memory of absent subjects.
+    pub(crate) fn for_a_pass(&self) -> Directory {
+        Directory {
+            path: self.path.clone(),
+            reached: self.reached,
+            file_bytes: self.file_bytes,
+            records: self.records.clone(),
+            absent: HashSet::new(),
+        }
+    }
+
+    /// The timeline a directory `record` names, read from `file` (positioned at its offset)
+    /// and checked.
+    fn read_entries(&self, file: &mut impl Read, record: &[u8]) -> Result<Vec<Entry>, Error> {
         let damaged = |what: &str| Error::Projection(format!("{}: {what}", self.path.display()));
         let tag = record[0];
-        let offset = u64::from_be_bytes(record[17..25].try_into().expect("8 bytes"));
-        let len = u32::from_be_bytes(record[25..29].try_into().expect("4 bytes"));
+        let len = record_len(record);
         if len > TIMELINE_BYTES_MAX {
             return Err(damaged("a timeline's length is out of range"));
         }
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| damaged(&e.to_string()))?;
         let mut bytes = vec![0u8; len as usize];
         file.read_exact(&mut bytes)
             .map_err(|e| damaged(&e.to_string()))?;
@@ -214,6 +208,90 @@ impl Directory {
         let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
         check_entries(tag, &entries, self.reached).map_err(|what| damaged(&what))?;
         Ok(entries)
+    }
+
+    /// [`Directory::read_entries`] from anywhere in `file`.
+    fn read_at(&self, file: &mut (impl Read + Seek), record: &[u8]) -> Result<Vec<Entry>, Error> {
+        file.seek(SeekFrom::Start(record_offset(record)))
+            .map_err(|e| Error::Projection(format!("{}: {e}", self.path.display())))?;
+        self.read_entries(file, record)
+    }
+}
+
+fn record_offset(record: &[u8]) -> u64 {
+    u64::from_be_bytes(record[17..25].try_into().expect("8 bytes"))
+}
+
+fn record_len(record: &[u8]) -> u32 {
+    u32::from_be_bytes(record[25..29].try_into().expect("4 bytes"))
+}
+
+/// A pass over a snapshot's timelines through one open handle ([`Directory::pass`]).
+pub(crate) struct Pass<'a> {
+    directory: &'a Directory,
+    file: std::io::BufReader<std::fs::File>,
+    /// Where the handle is in the file.
+    at: u64,
+}
+
+impl Pass<'_> {
+    /// Every commitment's timeline, read and checked one at a time and handed to `each`, in
+    /// the order they lie in the file: a question about all of them (a summary in a past
+    /// basis) answered without holding them all.
+    pub(crate) fn each_commitment(
+        &mut self,
+        each: impl FnMut(Uuid, Timeline),
+    ) -> Result<(), Error> {
+        self.each_of(TAG_COMMITMENT, each)
+    }
+
+    /// [`Pass::each_commitment`] for every subject of kind `tag`.
+    pub(crate) fn each_of(
+        &mut self,
+        tag: u8,
+        mut each: impl FnMut(Uuid, Timeline),
+    ) -> Result<(), Error> {
+        let directory = self.directory;
+        let mut records: Vec<&[u8]> = directory
+            .records
+            .chunks(DIRECTORY_RECORD_BYTES)
+            .filter(|r| r[0] == tag)
+            .collect();
+        records.sort_unstable_by_key(|r| record_offset(r));
+        for record in records {
+            let entries = self.read(record)?;
+            let id = Uuid::from_slice(&record[1..17]).expect("16 bytes");
+            each(id, Timeline { entries });
+        }
+        Ok(())
+    }
+
+    /// The timeline of `id` as a subject of kind `tag`, through this pass's handle; `None` if
+    /// there is none.
+    pub(crate) fn read_subject(&mut self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
+        let directory = self.directory;
+        match directory.record(id, tag) {
+            Some(record) => self.read(record).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn read(&mut self, record: &[u8]) -> Result<Vec<Entry>, Error> {
+        let offset = record_offset(record);
+        // A seek relative to where the handle is keeps the buffer when the timeline is in it
+        // (a seek to an absolute offset drops the buffer every time: a megabyte read again
+        // for each timeline of a few kilobytes).
+        let delta = offset as i128 - self.at as i128;
+        let moved = i64::try_from(delta)
+            .map_err(std::io::Error::other)
+            .and_then(|d| self.file.seek_relative(d));
+        moved.map_err(|e| Error::Projection(format!("{}: {e}", self.directory.path.display())))?;
+        self.at = offset;
+        let entries = self.directory.read_entries(&mut self.file, record);
+        // Wherever the read stopped, the next one seeks from the end of this timeline only if
+        // this one was read whole; after an error the pass is over.
+        self.at = offset + u64::from(record_len(record));
+        entries
     }
 }
 

@@ -196,7 +196,7 @@ impl Projection {
             .load(std::sync::atomic::Ordering::Relaxed);
         let t = self.lock_raw();
         let directory = t.lazy.as_ref()?;
-        (directory.file_bytes > above).then(|| directory.clone())
+        (directory.file_bytes > above).then(|| directory.for_a_pass())
     }
 
     /// Whether the projection was opened lazily and has not needed to read its snapshot whole

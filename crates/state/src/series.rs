@@ -55,21 +55,26 @@ impl Projection {
         let end = basis.as_of.timestamp_micros();
         // On a large lazy snapshot: read twice, one timeline at a time (`crate::streamed`).
         if let Some(directory) = self.streamed_directory() {
+            // Twice through one handle: the first commitment made, then the counts.
             let mut first: Option<i64> = None;
-            let read = directory.each_commitment(|_, timeline| {
-                if let Some(made) = first_made(&timeline, &basis, end) {
-                    first = Some(first.map_or(made, |f| f.min(made)));
-                }
+            let mut series = None;
+            let read = directory.pass().and_then(|mut pass| {
+                pass.each_commitment(|_, timeline| {
+                    if let Some(made) = first_made(&timeline, &basis, end) {
+                        first = Some(first.map_or(made, |f| f.min(made)));
+                    }
+                })?;
+                let mut counting = Series::new(first, end, steps);
+                pass.each_commitment(|_, timeline| counting.add(&timeline, &basis))?;
+                series = Some(counting);
+                Ok(())
             });
-            let mut series = Series::new(first, end, steps);
-            let read = read.and_then(|()| {
-                directory.each_commitment(|_, timeline| series.add(&timeline, &basis))
-            });
-            match read {
-                Ok(()) => return Ok(series.finish(basis)),
-                Err(e) => {
+            match (read, series) {
+                (Ok(()), Some(series)) => return Ok(series.finish(basis)),
+                (Err(e), _) => {
                     tracing::warn!(error = %e, "the projection's snapshot is read whole instead");
                 }
+                (Ok(()), None) => {}
             }
         }
         let t = self.lock();
@@ -327,15 +332,17 @@ impl Projection {
         let directory = self.streamed_directory()?;
         // Ties keep the recorded order, as the whole path's stable sort keeps it.
         let mut passing: Vec<(Key, u64, Uuid)> = Vec::new();
-        let read = directory.each_commitment(|id, timeline| {
-            let Some(folded) = fold_light(&timeline, basis) else {
-                return;
-            };
-            if prepared.passes_light(folded.status, folded.parties) == Some(true) {
-                if let Some(at) = timeline.made_at() {
-                    passing.push((Key::of(&folded, sort), at, id));
+        let read = directory.pass().and_then(|mut pass| {
+            pass.each_commitment(|id, timeline| {
+                let Some(folded) = fold_light(&timeline, basis) else {
+                    return;
+                };
+                if prepared.passes_light(folded.status, folded.parties) == Some(true) {
+                    if let Some(at) = timeline.made_at() {
+                        passing.push((Key::of(&folded, sort), at, id));
+                    }
                 }
-            }
+            })
         });
         if let Err(e) = read {
             tracing::warn!(error = %e, "the projection's snapshot is read whole instead");

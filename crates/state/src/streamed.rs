@@ -24,10 +24,12 @@ impl Projection {
     pub(crate) fn streamed_summary(&self, basis: &ResolvedBasis) -> Option<Summary> {
         let directory = self.streamed_directory()?;
         let mut folded: Vec<(Status, Vec<String>)> = Vec::new();
-        let read = directory.each_commitment(|_, timeline| {
-            if let Some((status, parties)) = timeline.fold_status_and_parties(basis) {
-                folded.push((status, parties.to_vec()));
-            }
+        let read = directory.pass().and_then(|mut pass| {
+            pass.each_commitment(|_, timeline| {
+                if let Some((status, parties)) = timeline.fold_status_and_parties(basis) {
+                    folded.push((status, parties.to_vec()));
+                }
+            })
         });
         match read {
             Ok(()) => Some(Summary::from_statuses(
@@ -56,7 +58,17 @@ impl Projection {
         let mut passing: Vec<(u64, Unread)> = Vec::new();
         let mut damaged: Option<Error> = None;
         let mut failed: Option<Error> = None;
-        let read_all = directory.each_commitment(|id, timeline| {
+        // Two handles opened together: one walks the commitments, the other reads the
+        // meetings they name.
+        let passes = directory.pass().and_then(|c| Ok((c, directory.pass()?)));
+        let (mut commitments, mut meetings) = match passes {
+            Ok(passes) => passes,
+            Err(e) => {
+                tracing::warn!(error = %e, "the projection's snapshot is read whole instead");
+                return None;
+            }
+        };
+        let read_all = commitments.each_commitment(|id, timeline| {
             if damaged.is_some() || failed.is_some() {
                 return;
             }
@@ -73,7 +85,7 @@ impl Projection {
                 if scratch.meetings.contains_key(&meeting_id) {
                     continue;
                 }
-                match directory.read(meeting_id, TAG_MEETING) {
+                match meetings.read_subject(meeting_id, TAG_MEETING) {
                     Ok(Some(entries)) => {
                         scratch.meetings.insert(meeting_id, Timeline { entries });
                     }
@@ -134,20 +146,22 @@ impl Projection {
         let directory = self.streamed_directory()?;
         let words = filter.search.as_deref().map(Words::new);
         let mut passing: Vec<(u64, MeetingView)> = Vec::new();
-        let read = directory.each_of(TAG_MEETING, |id, timeline| {
-            let held_at = timeline
-                .entries
-                .iter()
-                .find(|e| matches!(e.change, Change::Held(_)))
-                .map(|e| e.position);
-            let Some(held_at) = held_at else {
-                return;
-            };
-            if let Some((meeting, _)) = timeline.fold_meeting(id, basis) {
-                if meeting_passes(&meeting, filter, words.as_ref()) {
-                    passing.push((held_at, meeting));
+        let read = directory.pass().and_then(|mut pass| {
+            pass.each_of(TAG_MEETING, |id, timeline| {
+                let held_at = timeline
+                    .entries
+                    .iter()
+                    .find(|e| matches!(e.change, Change::Held(_)))
+                    .map(|e| e.position);
+                let Some(held_at) = held_at else {
+                    return;
+                };
+                if let Some((meeting, _)) = timeline.fold_meeting(id, basis) {
+                    if meeting_passes(&meeting, filter, words.as_ref()) {
+                        passing.push((held_at, meeting));
+                    }
                 }
-            }
+            })
         });
         if let Err(e) = read {
             tracing::warn!(error = %e, "the projection's snapshot is read whole instead");

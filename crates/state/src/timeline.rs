@@ -171,9 +171,6 @@ impl Timeline {
         live
     }
 
-    /// The commitment in `basis`, without its `meetings` (which need the meetings' timelines),
-    /// and the meetings that name it, in fold order, as `(meeting, position of the naming
-    /// event, whether it is a link)`.
     /// The position of a commitment's `commitment_made`: where it stands in the recorded order.
     pub(crate) fn made_at(&self) -> Option<u64> {
         self.entries
@@ -182,6 +179,9 @@ impl Timeline {
             .map(|e| e.position)
     }
 
+    /// The commitment in `basis`, without its `meetings` (which need the meetings' timelines),
+    /// and the meetings that name it, in fold order, as `(meeting, position of the naming
+    /// event, whether it is a link)`.
     pub(crate) fn fold_commitment(&self, id: Uuid, basis: &ResolvedBasis) -> Option<Folded> {
         let mut view: Option<CommitmentView> = None;
         let mut namings = Vec::new();

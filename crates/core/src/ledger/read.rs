@@ -139,13 +139,20 @@ impl Ledger {
         let tree_size = self.head().tree_size;
         // Built first if it was deferred: a log the index cannot be built from is damage.
         self.inner.store.ensure_index()?;
-        // The smallest id whose text could start with `prefix`: its hex digits, then zeros.
+        // The smallest and largest ids whose text could start with `prefix`: its hex digits,
+        // then zeros or `f`s.
         let digits: String = prefix.chars().filter(|c| *c != '-').collect();
-        let Some(from) = (digits.len() <= 32)
-            .then(|| format!("{digits:0<32}"))
-            .and_then(|hex| u128::from_str_radix(&hex, 16).ok())
-            .map(Uuid::from_u128)
-        else {
+        let bound = |pad: char| {
+            (digits.len() <= 32 && digits.chars().all(|c| c.is_ascii_hexdigit()))
+                .then(|| {
+                    let mut hex = digits.clone();
+                    hex.extend(std::iter::repeat_n(pad, 32 - digits.len()));
+                    hex
+                })
+                .and_then(|hex| u128::from_str_radix(&hex, 16).ok())
+                .map(Uuid::from_u128)
+        };
+        let (Some(from), Some(to)) = (bound('0'), bound('f')) else {
             return Ok(Vec::new());
         };
         let index = self.inner.store.read_index();
@@ -153,7 +160,7 @@ impl Ledger {
         // Text order is byte order, so the ids with the prefix come together from `from` on.
         Ok(index
             .ids
-            .sorted_from(from)
+            .sorted_range(from, to)
             .take_while(|(id, _)| id.hyphenated().encode_lower(&mut buf).starts_with(prefix))
             .filter(|(_, p)| *p < tree_size)
             .map(|(id, _)| id)

@@ -108,19 +108,24 @@ impl IdPositions {
         self.iter().map(|(_, p)| p)
     }
 
-    /// The entries whose id is at least `from`, in id order (the recent ones merged in).
-    pub(crate) fn sorted_from(&self, from: Uuid) -> impl Iterator<Item = (Uuid, u64)> + '_ {
+    /// The entries whose id is in `from..=to`, in id order (the recent ones merged in).
+    pub(crate) fn sorted_range(
+        &self,
+        from: Uuid,
+        to: Uuid,
+    ) -> impl Iterator<Item = (Uuid, u64)> + '_ {
         let start = self.sorted_ids.partition_point(|id| *id < from);
+        let end = self.sorted_ids.partition_point(|id| *id <= to).max(start);
         let mut recent: Vec<(Uuid, u64)> = self
             .recent
             .iter()
-            .filter(|(id, _)| **id >= from)
+            .filter(|(id, _)| (from..=to).contains(*id))
             .map(|(id, p)| (*id, *p))
             .collect();
         recent.sort_unstable();
-        let sorted = self.sorted_ids[start..]
+        let sorted = self.sorted_ids[start..end]
             .iter()
-            .zip(&self.sorted_positions[start..])
+            .zip(&self.sorted_positions[start..end])
             .map(|(id, p)| (*id, u64::from(*p)));
         Merged {
             a: sorted.peekable(),
@@ -175,6 +180,9 @@ impl IdPositions {
         fresh.sort_unstable_by_key(|(id, _)| *id);
         let old = self.sorted_ids.len();
         let total = old + fresh.len();
+        // Exactly: a merge must not double the arrays' capacity.
+        self.sorted_ids.reserve_exact(fresh.len());
+        self.sorted_positions.reserve_exact(fresh.len());
         self.sorted_ids.resize(total, Uuid::nil());
         self.sorted_positions.resize(total, 0);
         // Backwards: the largest of what is left of either goes to the end of the free space.
@@ -253,13 +261,13 @@ mod tests {
             for (id, p) in &model {
                 prop_assert_eq!(ids.get(id), Some(*p));
             }
-            let all: Vec<_> = ids.sorted_from(Uuid::nil()).collect();
+            let all: Vec<_> = ids.sorted_range(Uuid::nil(), Uuid::max()).collect();
             let expected: Vec<_> = model.iter().map(|(id, p)| (*id, *p)).collect();
             prop_assert_eq!(all, expected);
-            let from = Uuid::from_u128(30);
-            let later: Vec<_> = ids.sorted_from(from).collect();
-            let expected: Vec<_> = model.range(from..).map(|(id, p)| (*id, *p)).collect();
-            prop_assert_eq!(later, expected);
+            let (from, to) = (Uuid::from_u128(30), Uuid::from_u128(45));
+            let some: Vec<_> = ids.sorted_range(from, to).collect();
+            let expected: Vec<_> = model.range(from..=to).map(|(id, p)| (*id, *p)).collect();
+            prop_assert_eq!(some, expected);
         }
     }
 

@@ -52,7 +52,7 @@ fn write_to(path: &Path, index: &Index, root: &[u8; 32]) -> std::io::Result<()> 
     out.put(&index.size.to_be_bytes())?;
     out.put(root)?;
     out.put(&(index.ids.len() as u64).to_be_bytes())?;
-    for (id, position) in index.ids.sorted_from(Uuid::nil()) {
+    for (id, position) in index.ids.sorted_range(Uuid::nil(), Uuid::max()) {
         out.put(id.as_bytes())?;
         out.put(&position.to_be_bytes())?;
     }
@@ -122,10 +122,15 @@ pub(crate) fn read(dir: &Path) -> Result<Option<(Index, [u8; 32])>, String> {
     };
     let ids = count(input.u64()?, 24)?;
     index.ids.try_reserve(ids);
+    let mut previous: Option<Uuid> = None;
     for _ in 0..ids {
         let id = input.uuid()?;
         let position = in_range(input.u64()?)?;
-        if index.ids.push_sorted(id, position).is_err() {
+        // In id order, each once (checked here too: an entry whose position does not fit the
+        // sorted arrays' 32 bits goes beside them, where `push_sorted` does not see it).
+        let in_order = previous.is_none_or(|p| p < id);
+        previous = Some(id);
+        if !in_order || index.ids.push_sorted(id, position).is_err() {
             return Err(format!("event id {id} is out of order or there twice"));
         }
     }
