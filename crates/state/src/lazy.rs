@@ -39,7 +39,7 @@ pub const LAZY_TIMELINES_MAX: usize = 4_096;
 /// a summary in a past basis) and then answer from memory; larger ones are read one timeline
 /// at a time for each such question (`crate::streamed`). Whole, a snapshot takes about 2.7
 /// times its size in memory: 64 MiB is about 1,500,000 events and 170 MiB. Streamed, each
-/// question reads the file again — at 10,000,000 events 5–6 s, as the whole read took once.
+/// question reads the file again — at 10,000,000 events 1.3–3 s (the whole read took 4–7 s).
 pub const STREAMED_ABOVE_BYTES: u64 = 64 << 20;
 
 /// Subjects remembered as not in the snapshot at most (lookups of ids that were never
