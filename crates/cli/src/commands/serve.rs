@@ -153,16 +153,16 @@ pub(super) async fn serve(
         let _ = down_tx.send(true);
     };
     let ledger_for_index = ledger.clone();
-    ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown)
-        .await
-        .map_err(server_failure)?;
+    let served = ikrar_server::serve_with_socket(listener, socket, ledger, config, shutdown).await;
     if let Some(task) = publisher {
         let _ = task.await;
     }
-    // What the server appended is indexed for the next process (when it is much).
+    // What the server appended is indexed for the next process (when it is much), however
+    // serving ended.
     if let Err(e) = ledger_for_index.save_index() {
         tracing::warn!(error = %e, "the ledger's index was not saved; the next open builds it");
     }
+    served.map_err(server_failure)?;
     eprintln!("stopped; every acknowledged append is durable");
     Ok(())
 }
