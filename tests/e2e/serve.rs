@@ -1,5 +1,5 @@
 //! `ikrar serve` and `ikrar token add` as a real process: it answers on loopback, refuses a
-//! public address without tokens, and stops cleanly on SIGTERM.
+//! public address without tokens, and stops cleanly on SIGTERM (saving its index).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -94,8 +94,32 @@ fn serve_answers_with_tokens_and_stops_cleanly_on_sigterm() {
     let (code, body) = get(port, "/v1/summary", Some(&token)).unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("\"total\":11"), "{body}");
+    // The server built its index at start and saved it, at 13 records.
+    let index = env.ledger().join("index");
+    let indexed = || {
+        let bytes = std::fs::read(&index).unwrap();
+        u64::from_be_bytes(bytes[12..20].try_into().unwrap())
+    };
+    let waited = Instant::now();
+    while !index.exists() && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(indexed(), 13);
+    // Ten more through the server (the CLI beside it), then the stop saves it again.
+    let events = env.dir.path().join("more.jsonl");
+    let lines: String = (0..10)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"commitment_made\",\"actor\":\"kim\",\"data\":{{\"commitment_id\":\"0194a1c2-5e00-7000-8000-{i:012x}\",\"title\":\"More {i}\",\"made_on\":\"2025-01-16\"}}}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&events, lines).unwrap();
+    let out = env.run(&["append", events.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
-    // SIGTERM: a graceful stop with exit 0, and the ledger is whole.
+    // SIGTERM: a graceful stop with exit 0, the index saved for the next process, and the
+    // ledger is whole.
     let pid = server.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -104,8 +128,9 @@ fn serve_answers_with_tokens_and_stops_cleanly_on_sigterm() {
         .success());
     let status = server.wait().unwrap();
     assert!(status.success(), "{status}");
+    assert_eq!(indexed(), 23, "saved when the server stopped");
     let out = env.run(&["--format", "json", "verify"]);
-    assert_eq!(json(&out)["tree_size"], 13);
+    assert_eq!(json(&out)["tree_size"], 23);
 }
 
 #[test]
