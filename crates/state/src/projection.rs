@@ -95,7 +95,7 @@ pub struct Projection {
     timelines: Mutex<Timelines>,
     /// Snapshots larger than this are read one timeline at a time for questions about every
     /// commitment ([`crate::lazy::STREAMED_ABOVE_BYTES`]; a test seam sets it).
-    streamed_above_bytes: std::sync::atomic::AtomicU64,
+    pub(crate) streamed_above_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Projection {
@@ -164,39 +164,6 @@ impl Projection {
     /// The position the projection has reached (the tree size it reflects).
     pub fn reached(&self) -> u64 {
         self.lock_raw().reached
-    }
-
-    /// Sets the snapshot size above which a lazily opened projection answers questions about
-    /// every commitment (lists, searches, summaries in past bases, series) by reading its
-    /// snapshot one timeline at a time, each time, in bounded memory; at or below it the first
-    /// such question reads the snapshot whole and later ones answer from memory (about 2.7
-    /// times the snapshot's size). [`crate::STREAMED_ABOVE_BYTES`] by default; `u64::MAX`
-    /// always holds it whole (faster lists at millions of events, for the memory), 0 always
-    /// streams.
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let dir = tempfile::tempdir()?;
-    /// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
-    /// let state = ikrar_state::Projection::open(&ledger)?;
-    /// state.set_streamed_above_bytes(u64::MAX);
-    /// # Ok(()) }
-    /// ```
-    pub fn set_streamed_above_bytes(&self, bytes: u64) {
-        self.streamed_above_bytes
-            .store(bytes, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// The directory of a lazy projection whose snapshot is read one timeline at a time for
-    /// questions about every commitment (`crate::streamed`), cloned out of the lock (a few MB
-    /// at most) so that single-subject questions go on while the file is read.
-    pub(crate) fn streamed_directory(&self) -> Option<crate::lazy::Directory> {
-        let above = self
-            .streamed_above_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let t = self.lock_raw();
-        let directory = t.lazy.as_ref()?;
-        (directory.file_bytes > above).then(|| directory.for_a_pass())
     }
 
     /// Whether the projection was opened lazily and has not needed to read its snapshot whole

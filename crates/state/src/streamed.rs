@@ -19,6 +19,39 @@ use crate::timeline::{Change, Timeline};
 use crate::view::{CommitmentView, MeetingView, Summary};
 
 impl Projection {
+    /// Sets the snapshot size above which a lazily opened projection answers questions about
+    /// every commitment (lists, searches, summaries in past bases, series) by reading its
+    /// snapshot one timeline at a time, each time, in bounded memory; at or below it the first
+    /// such question reads the snapshot whole and later ones answer from memory (about 2.7
+    /// times the snapshot's size). [`crate::STREAMED_ABOVE_BYTES`] by default; `u64::MAX`
+    /// always holds it whole (faster lists at millions of events, for the memory), 0 always
+    /// streams.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = ikrar_core::Ledger::create(dir.path().join("l"))?;
+    /// let state = ikrar_state::Projection::open(&ledger)?;
+    /// state.set_streamed_above_bytes(u64::MAX);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_streamed_above_bytes(&self, bytes: u64) {
+        self.streamed_above_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The directory of a lazy projection whose snapshot is read one timeline at a time for
+    /// questions about every commitment (`crate::streamed`), cloned out of the lock (a few MB
+    /// at most) so that single-subject questions go on while the file is read.
+    pub(crate) fn streamed_directory(&self) -> Option<crate::lazy::Directory> {
+        let above = self
+            .streamed_above_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let t = self.lock_raw();
+        let directory = t.lazy.as_ref()?;
+        (directory.file_bytes > above).then(|| directory.for_a_pass())
+    }
+
     /// The summary in `basis` of a lazily read projection; `None` when it is not lazy or a
     /// part of its snapshot does not check out (the whole path then answers, or rebuilds).
     pub(crate) fn streamed_summary(&self, basis: &ResolvedBasis) -> Option<Summary> {
