@@ -124,6 +124,24 @@ fn unacknowledged_beyond_head(
     Ok(beyond && acknowledged.is_some_and(|a| a.tree_size <= head.tree_size))
 }
 
+/// Whether every record from `from` up to `to` is in the log: a commit that failed part way on
+/// a full disk can leave its head, its hashes and its last records but not all of them (the
+/// tail check, which looks at the last record and the root, then passes).
+fn records_complete(store: &Store, from: u64, to: u64) -> Result<bool, Error> {
+    let mut next = from;
+    for chunk in store.chunks_from(from)? {
+        let chunk = chunk?;
+        if chunk.first > next {
+            return Ok(false);
+        }
+        next = next.max(chunk.first + chunk.records().count() as u64);
+        if next >= to {
+            return Ok(true);
+        }
+    }
+    Ok(next >= to)
+}
+
 /// The head a ledger opens at, and whether unacknowledged writes lie beyond it. It is sled's
 /// own head — unless a group commit that failed part way left that head behind without all
 /// its records: then sled's head does not check out, the head file's (written only after a
@@ -135,7 +153,8 @@ fn acknowledged_state(
 ) -> Result<(Head, bool), Error> {
     if let Some(ack) = acknowledged {
         if ack.tree_size < head.tree_size
-            && verify::check_tail(store, &head, false).is_err()
+            && (verify::check_tail(store, &head, false).is_err()
+                || !records_complete(store, ack.tree_size, head.tree_size)?)
             && verify::check_tail(store, ack, true).is_ok()
         {
             return Ok((*ack, true));
