@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use ikrar_core::{InputEvent, Ledger};
-use ikrar_import::{plan, record, Format, Mapping, Options, Snapshot};
+use ikrar_import::{import, plan, record, Format, Mapping, Options, Progress, Snapshot};
 
 const MAPPING: &str = r#"namespace = "1c7d9e2a-4b3f-4a5e-8d6c-0f1e2d3c4b5a"
 key = "id"
@@ -227,11 +227,19 @@ fn main() {
     for _ in 0..rounds {
         let (_d, ledger) = fresh();
         let started = Instant::now();
-        let p = rt
-            .block_on(plan(&ledger, &mapping, changed.to_vec(), &options))
-            .expect("plan");
-        rt.block_on(record(&ledger, &p, &mut |_| {}))
-            .expect("record");
+        let progress = Progress {
+            reading: &mut |_, _| {},
+            recording: &mut |_, _| {},
+        };
+        let (p, _) = rt
+            .block_on(import(
+                &ledger,
+                &mapping,
+                changed.to_vec(),
+                &options,
+                progress,
+            ))
+            .expect("import");
         import_times.push(started.elapsed());
         assert_eq!(p.new_events(), events);
 

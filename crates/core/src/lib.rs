@@ -65,8 +65,8 @@ pub use tree::checkpoint::{CheckpointError, SignedCheckpoint, SignerKey, Verifie
 pub use verify::VerifyReport;
 pub use write::stats::{CommitStats, COMMIT_SECONDS_BUCKETS, GROUP_EVENTS_BUCKETS};
 pub use write::{
-    AppendCheck, AppendOutcome, Clock, Reread, EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX,
-    QUEUE_APPENDS_MAX,
+    AppendChain, AppendCheck, AppendOutcome, Clock, Reread, CHAIN_EVENTS_MAX,
+    EVENTS_PER_APPEND_MAX, GROUP_EVENTS_MAX, QUEUE_APPENDS_MAX,
 };
 
 /// What only tests and benchmarks need: the files of a ledger directory, to tamper with them as

@@ -61,7 +61,9 @@ mod target;
 pub use error::{Error, Place};
 pub use git::snapshots_from_git;
 pub use mapping::{LongTitles, Mapping, OnDuplicateKey, OnMissing};
-pub use plan::{plan, plan_with_progress, record, Counts, Options, Plan, Recorded, Step};
+pub use plan::{
+    import, plan, plan_with_progress, record, Counts, Options, Plan, Progress, Recorded, Step,
+};
 pub use snapshot::{snapshots_from_args, snapshots_from_manifest, Format, Row, Snapshot};
 pub use target::Target;
 

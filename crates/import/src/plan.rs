@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use ikrar_core::{InputEvent, Moment, EVENTS_PER_APPEND_MAX};
+use ikrar_core::{AppendOutcome, InputEvent, Moment, CHAIN_EVENTS_MAX, EVENTS_PER_APPEND_MAX};
 use serde::Serialize;
 
 use crate::diff::{self, Planned};
@@ -124,6 +124,102 @@ pub async fn plan_with_progress(
     snapshots: Vec<Snapshot>,
     options: &Options,
     progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Plan, Error> {
+    let plan = plan_steps(ledger, mapping, snapshots, options, progress, &mut |_| {})?;
+    check(ledger, &plan).await?;
+    Ok(plan)
+}
+
+/// What [`import`] reports as it goes.
+pub struct Progress<'a> {
+    /// Snapshots read so far, of how many.
+    pub reading: &'a mut (dyn FnMut(usize, usize) + Send),
+    /// Events recorded so far, of how many.
+    pub recording: &'a mut (dyn FnMut(usize, usize) + Send),
+}
+
+/// Plans and records an import ([`plan`] then [`record`]), all or nothing: nothing is written
+/// unless every snapshot is read and every event passes.
+///
+/// On a ledger that offers a chain of appends ([`Target::begin_chain`]), each snapshot's
+/// events are handed to the ledger's writer as soon as the snapshot is compared, and the
+/// writer checks and stages them while the next snapshot is read; the chain is committed at
+/// the end, one append per snapshot, each at its own tree size. An import larger than a chain
+/// ([`CHAIN_EVENTS_MAX`] events), or through a server, is checked whole and then recorded
+/// snapshot by snapshot instead.
+pub async fn import(
+    ledger: &impl Target,
+    mapping: &Mapping,
+    snapshots: Vec<Snapshot>,
+    options: &Options,
+    progress: Progress<'_>,
+) -> Result<(Plan, Vec<Recorded>), Error> {
+    let mut chain = ledger.begin_chain().await?;
+    let plan = plan_steps(
+        ledger,
+        mapping,
+        snapshots,
+        options,
+        progress.reading,
+        &mut |step| {
+            let fits = chain
+                .as_ref()
+                .is_some_and(|c| c.events() + step.events.len() <= CHAIN_EVENTS_MAX);
+            match chain.as_mut() {
+                // A refused link is what the commit reports. A snapshot of more events than
+                // one append holds is several, as [`record`] makes it.
+                Some(c) if fits => {
+                    for part in step.events.chunks(EVENTS_PER_APPEND_MAX) {
+                        c.push(part.to_vec());
+                    }
+                }
+                // Dropped: the writer lets the chain go, having written nothing of it.
+                _ => chain = None,
+            }
+        },
+    )?;
+    let Some(chain) = chain else {
+        check(ledger, &plan).await?;
+        let total = plan.new_events();
+        let recorded = record(ledger, &plan, &mut |done| (progress.recording)(done, total)).await?;
+        return Ok((plan, recorded));
+    };
+    let outcome = chain.commit().await.map_err(|e| locate(&plan, e, 0))?;
+    (progress.recording)(plan.new_events(), plan.new_events());
+    let recorded = recorded_by_steps(&plan, &outcome);
+    Ok((plan, recorded))
+}
+
+/// What each step of a plan recorded as one link of a chain: the events at or after the
+/// chain's first position are new (a repeat answers its original one).
+fn recorded_by_steps(plan: &Plan, outcome: &AppendOutcome) -> Vec<Recorded> {
+    let first = outcome.tree_size - outcome.new_events as u64;
+    let mut tree_size = first;
+    let mut at = 0;
+    plan.steps
+        .iter()
+        .map(|step| {
+            let positions = &outcome.positions[at..at + step.events.len()];
+            at += step.events.len();
+            let new_events = positions.iter().filter(|p| **p >= first).count();
+            tree_size += new_events as u64;
+            Recorded {
+                new_events,
+                tree_size,
+            }
+        })
+        .collect()
+}
+
+/// Reads and compares every snapshot, handing `each` every step as it is planned; checks
+/// nothing against the ledger.
+fn plan_steps(
+    ledger: &impl Target,
+    mapping: &Mapping,
+    snapshots: Vec<Snapshot>,
+    options: &Options,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+    each: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<Plan, Error> {
     let found = state::found(ledger, &mapping.namespace)?;
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
@@ -258,13 +354,11 @@ pub async fn plan_with_progress(
                 ),
             ));
         }
+        each(&out);
         steps.push(out);
     }
     progress(total, total);
-
-    let plan = Plan { steps, warnings };
-    check(ledger, &plan).await?;
-    Ok(plan)
+    Ok(Plan { steps, warnings })
 }
 
 /// Validates every new event of every snapshot as one append would, so that a bad event in the

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use ikrar_core::{AppendOutcome, Error, InputEvent, Ledger, Record};
+use ikrar_core::{AppendChain, AppendOutcome, Error, InputEvent, Ledger, Record};
 
 /// A ledger as an import uses it.
 pub trait Target: Sync {
@@ -22,6 +22,13 @@ pub trait Target: Sync {
 
     /// The tree size now.
     fn tree_size(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// A chain of appends, where the ledger offers one ([`Ledger::begin_chain`]): the import
+    /// then hands over each snapshot's events as soon as they are known. `None` (the default):
+    /// the import checks everything, then appends snapshot by snapshot.
+    fn begin_chain(&self) -> impl Future<Output = Result<Option<AppendChain>, Error>> + Send {
+        std::future::ready(Ok(None))
+    }
 
     /// The most events one [`Target::append`] takes (a server's request limit may be lower
     /// than the library's).
@@ -51,5 +58,9 @@ impl Target for Ledger {
 
     fn tree_size(&self) -> impl Future<Output = Result<u64, Error>> + Send {
         std::future::ready(Ok(self.head().tree_size))
+    }
+
+    async fn begin_chain(&self) -> Result<Option<AppendChain>, Error> {
+        Ledger::begin_chain(self).await.map(Some)
     }
 }

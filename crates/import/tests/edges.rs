@@ -43,14 +43,40 @@ async fn what_the_ledger_refuses_is_named_by_snapshot_and_row_and_nothing_is_wri
             &format!("id,title,status,note\n1,One,Open,\n2,Two,Done,{long}\n"),
         ),
     ];
-    let err = plan(&ledger, &mapping("retract"), snapshots, &Options::new("t"))
-        .await
-        .unwrap_err();
-    assert!(err.is_bad_input(), "{err}");
-    let text = err.to_string();
-    assert!(text.contains("snapshot 2024-02-01.csv, row 2"), "{text}");
-    assert!(matches!(err, Error::Ledger { .. }), "{err:?}");
+    let err = plan(
+        &ledger,
+        &mapping("retract"),
+        snapshots.clone(),
+        &Options::new("t"),
+    )
+    .await
+    .unwrap_err();
+    // The same refusal where each snapshot is handed to the writer as it is read (a chain of
+    // appends): the first snapshot, staged already, is not written either.
+    let progress = ikrar_import::Progress {
+        reading: &mut |_, _| {},
+        recording: &mut |_, _| {},
+    };
+    let chained = ikrar_import::import(
+        &ledger,
+        &mapping("retract"),
+        snapshots,
+        &Options::new("t"),
+        progress,
+    )
+    .await
+    .unwrap_err();
+    for err in [err, chained] {
+        assert!(err.is_bad_input(), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("snapshot 2024-02-01.csv, row 2"), "{text}");
+        assert!(matches!(err, Error::Ledger { .. }), "{err:?}");
+    }
     assert_eq!(ledger.head().tree_size, 0);
+    // And the ledger takes an import after it.
+    let ok = vec![csv("2024-01-01", "id,title,status,note\n1,One,Open,\n")];
+    import(&ledger, "retract", ok).await;
+    assert_eq!(ledger.head().tree_size, 1);
 }
 
 async fn import(ledger: &Ledger, on_missing: &str, snapshots: Vec<Snapshot>) -> ikrar_import::Plan {

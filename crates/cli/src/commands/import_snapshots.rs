@@ -276,6 +276,12 @@ async fn import(
     };
     let started = std::time::Instant::now();
     let reading = progress(snapshots.len() as u64, "reading");
+    if !args.dry_run {
+        return record(
+            ledger, mapping, snapshots, &options, format, reading, started,
+        )
+        .await;
+    }
     let plan =
         ikrar_import::plan_with_progress(ledger, mapping, snapshots, &options, &mut |done, _| {
             reading.set_position(done as u64)
@@ -286,7 +292,7 @@ async fn import(
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
-    if args.dry_run {
+    {
         match format {
             Format::Jsonl => {
                 for step in &plan.steps {
@@ -311,23 +317,56 @@ async fn import(
                 "warnings": plan.warnings,
             })),
         }
-        return Ok(());
     }
+    Ok(())
+}
 
-    let bar = progress(plan.new_events() as u64, "recording");
-    let recorded = ikrar_import::record(ledger, &plan, &mut |done| bar.set_position(done as u64))
-        .await
-        .map_err(|e| {
+/// The import proper: planned and recorded ([`ikrar_import::import`]), then the summary.
+async fn record(
+    ledger: &impl Target,
+    mapping: &Mapping,
+    snapshots: Vec<ikrar_import::Snapshot>,
+    options: &Options,
+    format: Format,
+    reading: indicatif::ProgressBar,
+    started: std::time::Instant,
+) -> Result<(), Failure> {
+    let mut recording: Option<indicatif::ProgressBar> = None;
+    let outcome = ikrar_import::import(
+        ledger,
+        mapping,
+        snapshots,
+        options,
+        ikrar_import::Progress {
+            reading: &mut |done, _| reading.set_position(done as u64),
+            recording: &mut |done, total| {
+                recording
+                    .get_or_insert_with(|| progress(total as u64, "recording"))
+                    .set_position(done as u64)
+            },
+        },
+    )
+    .await;
+    reading.finish_and_clear();
+    if let Some(bar) = recording {
+        bar.finish_and_clear();
+    }
+    let (plan, recorded) = outcome.map_err(|e| {
+        let ledger_failed = matches!(e, Error::Ledger { .. });
+        let mut f = failure(e);
+        if ledger_failed && f.code != exit::BAD_INPUT {
             // Everything was checked first, so this is the ledger failing part way (I/O, a
             // conflict with another writer): what was recorded stays, and a rerun completes it.
-            let mut f = failure(e);
             f.context = vec![
-                "snapshots before it were recorded; run the same import again to complete it"
+                "any snapshot recorded before the failure stays; run the same import again to complete it"
                     .to_string(),
             ];
-            f
-        })?;
-    bar.finish_and_clear();
+        }
+        f
+    })?;
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
     let tree_size = match recorded.last() {
         Some(r) => r.tree_size,
         None => ledger.tree_size().await?,

@@ -30,7 +30,7 @@ use crate::verify::{self, VerifyReport};
 use crate::write::clock::Clock;
 use crate::write::stage::AppendOutcome;
 use crate::write::writer::{self, AppendRequest, Payload};
-use crate::write::AppendCheck;
+use crate::write::{AppendChain, AppendCheck};
 
 pub use export_check::ExportCheck;
 
@@ -437,6 +437,32 @@ impl Ledger {
     /// Appends events, all or nothing, and answers once they are durable (SPEC §3).
     pub async fn append(&self, events: Vec<InputEvent>) -> Result<AppendOutcome, Error> {
         self.submit(events, false).await
+    }
+
+    /// Begins a chain of appends ([`AppendChain`]): each one staged by the writer as it is
+    /// handed over, all committed together by [`AppendChain::commit`] or none. The writer
+    /// appends nothing else until the chain ends, so keep a chain short-lived.
+    pub async fn begin_chain(&self) -> Result<AppendChain, Error> {
+        let (links, read) = std::sync::mpsc::channel();
+        let (reply, answer) = oneshot::channel();
+        let tx = self.inner.tx.as_ref().ok_or_else(|| Error::Closed {
+            reason: "the writer has stopped".into(),
+        })?;
+        tx.send(AppendRequest {
+            payload: Payload::Chain(read),
+            dry_run: false,
+            reply,
+        })
+        .await
+        .map_err(|_| Error::Closed {
+            reason: "the writer has stopped".into(),
+        })?;
+        Ok(AppendChain {
+            links,
+            answer,
+            events: 0,
+            _ledger: self.clone(),
+        })
     }
 
     /// Validates events exactly as [`Ledger::append`] would, against the current ledger, and

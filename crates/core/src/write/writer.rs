@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::model::input::InputEvent;
 use crate::storage::{CommitBatch, CommitLock, CommitRecord, Head, Store, TILE_WIDTH};
 use crate::tree::merkle::{Hash, HASH_BYTES};
+use crate::write::chain::{stage_chain, Link};
 use crate::write::clock::Clock;
 use crate::write::import::stage_records;
 use crate::write::layer::{Layer, Staged, View};
@@ -30,10 +31,12 @@ pub const GROUP_EVENTS_MAX: usize = 20_000;
 /// Appends waiting for the writer at most; further appenders wait for room.
 pub const QUEUE_APPENDS_MAX: usize = 4_096;
 
-/// What an append carries: events in the input form, or recorded records (an import).
+/// What an append carries: events in the input form, recorded records (an import), or a
+/// chain of appends still being handed over ([`crate::write::chain`]).
 pub(crate) enum Payload {
     Events(Vec<InputEvent>),
     Records(Vec<Vec<u8>>),
+    Chain(std::sync::mpsc::Receiver<Link>),
 }
 
 impl Payload {
@@ -41,7 +44,12 @@ impl Payload {
         match self {
             Payload::Events(e) => e.len(),
             Payload::Records(r) => r.len(),
+            Payload::Chain(_) => 0,
         }
+    }
+
+    fn is_chain(&self) -> bool {
+        matches!(self, Payload::Chain(_))
     }
 }
 
@@ -106,11 +114,18 @@ fn run(
     // only its own appenders: the next group first goes back to this head, and only then is
     // anything appended on it — a transient cause, once gone, needs no restart.
     let mut undo_to: Option<Head> = None;
-    while let Some(first) = rx.blocking_recv() {
+    // A chain is a group of its own: one met while draining waits for the next group.
+    let mut carried: Option<AppendRequest> = None;
+    while let Some(first) = carried.take().or_else(|| rx.blocking_recv()) {
         let mut events_in_group = first.payload.len();
+        let alone = first.payload.is_chain();
         let mut requests = vec![first];
-        while events_in_group < GROUP_EVENTS_MAX {
+        while events_in_group < GROUP_EVENTS_MAX && !alone {
             match rx.try_recv() {
+                Ok(r) if r.payload.is_chain() => {
+                    carried = Some(r);
+                    break;
+                }
                 Ok(r) => {
                     events_in_group += r.payload.len();
                     requests.push(r);
@@ -250,11 +265,18 @@ fn stage_group(
 ) -> (Layer, Answers) {
     let mut group = Layer::new(head.tree_size, head.last_recorded_at);
     let mut answers = Vec::with_capacity(requests.len());
-    for request in requests {
+    for mut request in requests {
         let now = clock.now();
-        let result = check_limits(&request).and_then(|()| match &request.payload {
+        let result = check_limits(&request).and_then(|()| match &mut request.payload {
             Payload::Events(events) => stage(store, &group, &(), events, now),
             Payload::Records(records) => stage_records(store, &group, records),
+            // Alone in its group (see [`run`]): the group is the chain. The receiver is taken,
+            // so that the author learns at once, from its next link, that a refused chain is
+            // no longer read.
+            Payload::Chain(links) => {
+                let links = std::mem::replace(links, std::sync::mpsc::channel().1);
+                stage_chain(store, head, links, clock)
+            }
         });
         let result = match result {
             Ok((layer, outcome)) => {
