@@ -55,6 +55,7 @@ mod plan;
 mod reader;
 mod rows;
 mod snapshot;
+mod saved;
 mod state;
 mod target;
 

@@ -2,6 +2,7 @@
 //! check every event against the ledger, then record each snapshot's events.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use ikrar_core::{AppendOutcome, InputEvent, Moment, CHAIN_EVENTS_MAX, EVENTS_PER_APPEND_MAX};
@@ -12,7 +13,8 @@ use crate::error::{Error, Place};
 use crate::mapping::Mapping;
 use crate::reader::Reader;
 use crate::snapshot::Snapshot;
-use crate::state::{self, Kind, State};
+use crate::saved::{self, Ending, Known};
+use crate::state::Kind;
 use crate::target::Target;
 
 /// How to run an import.
@@ -81,6 +83,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// What the import noticed but took as it is: snapshots skipped, dates moved.
     pub warnings: Vec<String>,
+    /// The state of every key once the plan is recorded, if the plan folded every event of
+    /// the mapping: kept for the next import ([`saved`]).
+    ending: Option<Arc<Ending>>,
 }
 
 impl Plan {
@@ -178,15 +183,21 @@ pub async fn import(
             }
         },
     )?;
-    let Some(chain) = chain else {
-        check(ledger, &plan).await?;
-        let total = plan.new_events();
-        let recorded = record(ledger, &plan, &mut |done| (progress.recording)(done, total)).await?;
-        return Ok((plan, recorded));
+    let recorded = match chain {
+        Some(chain) => {
+            let outcome = chain.commit().await.map_err(|e| locate(&plan, e, 0))?;
+            (progress.recording)(plan.new_events(), plan.new_events());
+            recorded_by_steps(&plan, &outcome)
+        }
+        None => {
+            check(ledger, &plan).await?;
+            let total = plan.new_events();
+            record(ledger, &plan, &mut |done| (progress.recording)(done, total)).await?
+        }
     };
-    let outcome = chain.commit().await.map_err(|e| locate(&plan, e, 0))?;
-    (progress.recording)(plan.new_events(), plan.new_events());
-    let recorded = recorded_by_steps(&plan, &outcome);
+    if let (Some(ending), Some(last)) = (&plan.ending, recorded.last()) {
+        saved::keep(ledger, &mapping.namespace, ending, plan.new_events(), last.tree_size);
+    }
     Ok((plan, recorded))
 }
 
@@ -221,12 +232,17 @@ fn plan_steps(
     progress: &mut (dyn FnMut(usize, usize) + Send),
     each: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<Plan, Error> {
-    let found = state::found(ledger, &mapping.namespace)?;
+    let first = snapshots.first().map(|s| s.date.start());
+    let Known {
+        mut state,
+        found,
+        latest,
+        read_to,
+    } = saved::known(ledger, &mapping.namespace, first)?;
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
-    let latest = found.iter().map(|f| f.record.effective.start()).max();
     let mut folded: HashSet<uuid::Uuid> = HashSet::new();
     let mut pending = found.into_iter();
-    let mut state = State::default();
+    let mut latest_after = latest;
     let mut reader = Reader::default();
     let mut warnings = Vec::new();
     let now = options.now.unwrap_or_else(Utc::now);
@@ -354,11 +370,26 @@ fn plan_steps(
                 ),
             ));
         }
+        if !out.events.is_empty() {
+            latest_after = latest_after.max(Some(t));
+        }
         each(&out);
         steps.push(out);
     }
     progress(total, total);
-    Ok(Plan { steps, warnings })
+    // Every event of the mapping folded: the state once the plan is recorded, to keep.
+    let ending = pending.as_slice().is_empty().then(|| {
+        Arc::new(Ending {
+            state,
+            read_to,
+            latest: latest_after,
+        })
+    });
+    Ok(Plan {
+        steps,
+        warnings,
+        ending,
+    })
 }
 
 /// Validates every new event of every snapshot as one append would, so that a bad event in the

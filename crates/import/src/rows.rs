@@ -13,7 +13,7 @@ use crate::mapping::{LongTitles, Mapping};
 use crate::snapshot::{Cell, Column, RowRef, Table};
 
 /// The fields of a commitment a tracker gives (those the mapping names).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Fields {
     pub(crate) title: String,
     pub(crate) summary: Option<String>,

@@ -85,7 +85,7 @@ fn key_and_sha(source: &Source) -> Option<(&str, &str)> {
 }
 
 /// The ledger's state of one key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Current {
     pub(crate) commitment_id: Uuid,
     pub(crate) made_event: Uuid,
@@ -181,11 +181,17 @@ impl State {
     }
 }
 
-/// Every event of this mapping in the ledger, in order of `(effective, position)` — the order
-/// the ledger folds them in.
-pub(crate) fn found(target: &impl Target, namespace: &Uuid) -> Result<Vec<Found>, Error> {
+/// Every event of this mapping in the ledger from position `from` on, in order of
+/// `(effective, position)` — the order the ledger folds them in — and the tree size read to.
+pub(crate) fn found(
+    target: &impl Target,
+    namespace: &Uuid,
+    from: u64,
+) -> Result<(Vec<Found>, u64), Error> {
     let mut out = Vec::new();
-    target.for_each_record(&mut |record| {
+    let mut read_to = from;
+    target.for_each_record_from(from, &mut |record| {
+        read_to = record.position + 1;
         let Some(kind) = Kind::of(&record.data) else {
             return;
         };
@@ -201,7 +207,7 @@ pub(crate) fn found(target: &impl Target, namespace: &Uuid) -> Result<Vec<Found>
         });
     })?;
     out.sort_by_key(|f| (f.record.effective.start(), f.record.position));
-    Ok(out)
+    Ok((out, read_to))
 }
 
 #[cfg(test)]

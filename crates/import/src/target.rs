@@ -3,13 +3,34 @@
 //! its socket, SPEC §7.1). One trait, so that planning and recording are written once.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 
-use ikrar_core::{AppendChain, AppendOutcome, Error, InputEvent, Ledger, Record};
+use ikrar_core::{AppendChain, AppendOutcome, Error, Hash, InputEvent, Ledger, Record};
 
 /// A ledger as an import uses it.
 pub trait Target: Sync {
     /// Hands `each` every record of the log, in log order.
     fn for_each_record(&self, each: &mut dyn FnMut(Record)) -> Result<(), Error>;
+
+    /// [`Target::for_each_record`] from position `from` on.
+    fn for_each_record_from(&self, from: u64, each: &mut dyn FnMut(Record)) -> Result<(), Error> {
+        self.for_each_record(&mut |record| {
+            if record.position >= from {
+                each(record)
+            }
+        })
+    }
+
+    /// A directory where an import may keep what it learned of this ledger for the next one
+    /// (`crate::saved`), if the ledger has one.
+    fn cache_dir(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// The root at `tree_size`, to check what was kept against (`None`: not known here).
+    fn root_at(&self, _tree_size: u64) -> Result<Option<Hash>, Error> {
+        Ok(None)
+    }
 
     /// Validates `events` as one append of them would, writing nothing.
     fn check(&self, events: Vec<InputEvent>) -> impl Future<Output = Result<(), Error>> + Send;
@@ -39,10 +60,22 @@ pub trait Target: Sync {
 
 impl Target for Ledger {
     fn for_each_record(&self, each: &mut dyn FnMut(Record)) -> Result<(), Error> {
-        for stored in self.iter_from(0) {
+        self.for_each_record_from(0, each)
+    }
+
+    fn for_each_record_from(&self, from: u64, each: &mut dyn FnMut(Record)) -> Result<(), Error> {
+        for stored in self.iter_from(from) {
             each(stored?.record);
         }
         Ok(())
+    }
+
+    fn cache_dir(&self) -> Option<PathBuf> {
+        self.path().map(Path::to_path_buf)
+    }
+
+    fn root_at(&self, tree_size: u64) -> Result<Option<Hash>, Error> {
+        Ledger::root_at(self, tree_size).map(Some)
     }
 
     async fn check(&self, events: Vec<InputEvent>) -> Result<(), Error> {

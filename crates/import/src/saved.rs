@@ -1,0 +1,196 @@
+//! What an import learned of the ledger, kept for the next import of the same mapping: the
+//! state of every key at a tree size, so that continuing an import reads only the log after it
+//! instead of the whole log (the comparison needs the state; reading it back out of every record
+//! of the mapping was most of the time of a continued import).
+//!
+//! The file (`LEDGER/import-state/NAMESPACE.json`) is a cache, never trusted blindly: it names
+//! the tree size and the root it was taken at, and is used only if the ledger has that root at
+//! that size (a restored or altered ledger does not) and the snapshots to import come after
+//! everything the mapping recorded (else the state before an older snapshot is needed, which
+//! only the whole log gives). Otherwise the log is read whole, as without it. Failing to write
+//! it costs the next import time, never correctness: it is not an error.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::state::{self, Current, Found, State};
+use crate::target::Target;
+
+/// The file's format; another is ignored.
+const FORMAT: u32 = 1;
+
+/// The state of a mapping's keys as the ledger held it at a tree size.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    pub(crate) tree_size: u64,
+    /// The latest effective moment of the mapping's events.
+    pub(crate) latest: Option<DateTime<Utc>>,
+    pub(crate) state: State,
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    format: u32,
+    namespace: Uuid,
+    tree_size: u64,
+    /// The root at `tree_size`, hex.
+    root: String,
+    latest: Option<DateTime<Utc>>,
+    keys: Vec<(String, Current)>,
+}
+
+fn path(target: &impl Target, namespace: &Uuid) -> Option<PathBuf> {
+    Some(
+        target
+            .cache_dir()?
+            .join("import-state")
+            .join(format!("{namespace}.json")),
+    )
+}
+
+/// The saved state of `namespace`'s keys, if there is one and the ledger has its root at its
+/// tree size.
+pub(crate) fn load(target: &impl Target, namespace: &Uuid) -> Option<Saved> {
+    let bytes = std::fs::read(path(target, namespace)?).ok()?;
+    let file: File = serde_json::from_slice(&bytes).ok()?;
+    if file.format != FORMAT || file.namespace != *namespace {
+        return None;
+    }
+    let root = target.root_at(file.tree_size).ok()??;
+    if hex::encode(root.0) != file.root {
+        return None;
+    }
+    Some(Saved {
+        tree_size: file.tree_size,
+        latest: file.latest,
+        state: State {
+            keys: file.keys.into_iter().collect(),
+        },
+    })
+}
+
+/// Keeps `state`, the state of `namespace`'s keys at `tree_size`, for the next import. Best
+/// effort: written whole to a temporary file and renamed over the old one, so that a reader
+/// sees one or the other.
+pub(crate) fn save(
+    target: &impl Target,
+    namespace: &Uuid,
+    tree_size: u64,
+    latest: Option<DateTime<Utc>>,
+    state: &State,
+) {
+    let (Some(path), Ok(Some(root))) = (path(target, namespace), target.root_at(tree_size)) else {
+        return;
+    };
+    let mut keys: Vec<(&String, &Current)> = state.keys.iter().collect();
+    keys.sort_unstable_by_key(|(k, _)| *k);
+    #[derive(Serialize)]
+    struct Out<'a> {
+        format: u32,
+        namespace: &'a Uuid,
+        tree_size: u64,
+        root: String,
+        latest: Option<DateTime<Utc>>,
+        keys: Vec<(&'a String, &'a Current)>,
+    }
+    let out = Out {
+        format: FORMAT,
+        namespace,
+        tree_size,
+        root: hex::encode(root.0),
+        latest,
+        keys,
+    };
+    let Ok(bytes) = serde_json::to_vec(&out) else {
+        return;
+    };
+    let Some(dir) = path.parent() else { return };
+    let temporary = path.with_extension("json.partial");
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&temporary, bytes))
+        .and_then(|()| std::fs::rename(&temporary, &path));
+}
+
+/// What the ledger holds for a mapping before an import.
+pub(crate) struct Known {
+    /// The state kept by the last import (empty without one)...
+    pub(crate) state: State,
+    /// ...and the mapping's events after it, in fold order (all of them without one).
+    pub(crate) found: Vec<Found>,
+    /// The latest effective moment of the mapping's events.
+    pub(crate) latest: Option<DateTime<Utc>>,
+    /// The tree size the log was read to.
+    pub(crate) read_to: u64,
+}
+
+/// The saved state and the log after it, where they give what the whole log would for
+/// snapshots from `first` on; else the whole log.
+pub(crate) fn known(
+    target: &impl Target,
+    namespace: &Uuid,
+    first: Option<DateTime<Utc>>,
+) -> Result<Known, Error> {
+    if let Some(saved) = load(target, namespace) {
+        let (tail, read_to) = state::found(target, namespace, saved.tree_size)?;
+        let latest = tail
+            .iter()
+            .map(|f| f.record.effective.start())
+            .chain(saved.latest)
+            .max();
+        // Folded after the saved state, the tail must come after it in the fold order; and the
+        // snapshots after every event (the state before an older one is only in the log).
+        let in_order = tail.first().is_none_or(|f| {
+            saved
+                .latest
+                .is_none_or(|l| f.record.effective.start() >= l)
+        });
+        let after = match (first, latest) {
+            (Some(t), Some(l)) => t > l,
+            _ => true,
+        };
+        if in_order && after {
+            return Ok(Known {
+                state: saved.state,
+                found: tail,
+                latest,
+                read_to,
+            });
+        }
+    }
+    let (found, read_to) = state::found(target, namespace, 0)?;
+    let latest = found.iter().map(|f| f.record.effective.start()).max();
+    Ok(Known {
+        state: State::default(),
+        found,
+        latest,
+        read_to,
+    })
+}
+
+/// The state a plan ends with, once it is recorded.
+#[derive(Debug)]
+pub(crate) struct Ending {
+    pub(crate) state: State,
+    /// The tree size the plan read the log to.
+    pub(crate) read_to: u64,
+    pub(crate) latest: Option<DateTime<Utc>>,
+}
+
+/// Saves `ending` if the import's `new_events` are all that was appended since the log was
+/// read (`tree_size` after them): else another writer's events, maybe of this mapping, came
+/// between, and the state is not known to be the ledger's.
+pub(crate) fn keep(
+    target: &impl Target,
+    namespace: &Uuid,
+    ending: &Ending,
+    new_events: usize,
+    tree_size: u64,
+) {
+    if ending.read_to + new_events as u64 == tree_size {
+        save(target, namespace, tree_size, ending.latest, &ending.state);
+    }
+}
