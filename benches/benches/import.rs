@@ -202,8 +202,14 @@ fn main() {
             reading: &mut |_, _| {},
             recording: &mut |_, _| {},
         };
-        rt.block_on(import(&ledger, &mapping, first.to_vec(), &options, progress))
-            .expect("import");
+        rt.block_on(import(
+            &ledger,
+            &mapping,
+            first.to_vec(),
+            &options,
+            progress,
+        ))
+        .expect("import");
         (dir, ledger)
     };
 

@@ -117,11 +117,13 @@ fn amendment(cur: &Current, entry: &Entry) -> Option<(CommitmentAmended, Vec<&'s
 /// every run records the same events at the same positions.
 ///
 /// `entries` are the rows to compare (a row unchanged since the snapshot before leads to no
-/// event and need not be among them); `present` tells whether a key is in the snapshot at all.
+/// event and need not be among them); `keys` is how many keys the snapshot has, and `present`
+/// tells whether a key is in it at all.
 pub(crate) fn diff(
     mapping: &Mapping,
     state: &State,
     entries: &[Entry],
+    keys: usize,
     present: &dyn Fn(&str) -> bool,
     step: &Step<'_>,
 ) -> Vec<Planned> {
@@ -208,6 +210,16 @@ pub(crate) fn diff(
         }
     }
     if mapping.on_missing == OnMissing::Keep {
+        return out;
+    }
+    // Every key not retracted among the snapshot's: none is gone, and the keys need not be
+    // searched. A key present but not compared (its row unchanged since the snapshot before)
+    // is not retracted: that snapshot's step brought it in line with the row.
+    let compared_live = entries
+        .iter()
+        .filter(|e| state.keys.get(&e.key).is_some_and(|c| !c.retracted))
+        .count();
+    if keys.saturating_sub(entries.len()) + compared_live >= state.live() {
         return out;
     }
     let mut gone: Vec<(&String, &Current)> = state

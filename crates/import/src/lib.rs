@@ -54,8 +54,8 @@ mod mapping;
 mod plan;
 mod reader;
 mod rows;
-mod snapshot;
 mod saved;
+mod snapshot;
 mod state;
 mod target;
 

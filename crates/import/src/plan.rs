@@ -12,8 +12,8 @@ use crate::diff::{self, Planned};
 use crate::error::{Error, Place};
 use crate::mapping::Mapping;
 use crate::reader::Reader;
-use crate::snapshot::Snapshot;
 use crate::saved::{self, Ending, Known};
+use crate::snapshot::Snapshot;
 use crate::state::Kind;
 use crate::target::Target;
 
@@ -183,20 +183,34 @@ pub async fn import(
             }
         },
     )?;
-    let recorded = match chain {
+    let (recorded, keys) = match chain {
         Some(chain) => {
-            let outcome = chain.commit().await.map_err(|e| locate(&plan, e, 0))?;
+            let committing = chain.commit();
+            // Made ready while the writer commits.
+            let keys = plan.ending.as_ref().and_then(|e| saved::prepare(&e.state));
+            let outcome = committing.await.map_err(|e| locate(&plan, e, 0))?;
             (progress.recording)(plan.new_events(), plan.new_events());
-            recorded_by_steps(&plan, &outcome)
+            (recorded_by_steps(&plan, &outcome), keys)
         }
         None => {
             check(ledger, &plan).await?;
             let total = plan.new_events();
-            record(ledger, &plan, &mut |done| (progress.recording)(done, total)).await?
+            let recorded =
+                record(ledger, &plan, &mut |done| (progress.recording)(done, total)).await?;
+            let keys = plan.ending.as_ref().and_then(|e| saved::prepare(&e.state));
+            (recorded, keys)
         }
     };
-    if let (Some(ending), Some(last)) = (&plan.ending, recorded.last()) {
-        saved::keep(ledger, &mapping.namespace, ending, plan.new_events(), last.tree_size);
+    if let (Some(ending), Some(keys), Some(last)) = (&plan.ending, keys, recorded.last()) {
+        let new_events = plan.new_events();
+        saved::keep(
+            ledger,
+            &mapping.namespace,
+            ending,
+            &keys,
+            new_events,
+            last.tree_size,
+        );
     }
     Ok((plan, recorded))
 }
@@ -315,6 +329,7 @@ fn plan_steps(
             mapping,
             &state,
             &read.entries,
+            read.keys,
             &|k| reader.present(k),
             &step,
         );

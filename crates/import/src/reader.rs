@@ -26,6 +26,8 @@ pub(crate) struct Read {
     pub(crate) entries: Vec<Entry>,
     /// Rows in the snapshot.
     pub(crate) rows: usize,
+    /// Keys in the snapshot (rows, less any whose key another row has).
+    pub(crate) keys: usize,
 }
 
 /// An error reading a snapshot, and whether it is the whole snapshot's (the file does not
@@ -98,6 +100,7 @@ impl Reader {
         let mut out = Read {
             entries: Vec::new(),
             rows: 0,
+            keys: 0,
         };
         match table {
             Table::Csv { headers, body } => {
@@ -129,7 +132,7 @@ impl Reader {
                     };
                     // A header with the key's field and a row without a value in it is the
                     // row's error (the header lacking it is the snapshot's, above).
-                    if let Some(entry) = visit(
+                    let (entry, first) = visit(
                         &mut self.marks,
                         self.seq,
                         &step,
@@ -138,10 +141,9 @@ impl Reader {
                         at.clone(),
                         unchanged,
                     )
-                    .map_err(|e| (e, false))?
-                    {
-                        out.entries.push(entry);
-                    }
+                    .map_err(|e| (e, false))?;
+                    out.keys += usize::from(first);
+                    out.entries.extend(entry);
                 }
                 if out.rows == 0 {
                     return Err((Error::at(place, "holds no rows"), true));
@@ -181,7 +183,7 @@ impl Reader {
                         snapshot: &snapshot.name,
                         n: out.rows,
                     };
-                    if let Some(entry) = visit(
+                    let (entry, first) = visit(
                         &mut self.marks,
                         self.seq,
                         &step,
@@ -190,10 +192,9 @@ impl Reader {
                         i..i + 1,
                         unchanged,
                     )
-                    .map_err(|e| (e, false))?
-                    {
-                        out.entries.push(entry);
-                    }
+                    .map_err(|e| (e, false))?;
+                    out.keys += usize::from(first);
+                    out.entries.extend(entry);
                 }
                 self.previous = Some((self.seq, Previous::Objects(objects)));
             }
@@ -204,7 +205,7 @@ impl Reader {
 
 /// One row of read `seq`: its key (numbered where repeated, if the mapping says so), marked
 /// present; the row read whole unless `unchanged` says it is the row the key had in the read
-/// before.
+/// before; and whether the key is the first of its kind in the read.
 fn visit(
     all: &mut HashMap<String, Marks>,
     seq: usize,
@@ -213,7 +214,7 @@ fn visit(
     buf: &mut String,
     at: Range<usize>,
     unchanged: impl Fn(&Range<usize>, usize) -> bool,
-) -> Result<Option<Entry>, Error> {
+) -> Result<(Option<Entry>, bool), Error> {
     let Visit {
         mapping,
         columns,
@@ -252,13 +253,18 @@ fn visit(
         None
     };
     let key = numbered.as_deref().unwrap_or(base);
-    let marks = marks_of(all, key);
+    // A key not numbered is the one just looked up: not looked up again.
+    let marks = match numbered.as_deref() {
+        Some(numbered) => marks_of(all, numbered),
+        None => marks,
+    };
+    let first = marks.present != seq;
     marks.present = seq;
     let was = marks.row.replace((seq, at));
     if was.is_some_and(|(s, range)| unchanged(&range, s)) {
-        return Ok(None);
+        return Ok((None, first));
     }
-    rows::entry(mapping, columns, row, snapshot, n, key.to_string()).map(Some)
+    rows::entry(mapping, columns, row, snapshot, n, key.to_string()).map(|e| (Some(e), first))
 }
 
 /// The marks of `key`, new ones made for a key not seen before (the only rows that allocate).

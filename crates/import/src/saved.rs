@@ -67,47 +67,42 @@ pub(crate) fn load(target: &impl Target, namespace: &Uuid) -> Option<Saved> {
     Some(Saved {
         tree_size: file.tree_size,
         latest: file.latest,
-        state: State {
-            keys: file.keys.into_iter().collect(),
-        },
+        state: State::of(file.keys.into_iter().collect()),
     })
 }
 
-/// Keeps `state`, the state of `namespace`'s keys at `tree_size`, for the next import. Best
-/// effort: written whole to a temporary file and renamed over the old one, so that a reader
-/// sees one or the other.
-pub(crate) fn save(
+/// The keys of `state` as the file holds them, made ready before the tree size they will be
+/// at is known (while the import's appends are committed).
+pub(crate) fn prepare(state: &State) -> Option<Vec<u8>> {
+    let mut keys: Vec<(&String, &Current)> = state.keys.iter().collect();
+    keys.sort_unstable_by_key(|(k, _)| *k);
+    serde_json::to_vec(&keys).ok()
+}
+
+/// Keeps `keys` ([`prepare`]), the state of `namespace`'s keys at `tree_size`, for the next
+/// import. Best effort: written whole to a temporary file and renamed over the old one, so
+/// that a reader sees one or the other.
+fn save(
     target: &impl Target,
     namespace: &Uuid,
     tree_size: u64,
     latest: Option<DateTime<Utc>>,
-    state: &State,
+    keys: &[u8],
 ) {
     let (Some(path), Ok(Some(root))) = (path(target, namespace), target.root_at(tree_size)) else {
         return;
     };
-    let mut keys: Vec<(&String, &Current)> = state.keys.iter().collect();
-    keys.sort_unstable_by_key(|(k, _)| *k);
-    #[derive(Serialize)]
-    struct Out<'a> {
-        format: u32,
-        namespace: &'a Uuid,
-        tree_size: u64,
-        root: String,
-        latest: Option<DateTime<Utc>>,
-        keys: Vec<(&'a String, &'a Current)>,
-    }
-    let out = Out {
-        format: FORMAT,
-        namespace,
-        tree_size,
-        root: hex::encode(root.0),
-        latest,
-        keys,
-    };
-    let Ok(bytes) = serde_json::to_vec(&out) else {
-        return;
-    };
+    // The file of [`File`], written around the keys already serialised.
+    let head = serde_json::json!({
+        "format": FORMAT, "namespace": namespace, "tree_size": tree_size,
+        "root": hex::encode(root.0), "latest": latest,
+    })
+    .to_string();
+    let mut bytes = Vec::with_capacity(head.len() + keys.len() + 16);
+    bytes.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    bytes.extend_from_slice(b",\"keys\":");
+    bytes.extend_from_slice(keys);
+    bytes.push(b'}');
     let Some(dir) = path.parent() else { return };
     let temporary = path.with_extension("json.partial");
     let _ = std::fs::create_dir_all(dir)
@@ -143,11 +138,9 @@ pub(crate) fn known(
             .max();
         // Folded after the saved state, the tail must come after it in the fold order; and the
         // snapshots after every event (the state before an older one is only in the log).
-        let in_order = tail.first().is_none_or(|f| {
-            saved
-                .latest
-                .is_none_or(|l| f.record.effective.start() >= l)
-        });
+        let in_order = tail
+            .first()
+            .is_none_or(|f| saved.latest.is_none_or(|l| f.record.effective.start() >= l));
         let after = match (first, latest) {
             (Some(t), Some(l)) => t > l,
             _ => true,
@@ -180,17 +173,18 @@ pub(crate) struct Ending {
     pub(crate) latest: Option<DateTime<Utc>>,
 }
 
-/// Saves `ending` if the import's `new_events` are all that was appended since the log was
-/// read (`tree_size` after them): else another writer's events, maybe of this mapping, came
-/// between, and the state is not known to be the ledger's.
+/// Saves `ending` (its keys [`prepare`]d) if the import's `new_events` are all that was
+/// appended since the log was read (`tree_size` after them): else another writer's events,
+/// maybe of this mapping, came between, and the state is not known to be the ledger's.
 pub(crate) fn keep(
     target: &impl Target,
     namespace: &Uuid,
     ending: &Ending,
+    keys: &[u8],
     new_events: usize,
     tree_size: u64,
 ) {
     if ending.read_to + new_events as u64 == tree_size {
-        save(target, namespace, tree_size, ending.latest, &ending.state);
+        save(target, namespace, tree_size, ending.latest, keys);
     }
 }

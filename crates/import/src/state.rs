@@ -105,15 +105,29 @@ pub(crate) struct Found {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) keys: HashMap<String, Current>,
+    /// How many keys are not retracted: a snapshot whose rows give as many such keys takes
+    /// none back, and the keys need not be searched for ones it lacks.
+    live: usize,
 }
 
 impl State {
+    /// The state of `keys`.
+    pub(crate) fn of(keys: HashMap<String, Current>) -> State {
+        let live = keys.values().filter(|c| !c.retracted).count();
+        State { keys, live }
+    }
+
+    /// Keys not retracted.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
     /// Folds one event of this mapping in (recorded, or about to be). Takes the event's data
     /// by value: the log's events are folded once each, and their fields become the state.
     pub(crate) fn apply(&mut self, key: String, event_id: Uuid, data: EventData) {
         match data {
             EventData::CommitmentMade(m) => {
-                self.keys.insert(
+                let was = self.keys.insert(
                     key,
                     Current {
                         commitment_id: m.commitment_id,
@@ -131,6 +145,9 @@ impl State {
                         retracted: false,
                     },
                 );
+                if was.is_none_or(|c| c.retracted) {
+                    self.live += 1;
+                }
             }
             EventData::CommitmentStatusChanged(s) => {
                 if let Some(c) = self.current(&key, s.commitment_id) {
@@ -163,8 +180,9 @@ impl State {
             }
             EventData::EventRetracted(r) => {
                 if let Some(c) = self.keys.get_mut(&key) {
-                    if c.made_event == r.event_id {
+                    if c.made_event == r.event_id && !c.retracted {
                         c.retracted = true;
+                        self.live -= 1;
                     }
                 }
             }

@@ -124,7 +124,10 @@ fn log(ledger: &Ledger) -> Vec<String> {
         .iter_from(0)
         .map(|r| {
             let r = r.unwrap().record;
-            format!("{} {:?} {:?} {:?}", r.event_id, r.data, r.effective, r.source)
+            format!(
+                "{} {:?} {:?} {:?}",
+                r.event_id, r.data, r.effective, r.source
+            )
         })
         .collect()
 }

@@ -85,14 +85,27 @@ impl AppendChain {
     /// Ends the chain: every append of it is written in one durable commit, or none is. The
     /// outcome covers the chain's events in order (an error's `index` too); `tree_size` is the
     /// size after the whole chain.
-    pub async fn commit(self) -> Result<AppendOutcome, Error> {
-        let closed = || Error::Closed {
-            reason: "the writer has stopped".into(),
-        };
+    ///
+    /// The writer is told at once, when this is called, not when the answer is first awaited:
+    /// its author can go on with other work while the commit is made (and the chain is
+    /// committed even if the answer is never awaited).
+    pub fn commit(self) -> impl std::future::Future<Output = Result<AppendOutcome, Error>> {
         // The writer may have refused the chain already and stopped reading it: the answer
         // says why.
         let _ = self.links.send(Link::End);
-        self.answer.await.map_err(|_| closed())?
+        let AppendChain {
+            links,
+            answer,
+            _ledger,
+            ..
+        } = self;
+        async move {
+            let answer = answer.await;
+            drop((links, _ledger));
+            answer.map_err(|_| Error::Closed {
+                reason: "the writer has stopped".into(),
+            })?
+        }
     }
 }
 
