@@ -174,7 +174,7 @@ pub(crate) enum Table<'a> {
 /// A CSV file's records, one at a time, each with the bytes it was read from.
 pub(crate) struct CsvRecords<'a> {
     body: &'a [u8],
-    reader: csv::Reader<&'a [u8]>,
+    reader: csv::Reader<std::io::Cursor<&'a [u8]>>,
     /// The header's number of fields, which every record must have.
     fields: usize,
     read: usize,
@@ -188,10 +188,24 @@ impl<'a> CsvRecords<'a> {
             reader: csv::ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)
-                .from_reader(body),
+                .from_reader(std::io::Cursor::new(body)),
             fields,
             read: 0,
         }
+    }
+
+    /// Goes on from the record boundary at byte `at`, `rows` rows having been read before it
+    /// (some of them found without this reader).
+    pub(crate) fn resume_at(&mut self, at: usize, rows: usize, place: &Place) -> Result<(), Error> {
+        self.read = rows;
+        if self.reader.position().byte() as usize == at {
+            return Ok(());
+        }
+        let mut position = csv::Position::new();
+        position.set_byte(at as u64);
+        self.reader
+            .seek(position)
+            .map_err(|e| Error::at(place.clone().row(rows + 1), format!("not valid CSV: {e}")))
     }
 
     /// Reads the next record into `record`; its bytes' range in the body, or `None` at the end.

@@ -11,9 +11,17 @@
 //! The reasoning holds only while nothing else changed the key's state between the two steps:
 //! an event of this mapping found in the log between the two snapshots' dates (an earlier
 //! import's) makes the plan [`Reader::forget`] the key's row first, so the row is read whole.
+//!
+//! * [`keys`]: what the reader knows of each key, by slot.
+//! * [`lines`]: a CSV snapshot's unchanged rows found by their bytes, without parsing them.
 
-use std::collections::HashMap;
+mod keys;
+mod lines;
+
 use std::ops::Range;
+
+use keys::Keys;
+use lines::Lines;
 
 use crate::error::{Error, Place};
 use crate::mapping::{Mapping, OnDuplicateKey};
@@ -35,32 +43,20 @@ pub(crate) struct Read {
 /// than one row's.
 pub(crate) type Failed = (Error, bool);
 
-/// What the reader knows of one key. Fields are numbered by the read that set them (`seq`),
-/// so that a snapshot skipped part way leaves nothing that a later read would trust.
-#[derive(Debug, Default)]
-struct Marks {
-    /// The read in which the key (as the row writes it, before numbering) was last seen, its
-    /// first row there and how many rows had it: for duplicate keys.
-    seen: usize,
-    first_row: usize,
-    count: usize,
-    /// The read in which the key (numbered where repeated) was last present.
-    present: usize,
-    /// The read that last gave the key a row, and where that row is: a CSV record's bytes, or
-    /// an object's index.
-    row: Option<(usize, Range<usize>)>,
-}
-
 /// The rows of the snapshot read last, to compare the next one's with.
 enum Previous {
-    Csv { headers: Vec<String>, body: Vec<u8> },
+    Csv {
+        headers: Vec<String>,
+        body: Vec<u8>,
+        lines: Lines,
+    },
     Objects(Vec<Row>),
 }
 
 /// Reads the snapshots of one import in order.
 #[derive(Default)]
 pub(crate) struct Reader {
-    marks: HashMap<String, Marks>,
+    keys: Keys,
     /// The number of reads begun.
     seq: usize,
     /// The last snapshot read whole, and its read's number.
@@ -70,13 +66,13 @@ pub(crate) struct Reader {
 impl Reader {
     /// Whether `key` was present in the snapshot read last.
     pub(crate) fn present(&self, key: &str) -> bool {
-        self.marks.get(key).is_some_and(|m| m.present == self.seq)
+        self.keys.get(key).is_some_and(|m| m.present == self.seq)
     }
 
     /// Forgets the row `key` had: its state is about to change by something other than a
     /// comparison with that row, so its next row is read whole.
     pub(crate) fn forget(&mut self, key: &str) {
-        if let Some(m) = self.marks.get_mut(key) {
+        if let Some(m) = self.keys.get_mut(key) {
             m.row = None;
         }
     }
@@ -107,52 +103,47 @@ impl Reader {
                 if let Some(c) = columns.key.iter().find(|c| c.index().is_none()) {
                     return Err(no_key(c.name));
                 }
-                let previous = match &self.previous {
-                    Some((seq, Previous::Csv { headers: h, body })) if *h == headers => {
-                        Some((*seq, body.as_slice()))
-                    }
+                // Taken while this read uses it; put back if the read fails, so that the next
+                // snapshot is compared with the last one read.
+                let taken = self.previous.take();
+                let previous = match &taken {
+                    Some((
+                        seq,
+                        Previous::Csv {
+                            headers: h,
+                            body,
+                            lines,
+                        },
+                    )) if *h == headers => Some((*seq, body.as_slice(), lines)),
                     _ => None,
                 };
-                let mut records = CsvRecords::new(body, headers.len());
-                let mut record = csv::StringRecord::new();
-                let mut buf = String::new();
-                while let Some(at) = records.next(&mut record, &place).map_err(|e| (e, true))? {
-                    out.rows += 1;
-                    let row = RowRef::Csv(&record);
-                    let unchanged = |was: &Range<usize>, seq: usize| {
-                        previous.is_some_and(|(p, bytes)| {
-                            p == seq && bytes[was.clone()] == body[at.clone()]
-                        })
-                    };
-                    let step = Visit {
+                let read = self
+                    .read_csv(
                         mapping,
-                        columns: &columns,
-                        snapshot: &snapshot.name,
-                        n: out.rows,
-                    };
-                    // A header with the key's field and a row without a value in it is the
-                    // row's error (the header lacking it is the snapshot's, above).
-                    let (entry, first) = visit(
-                        &mut self.marks,
-                        self.seq,
-                        &step,
-                        row,
-                        &mut buf,
-                        at.clone(),
-                        unchanged,
+                        &columns,
+                        &snapshot.name,
+                        body,
+                        headers.len(),
+                        previous,
+                        &mut out,
                     )
-                    .map_err(|e| (e, false))?;
-                    out.keys += usize::from(first);
-                    out.entries.extend(entry);
-                }
-                if out.rows == 0 {
-                    return Err((Error::at(place, "holds no rows"), true));
-                }
+                    .and_then(|lines| match out.rows {
+                        0 => Err((Error::at(place, "holds no rows"), true)),
+                        _ => Ok(lines),
+                    });
+                let lines = match read {
+                    Ok(lines) => lines,
+                    Err(e) => {
+                        self.previous = taken;
+                        return Err(e);
+                    }
+                };
                 self.previous = Some((
                     self.seq,
                     Previous::Csv {
                         headers,
                         body: body.to_vec(),
+                        lines,
                     },
                 ));
             }
@@ -183,8 +174,8 @@ impl Reader {
                         snapshot: &snapshot.name,
                         n: out.rows,
                     };
-                    let (entry, first) = visit(
-                        &mut self.marks,
+                    let (entry, first, _) = visit(
+                        &mut self.keys,
                         self.seq,
                         &step,
                         RowRef::Object(object),
@@ -201,20 +192,115 @@ impl Reader {
         }
         Ok(out)
     }
+
+    /// The rows of a CSV body into `out`; the index of its one-line rows, for the next read.
+    /// A line that is a one-line row of `previous` (its read, body and index) whose key still
+    /// has it is that row again ([`lines`]): counted and marked present, not parsed. Any other
+    /// row is parsed from where it starts.
+    #[allow(clippy::too_many_arguments)]
+    fn read_csv(
+        &mut self,
+        mapping: &Mapping,
+        columns: &Columns<'_>,
+        name: &str,
+        body: &[u8],
+        fields: usize,
+        previous: Option<(usize, &[u8], &Lines)>,
+        out: &mut Read,
+    ) -> Result<Lines, Failed> {
+        let seq = self.seq;
+        let place = &Place::snapshot(name);
+        let mut records = CsvRecords::new(body, fields);
+        let mut record = csv::StringRecord::new();
+        let mut buf = String::new();
+        // Rows of keys not numbered, to index once the read knows which keys repeat.
+        let mut single: Vec<(Range<usize>, u32)> = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            if let Some((p, was_body, was_lines)) = previous {
+                let end = lines::line_end(body, at);
+                let same = was_lines
+                    .find(was_body, &body[at..end])
+                    .filter(|(was, slot)| {
+                        let m = self.keys.at(*slot);
+                        m.seen != seq && m.row.as_ref().is_some_and(|(s, r)| *s == p && r == was)
+                    });
+                if let Some((_, slot)) = same {
+                    out.rows += 1;
+                    let m = self.keys.at(slot);
+                    *m = keys::Marks {
+                        seen: seq,
+                        first_row: out.rows,
+                        count: 1,
+                        present: seq,
+                        row: Some((seq, at..end)),
+                    };
+                    out.keys += 1;
+                    single.push((at..end, slot));
+                    at = end;
+                    continue;
+                }
+                records
+                    .resume_at(at, out.rows, place)
+                    .map_err(|e| (e, true))?;
+            }
+            let Some(range) = records.next(&mut record, place).map_err(|e| (e, true))? else {
+                break;
+            };
+            out.rows += 1;
+            let unchanged = |was: &Range<usize>, s: usize| {
+                previous.is_some_and(|(p, bytes, _)| {
+                    p == s && bytes[was.clone()] == body[range.clone()]
+                })
+            };
+            let step = Visit {
+                mapping,
+                columns,
+                snapshot: name,
+                n: out.rows,
+            };
+            // A header with the key's field and a row without a value in it is the row's
+            // error (the header lacking it is the snapshot's, in [`Reader::read`]).
+            let (entry, first, slot) = visit(
+                &mut self.keys,
+                seq,
+                &step,
+                RowRef::Csv(&record),
+                &mut buf,
+                range.clone(),
+                unchanged,
+            )
+            .map_err(|e| (e, false))?;
+            out.keys += usize::from(first);
+            out.entries.extend(entry);
+            if let Some(slot) = slot {
+                single.push((range.clone(), slot));
+            }
+            at = range.end;
+        }
+        let mut index = Lines::default();
+        for (range, slot) in single {
+            if self.keys.at(slot).count == 1 {
+                index.insert(body, range, slot);
+            }
+        }
+        Ok(index)
+    }
 }
 
 /// One row of read `seq`: its key (numbered where repeated, if the mapping says so), marked
 /// present; the row read whole unless `unchanged` says it is the row the key had in the read
-/// before; and whether the key is the first of its kind in the read.
+/// before; whether the key is the first of its kind in the read; and the key's slot if it is
+/// not numbered.
 fn visit(
-    all: &mut HashMap<String, Marks>,
+    all: &mut Keys,
     seq: usize,
     step: &Visit<'_>,
     row: RowRef<'_>,
     buf: &mut String,
     at: Range<usize>,
     unchanged: impl Fn(&Range<usize>, usize) -> bool,
-) -> Result<(Option<Entry>, bool), Error> {
+) -> Result<(Option<Entry>, bool, Option<u32>), Error> {
     let Visit {
         mapping,
         columns,
@@ -227,7 +313,8 @@ fn visit(
         |f| Place::snapshot(snapshot).row(n).field(f),
         buf,
     )?;
-    let marks = marks_of(all, base);
+    let base_slot = all.slot(base);
+    let marks = all.at(base_slot);
     let numbered = if marks.seen == seq {
         match mapping.on_duplicate_key {
                 OnDuplicateKey::Error => {
@@ -254,25 +341,21 @@ fn visit(
     };
     let key = numbered.as_deref().unwrap_or(base);
     // A key not numbered is the one just looked up: not looked up again.
-    let marks = match numbered.as_deref() {
-        Some(numbered) => marks_of(all, numbered),
-        None => marks,
+    let (marks, single) = match numbered.as_deref() {
+        Some(numbered) => {
+            let slot = all.slot(numbered);
+            (all.at(slot), None)
+        }
+        None => (all.at(base_slot), Some(base_slot)),
     };
     let first = marks.present != seq;
     marks.present = seq;
     let was = marks.row.replace((seq, at));
     if was.is_some_and(|(s, range)| unchanged(&range, s)) {
-        return Ok((None, first));
+        return Ok((None, first, single));
     }
-    rows::entry(mapping, columns, row, snapshot, n, key.to_string()).map(|e| (Some(e), first))
-}
-
-/// The marks of `key`, new ones made for a key not seen before (the only rows that allocate).
-fn marks_of<'m>(marks: &'m mut HashMap<String, Marks>, key: &str) -> &'m mut Marks {
-    if !marks.contains_key(key) {
-        return marks.entry(key.to_string()).or_default();
-    }
-    marks.get_mut(key).expect("the key was just found")
+    rows::entry(mapping, columns, row, snapshot, n, key.to_string())
+        .map(|e| (Some(e), first, single))
 }
 
 /// What [`Reader::visit`] needs of the snapshot being read.
