@@ -187,7 +187,7 @@ pub async fn import(
         Some(chain) => {
             let committing = chain.commit();
             // Made ready while the writer commits.
-            let keys = plan.ending.as_ref().and_then(|e| saved::prepare(&e.state));
+            let keys = plan.ending.as_ref().and_then(|e| saved::prepare(e));
             let outcome = committing.await.map_err(|e| locate(&plan, e, 0))?;
             (progress.recording)(plan.new_events(), plan.new_events());
             (recorded_by_steps(&plan, &outcome), keys)
@@ -197,7 +197,7 @@ pub async fn import(
             let total = plan.new_events();
             let recorded =
                 record(ledger, &plan, &mut |done| (progress.recording)(done, total)).await?;
-            let keys = plan.ending.as_ref().and_then(|e| saved::prepare(&e.state));
+            let keys = plan.ending.as_ref().and_then(|e| saved::prepare(e));
             (recorded, keys)
         }
     };
@@ -252,12 +252,14 @@ fn plan_steps(
         found,
         latest,
         read_to,
+        last,
     } = saved::known(ledger, &mapping.namespace, first)?;
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
     let mut folded: HashSet<uuid::Uuid> = HashSet::new();
     let mut pending = found.into_iter();
     let mut latest_after = latest;
-    let mut reader = Reader::default();
+    // Resumed at the last snapshot an earlier import read, where the state it kept is used.
+    let mut reader = last.map(Reader::resuming).unwrap_or_default();
     let mut warnings = Vec::new();
     let now = options.now.unwrap_or_else(Utc::now);
     let mut previous: Option<DateTime<Utc>> = None;
@@ -392,12 +394,14 @@ fn plan_steps(
         steps.push(out);
     }
     progress(total, total);
-    // Every event of the mapping folded: the state once the plan is recorded, to keep.
-    let ending = pending.as_slice().is_empty().then(|| {
+    // Every event of the mapping folded (the events still pending are ones the plan made
+    // again): the state once the plan is recorded, to keep, with the last snapshot read.
+    let ending = pending.all(|f| folded.contains(&f.record.event_id)).then(|| {
         Arc::new(Ending {
             state,
             read_to,
             latest: latest_after,
+            last: reader.last_csv(),
         })
     });
     Ok(Plan {

@@ -1,8 +1,9 @@
 //! CSV snapshots whose rows an import recognises by their bytes (a row unchanged since the
-//! snapshot before is not parsed again): whatever the file holds — rows over several lines,
-//! quotes, commas, CRLF line ends, blank lines, repeated keys, rows that move — one import of
-//! every snapshot records exactly what importing each snapshot on its own records, where every
-//! row is parsed.
+//! snapshot before is not parsed again, and a continued import begins at the last snapshot the
+//! one before it read): whatever the file holds — rows over several lines, quotes, commas, CRLF
+//! line ends, blank lines, repeated keys, rows that move — one import of every snapshot, and
+//! imports of one snapshot each continuing the one before, record exactly what importing each
+//! snapshot with nothing kept records, where every row is parsed.
 
 use ikrar_core::Ledger;
 use ikrar_import::{import, Format, Mapping, Options, Progress, Snapshot};
@@ -164,12 +165,33 @@ async fn rows_found_by_their_bytes_record_what_rows_parsed_record() {
         let together = Ledger::create(together_dir.path().join("l")).unwrap();
         imported(&together, &snapshots).await;
 
+        // One import per snapshot, with nothing kept between them: every row parsed.
         let apart_dir = tempfile::tempdir().unwrap();
         let apart = Ledger::create(apart_dir.path().join("l")).unwrap();
+        let kept = apart_dir.path().join("l").join("import-state");
         for s in &snapshots {
+            let _ = std::fs::remove_dir_all(&kept);
             imported(&apart, std::slice::from_ref(s)).await;
         }
         assert!(together.head().tree_size > 40, "seed {seed}");
         assert_eq!(log(&together), log(&apart), "seed {seed}");
+
+        // One import per snapshot, each beginning at the snapshot the one before read (and once,
+        // with that snapshot's file damaged, at nothing).
+        let resumed_dir = tempfile::tempdir().unwrap();
+        let resumed = Ledger::create(resumed_dir.path().join("l")).unwrap();
+        let last = resumed_dir.path().join("l").join("import-state");
+        for (k, s) in snapshots.iter().enumerate() {
+            if k == 5 {
+                let csv = std::fs::read_dir(&last)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.extension().is_some_and(|e| e == "csv"))
+                    .expect("the last snapshot is kept");
+                std::fs::write(csv, b"id,title,status,note\n").unwrap();
+            }
+            imported(&resumed, std::slice::from_ref(s)).await;
+        }
+        assert_eq!(log(&resumed), log(&apart), "seed {seed}");
     }
 }

@@ -44,6 +44,20 @@ impl Keys {
         &mut self.marks[slot as usize]
     }
 
+    /// The marks of a slot, to read.
+    pub(super) fn marks(&self, slot: u32) -> &Marks {
+        &self.marks[slot as usize]
+    }
+
+    /// Every key, by slot.
+    pub(super) fn names(&self) -> Vec<&str> {
+        let mut names = vec![""; self.marks.len()];
+        for (name, slot) in &self.slots {
+            names[*slot as usize] = name;
+        }
+        names
+    }
+
     /// The marks of `key`, if it was ever seen.
     pub(super) fn get(&self, key: &str) -> Option<&Marks> {
         self.slots.get(key).map(|s| &self.marks[*s as usize])

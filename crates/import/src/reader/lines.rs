@@ -37,6 +37,11 @@ impl Lines {
         self.rows.entry(hash).or_insert((range, slot));
     }
 
+    /// Every row indexed, and its key's slot.
+    pub(super) fn rows(&self) -> impl Iterator<Item = (Range<usize>, u32)> + '_ {
+        self.rows.values().cloned()
+    }
+
     /// The row of `body` (the snapshot indexed) whose bytes are `line`, and its key's slot.
     pub(super) fn find(&self, body: &[u8], line: &[u8]) -> Option<(Range<usize>, u32)> {
         let (range, slot) = self.rows.get(&self.hash(line))?;

@@ -14,9 +14,13 @@
 //!
 //! * [`keys`]: what the reader knows of each key, by slot.
 //! * [`lines`]: a CSV snapshot's unchanged rows found by their bytes, without parsing them.
+//! * [`resume`]: a reader beginning at the last CSV snapshot of an earlier import.
 
 mod keys;
 mod lines;
+mod resume;
+
+pub(crate) use resume::LastCsv;
 
 use std::ops::Range;
 
