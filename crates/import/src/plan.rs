@@ -247,13 +247,24 @@ fn plan_steps(
     each: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<Plan, Error> {
     let first = snapshots.first().map(|s| s.date.start());
+    // The snapshots' SHA-256 (which name them in every event) on a second thread, while this
+    // one reads what the ledger holds.
+    let (known, hashes) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| snapshots.iter().map(Snapshot::sha256).collect::<Vec<_>>());
+        let known = saved::known(ledger, &mapping.namespace, first);
+        let hashes = hashing.join();
+        (known, hashes)
+    });
+    let mut hashes = hashes
+        .unwrap_or_else(|_| snapshots.iter().map(Snapshot::sha256).collect())
+        .into_iter();
     let Known {
         mut state,
         found,
         latest,
         read_to,
         last,
-    } = saved::known(ledger, &mapping.namespace, first)?;
+    } = known?;
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
     let mut folded: HashSet<uuid::Uuid> = HashSet::new();
     let mut pending = found.into_iter();
@@ -267,6 +278,7 @@ fn plan_steps(
     let mut steps = Vec::with_capacity(total);
     for (done, mut snapshot) in snapshots.into_iter().enumerate() {
         progress(done, total);
+        let sha256 = hashes.next().unwrap_or_else(|| snapshot.sha256());
         // Valid time never runs backwards: a snapshot not after the one before it moves to one
         // second after it (strictly after, so that each snapshot has its own moment to be asked
         // at).
@@ -320,7 +332,6 @@ fn plan_steps(
                 state.apply(f.key, f.record.event_id, f.record.data);
             }
         }
-        let sha256 = snapshot.sha256();
         let step = diff::Step {
             date: snapshot.date,
             sha256: &sha256,
@@ -396,14 +407,16 @@ fn plan_steps(
     progress(total, total);
     // Every event of the mapping folded (the events still pending are ones the plan made
     // again): the state once the plan is recorded, to keep, with the last snapshot read.
-    let ending = pending.all(|f| folded.contains(&f.record.event_id)).then(|| {
-        Arc::new(Ending {
-            state,
-            read_to,
-            latest: latest_after,
-            last: reader.last_csv(),
-        })
-    });
+    let ending = pending
+        .all(|f| folded.contains(&f.record.event_id))
+        .then(|| {
+            Arc::new(Ending {
+                state,
+                read_to,
+                latest: latest_after,
+                last: reader.last_csv(),
+            })
+        });
     Ok(Plan {
         steps,
         warnings,

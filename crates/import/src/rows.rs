@@ -12,14 +12,21 @@ use crate::error::{Error, Place};
 use crate::mapping::{LongTitles, Mapping};
 use crate::snapshot::{Cell, Column, RowRef, Table};
 
-/// The fields of a commitment a tracker gives (those the mapping names).
+/// The fields of a commitment a tracker gives (those the mapping names). Kept by an import
+/// in short names, without what is empty (see [`crate::state::Current`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Fields {
+    #[serde(rename = "t")]
     pub(crate) title: String,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub(crate) summary: Option<String>,
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub(crate) owner: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) parties: Vec<String>,
+    #[serde(rename = "h", default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) themes: Vec<String>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub(crate) due: Option<NaiveDate>,
 }
 

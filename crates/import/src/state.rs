@@ -84,14 +84,21 @@ fn key_and_sha(source: &Source) -> Option<(&str, &str)> {
     Some((source.quote.as_deref()?, sha))
 }
 
-/// The ledger's state of one key.
+/// The ledger's state of one key. Kept by an import for the next ([`crate::saved`]) in short
+/// names, and without what is empty: the file is read whole by every continued import.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Current {
+    #[serde(rename = "c")]
     pub(crate) commitment_id: Uuid,
+    #[serde(rename = "m")]
     pub(crate) made_event: Uuid,
+    #[serde(rename = "f")]
     pub(crate) fields: Fields,
+    #[serde(rename = "s")]
     pub(crate) status: Status,
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
     pub(crate) label: Option<String>,
+    #[serde(rename = "r", default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) retracted: bool,
 }
 

@@ -24,16 +24,32 @@ pub(super) struct Lines {
 }
 
 impl Lines {
-    fn hash(&self, bytes: &[u8]) -> u64 {
+    /// An empty index that hashes as `other` does, so that a hash taken to look a line up in
+    /// `other` can index it here too.
+    pub(super) fn like(other: &Lines) -> Lines {
+        Lines {
+            rows: HashMap::with_capacity(other.rows.len()),
+            hasher: other.hasher.clone(),
+        }
+    }
+
+    pub(super) fn hash(&self, bytes: &[u8]) -> u64 {
         let mut h = self.hasher.build_hasher();
         h.write(bytes);
         h.finish()
     }
 
-    /// Indexes the row at `range` of `body`, of the key in `slot`. A row whose bytes another
-    /// row already has (or whose hash it shares) is left out: it is parsed instead.
-    pub(super) fn insert(&mut self, body: &[u8], range: Range<usize>, slot: u32) {
-        let hash = self.hash(&body[range.clone()]);
+    /// Indexes the row at `range` of `body`, of the key in `slot` (`hash`: of its bytes, if
+    /// known). A row whose bytes another row already has (or whose hash it shares) is left
+    /// out: it is parsed instead.
+    pub(super) fn insert(
+        &mut self,
+        body: &[u8],
+        range: Range<usize>,
+        slot: u32,
+        hash: Option<u64>,
+    ) {
+        let hash = hash.unwrap_or_else(|| self.hash(&body[range.clone()]));
         self.rows.entry(hash).or_insert((range, slot));
     }
 
@@ -42,9 +58,10 @@ impl Lines {
         self.rows.values().cloned()
     }
 
-    /// The row of `body` (the snapshot indexed) whose bytes are `line`, and its key's slot.
-    pub(super) fn find(&self, body: &[u8], line: &[u8]) -> Option<(Range<usize>, u32)> {
-        let (range, slot) = self.rows.get(&self.hash(line))?;
+    /// The row of `body` (the snapshot indexed) whose bytes are `line` (of hash `hash`), and
+    /// its key's slot.
+    pub(super) fn find(&self, body: &[u8], line: &[u8], hash: u64) -> Option<(Range<usize>, u32)> {
+        let (range, slot) = self.rows.get(&hash)?;
         (body.get(range.clone()) == Some(line)).then(|| (range.clone(), *slot))
     }
 }

@@ -217,14 +217,17 @@ impl Reader {
         let mut records = CsvRecords::new(body, fields);
         let mut record = csv::StringRecord::new();
         let mut buf = String::new();
-        // Rows of keys not numbered, to index once the read knows which keys repeat.
-        let mut single: Vec<(Range<usize>, u32)> = Vec::new();
+        // Rows of keys not numbered (and the hash of each line found), to index once the
+        // read knows which keys repeat; hashed as the index before, whose hashes it reuses.
+        let mut single: Vec<(Range<usize>, u32, Option<u64>)> = Vec::new();
+        let mut index = previous.map_or_else(Lines::default, |(_, _, l)| Lines::like(l));
         let mut at = 0;
         while at < body.len() {
             if let Some((p, was_body, was_lines)) = previous {
                 let end = lines::line_end(body, at);
+                let hash = was_lines.hash(&body[at..end]);
                 let same = was_lines
-                    .find(was_body, &body[at..end])
+                    .find(was_body, &body[at..end], hash)
                     .filter(|(was, slot)| {
                         let m = self.keys.at(*slot);
                         m.seen != seq && m.row.as_ref().is_some_and(|(s, r)| *s == p && r == was)
@@ -240,7 +243,7 @@ impl Reader {
                         row: Some((seq, at..end)),
                     };
                     out.keys += 1;
-                    single.push((at..end, slot));
+                    single.push((at..end, slot, Some(hash)));
                     at = end;
                     continue;
                 }
@@ -278,14 +281,13 @@ impl Reader {
             out.keys += usize::from(first);
             out.entries.extend(entry);
             if let Some(slot) = slot {
-                single.push((range.clone(), slot));
+                single.push((range.clone(), slot, None));
             }
             at = range.end;
         }
-        let mut index = Lines::default();
-        for (range, slot) in single {
+        for (range, slot, hash) in single {
             if self.keys.at(slot).count == 1 {
-                index.insert(body, range, slot);
+                index.insert(body, range, slot, hash);
             }
         }
         Ok(index)

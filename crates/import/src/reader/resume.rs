@@ -3,8 +3,6 @@
 //! continued import compares only the rows that changed since, as it would had it read that
 //! snapshot itself.
 
-use std::ops::Range;
-
 use serde::{Deserialize, Serialize};
 
 use super::keys::Marks;
@@ -18,13 +16,22 @@ pub(crate) struct LastCsv {
     pub(crate) headers: Vec<String>,
     #[serde(skip)]
     pub(crate) body: Vec<u8>,
-    pub(crate) rows: Vec<(String, Range<usize>)>,
+    /// Each key, with where its row starts and ends in the body.
+    pub(crate) rows: Vec<(String, usize, usize)>,
 }
 
 impl Reader {
     /// The last snapshot read, if it was CSV.
     pub(crate) fn last_csv(&self) -> Option<LastCsv> {
-        let Some((seq, Previous::Csv { headers, body, lines })) = &self.previous else {
+        let Some((
+            seq,
+            Previous::Csv {
+                headers,
+                body,
+                lines,
+            },
+        )) = &self.previous
+        else {
             return None;
         };
         let names = self.keys.names();
@@ -37,7 +44,7 @@ impl Reader {
                     .as_ref()
                     .is_some_and(|(s, r)| s == seq && r == range)
             })
-            .map(|(range, slot)| (names[slot as usize].to_string(), range))
+            .map(|(range, slot)| (names[slot as usize].to_string(), range.start, range.end))
             .collect();
         Some(LastCsv {
             headers: headers.clone(),
@@ -54,7 +61,8 @@ impl Reader {
             ..Reader::default()
         };
         let mut lines = Lines::default();
-        for (key, range) in last.rows {
+        for (key, start, end) in last.rows {
+            let range = start..end;
             if last.body.get(range.clone()).is_none() {
                 continue;
             }
@@ -66,7 +74,7 @@ impl Reader {
                 present: 1,
                 row: Some((1, range.clone())),
             };
-            lines.insert(&last.body, range, slot);
+            lines.insert(&last.body, range, slot, None);
         }
         reader.previous = Some((
             1,
