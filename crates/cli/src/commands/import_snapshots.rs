@@ -172,7 +172,14 @@ pub(super) async fn run(
     let snapshots = snapshots(&args)?;
     match Access::open(path)? {
         Access::Direct(direct) => {
-            import(direct.ledger(), &mapping, snapshots, args, actor, format).await
+            let dry_run = args.dry_run;
+            import(direct.ledger(), &mapping, snapshots, args, actor, format).await?;
+            // As after `ikrar append`: the next process loads the index instead of reading
+            // the log to build it.
+            if !dry_run {
+                super::append_file::keep_index(direct.ledger());
+            }
+            Ok(())
         }
         // Beside a running server (SPEC §7.1): the log read once through its socket, the
         // events checked and appended through it.

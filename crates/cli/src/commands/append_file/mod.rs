@@ -239,7 +239,7 @@ async fn append_one(
 /// After an append that grew the ledger by much, its index is saved for the next process
 /// (`Ledger::save_index`): otherwise the next command that needs it, or `ikrar serve`, would
 /// scan the whole log to build it. What was appended is durable either way.
-fn keep_index(ledger: &Ledger) {
+pub(super) fn keep_index(ledger: &Ledger) {
     if let Err(e) = ledger.save_index() {
         eprintln!("warning: the ledger's index was not saved ({e}); the next command builds it");
     }
