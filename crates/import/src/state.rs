@@ -5,7 +5,8 @@
 //! sha256:HEX`) and quoting its key; its id is the UUIDv5 of the namespace, the key, the
 //! snapshot's SHA-256, its date and the kind of change. An event is this mapping's exactly when
 //! its id is what those fields give under this namespace — no marker that another writer could
-//! copy by accident, and nothing to store beside the ledger.
+//! copy by accident. (What an import learns is kept beside a sled ledger only as a cache of
+//! this, checked against the root: `crate::saved`.)
 
 use std::collections::HashMap;
 
