@@ -39,21 +39,21 @@ pub(crate) enum Link {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), ikrar_core::Error> {
-/// use ikrar_core::{CommitmentMade, EventData, InputEvent, Ledger};
+/// use ikrar_core::{InputEvent, Ledger};
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let ledger = Ledger::create(dir.path().join("ledger"))?;
-/// let made = |title: &str| {
-///     InputEvent::new(EventData::CommitmentMade(CommitmentMade {
-///         commitment_id: uuid::Uuid::new_v4(),
-///         title: title.into(),
-///         made_on: "2025-01-01".parse().unwrap(),
-///         ..CommitmentMade::default()
-///     }))
+/// let made = |n: u32, title: &str| {
+///     InputEvent::from_json(&format!(
+///         r#"{{"type":"commitment_made","actor":"kim","data":{{
+///             "commitment_id":"0194a1c2-7f00-7000-8000-00000000000{n}",
+///             "title":"{title}","made_on":"2025-01-16"}}}}"#
+///     ))
+///     .unwrap()
 /// };
 /// let mut chain = ledger.begin_chain().await?;
-/// chain.push(vec![made("Hold the summit")]);
-/// chain.push(vec![made("Open the office"), made("Sign the accord")]);
+/// chain.push(vec![made(1, "Hold the summit")]);
+/// chain.push(vec![made(2, "Open the office"), made(3, "Sign the accord")]);
 /// let outcome = chain.commit().await?;
 /// assert_eq!((outcome.positions, outcome.tree_size), (vec![0, 1, 2], 3));
 /// # Ok(()) }
