@@ -1,6 +1,6 @@
 //! `ikrar import-snapshots` (SPEC §12), through the binary: synthetic histories in CSV, JSON and
 //! YAML answered in every basis, the Canada tracker's raw export, `--git` against the same
-//! files, reruns and a SIGKILL mid-import, `--dry-run`, and every bad input (exit 2, nothing
+//! files, reruns (a SIGKILL mid-import: `import_killed.rs`), `--dry-run`, and every bad input (exit 2, nothing
 //! written).
 
 #[path = "../../crates/import/tests/common/history.rs"]
@@ -288,99 +288,6 @@ fn a_git_history_gives_the_same_ledger_as_its_files() {
     let by_files = Env::with_ledger();
     import_ok(&by_files, &mapping, &files);
     assert_eq!(log_without_times(&by_git), log_without_times(&by_files));
-}
-
-#[test]
-fn an_import_killed_and_run_again_ends_with_the_ledger_of_an_uninterrupted_run() {
-    // More events than one chain of appends holds: the import is checked whole, then recorded
-    // snapshot by snapshot, and a kill can land between two snapshots.
-    let history = history::history(3, 30, 500);
-    let whole = Env::with_ledger();
-    let mapping = whole.file("m.toml", &history::mapping("retract"));
-    let args = write_history(&whole, &history, "csv");
-    let full = import_ok(&whole, &mapping, &args)["tree_size"]
-        .as_u64()
-        .unwrap();
-    assert!(full > ikrar_core::CHAIN_EVENTS_MAX as u64, "{full} events");
-    let expected = log_without_times(&whole);
-
-    // Killed as soon as the ledger's head file shows a first snapshot recorded: between two
-    // snapshots, while the rest are being recorded.
-    let mut partial_seen = false;
-    for _ in 0..5 {
-        let env = Env::with_ledger();
-        let mut child = env.process();
-        child
-            .args(["import-snapshots", "--mapping", mapping.to_str().unwrap()])
-            .args(&args);
-        let mut child = child.spawn().unwrap();
-        let started = std::time::Instant::now();
-        while child.try_wait().unwrap().is_none()
-            && started.elapsed() < std::time::Duration::from_secs(120)
-        {
-            if ikrar_core::Ledger::acknowledged_tree_size(env.ledger()).is_some_and(|n| n > 0) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        let _ = child.kill(); // SIGKILL
-        child.wait().unwrap();
-        let size = ok_json(&env, &["verify"])["tree_size"].as_u64().unwrap();
-        partial_seen |= size > 0 && size < full;
-        let done = import_ok(&env, &mapping, &args);
-        assert_eq!(done["tree_size"].as_u64(), Some(full));
-        assert_eq!(
-            log_without_times(&env),
-            expected,
-            "killed at tree size {size}"
-        );
-        if partial_seen {
-            break;
-        }
-    }
-    assert!(partial_seen, "no kill landed in the middle of the import");
-}
-
-#[test]
-fn an_import_killed_while_its_chain_is_staged_writes_all_of_it_or_nothing() {
-    // Fewer events than a chain holds: every snapshot is staged as it is read and the whole
-    // import is one commit, so a kill leaves the ledger empty or complete, never part way.
-    let history = history::history(3, 30, 200);
-    let whole = Env::with_ledger();
-    let mapping = whole.file("m.toml", &history::mapping("retract"));
-    let args = write_history(&whole, &history, "csv");
-    let started = std::time::Instant::now();
-    let full = import_ok(&whole, &mapping, &args)["tree_size"]
-        .as_u64()
-        .unwrap();
-    let run = started.elapsed();
-    assert!(full > 0 && full <= ikrar_core::CHAIN_EVENTS_MAX as u64);
-    let expected = log_without_times(&whole);
-    let mut sizes = Vec::new();
-    for percent in [30u32, 60, 80, 90, 97] {
-        let env = Env::with_ledger();
-        let mut child = env.process();
-        child
-            .args(["import-snapshots", "--mapping", mapping.to_str().unwrap()])
-            .args(&args);
-        let mut child = child.spawn().unwrap();
-        std::thread::sleep(run * percent / 100);
-        let _ = child.kill(); // SIGKILL
-        child.wait().unwrap();
-        let size = ok_json(&env, &["verify"])["tree_size"].as_u64().unwrap();
-        assert!(
-            size == 0 || size == full,
-            "killed at {percent} %: tree size {size}"
-        );
-        sizes.push(size);
-        let done = import_ok(&env, &mapping, &args);
-        assert_eq!(done["tree_size"].as_u64(), Some(full));
-        assert_eq!(log_without_times(&env), expected);
-    }
-    assert!(
-        sizes.contains(&0),
-        "no kill landed before the end: {sizes:?}"
-    );
 }
 
 #[test]

@@ -30,6 +30,7 @@ mod faults;
 mod finding;
 mod full_disk;
 mod import_beside_server;
+mod import_killed;
 mod import_snapshots;
 mod ledger;
 mod lost_files;

@@ -113,6 +113,9 @@ pub struct Mapping {
     /// The labels exactly as the mapping spells them → status: most rows use one of these,
     /// and finding them needs no normalising (which allocates, once per row).
     pub(crate) exact: HashMap<String, Status>,
+    /// SHA-256 of the mapping's text: a snapshot read under another mapping is not one to
+    /// compare rows with (`crate::saved`).
+    pub(crate) fingerprint: String,
 }
 
 /// Labels are looked up ignoring case, runs of white space and the kind of dash, so that
@@ -209,6 +212,10 @@ impl Mapping {
             url: opt(raw.url),
             labels,
             exact,
+            fingerprint: {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(text.as_bytes()))
+            },
         })
     }
 

@@ -1,5 +1,6 @@
 //! An import from start to end: read every snapshot, compare each with what the ledger holds,
-//! check every event against the ledger, then record each snapshot's events.
+//! and record each snapshot's events — handed to a chain of appends as each is known, or checked
+//! all first and then appended snapshot by snapshot.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -76,7 +77,8 @@ pub struct Step {
     rows_of_events: Vec<Option<usize>>,
 }
 
-/// Everything an import will record, checked against the ledger; nothing written yet.
+/// Everything an import will record (checked against the ledger by [`plan`]); nothing written
+/// yet.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// The snapshots read, in order (skipped ones left out).
@@ -246,12 +248,13 @@ fn plan_steps(
     progress: &mut (dyn FnMut(usize, usize) + Send),
     each: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<Plan, Error> {
-    let first = snapshots.first().map(|s| s.date.start());
+    // The earliest snapshot (not the first given: one may be skipped, or dated before).
+    let first = snapshots.iter().map(|s| s.date.start()).min();
     // The snapshots' SHA-256 (which name them in every event) on a second thread, while this
     // one reads what the ledger holds.
     let (known, hashes) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| snapshots.iter().map(Snapshot::sha256).collect::<Vec<_>>());
-        let known = saved::known(ledger, &mapping.namespace, first);
+        let known = saved::known(ledger, mapping, first);
         let hashes = hashing.join();
         (known, hashes)
     });
@@ -415,6 +418,7 @@ fn plan_steps(
                 read_to,
                 latest: latest_after,
                 last: reader.last_csv(),
+                mapping: mapping.fingerprint.clone(),
             })
         });
     Ok(Plan {

@@ -3,15 +3,17 @@
 //! instead of the whole log (the comparison needs the state; reading it back out of every record
 //! of the mapping was most of the time of a continued import).
 //!
-//! The file (`LEDGER/import-state/NAMESPACE.json`) is a cache, never trusted blindly: it names
-//! the tree size and the root it was taken at, and is used only if the ledger has that root at
-//! that size (a restored or altered ledger does not) and the snapshots to import come after
+//! The file (`LEDGER/import-state/NAMESPACE.json`) is a cache, never trusted blindly: its first
+//! line names the tree size and the root it was taken at and the SHA-256 of the rest, and it is
+//! used only if the rest has that digest, the ledger has that root at that size (a restored or
+//! altered ledger does not), and the snapshots to import come after
 //! everything the mapping recorded (else the state before an older snapshot is needed, which
 //! only the whole log gives). Otherwise the log is read whole, as without it. Failing to write
 //! it costs the next import time, never correctness: it is not an error.
 //!
 //! Beside it, `NAMESPACE.csv` is the last snapshot read, when it was CSV, and the file names
-//! its SHA-256 and where each key's row is in it: the next import's reader begins there
+//! its SHA-256, the mapping it was read under, and where each key's row is in it: the next
+//! import under the same mapping begins there
 //! ([`crate::reader::LastCsv`]), so that its first snapshot too is compared row by row with the
 //! one before, not read whole.
 
@@ -24,6 +26,7 @@ use uuid::Uuid;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::mapping::Mapping;
 use crate::reader::LastCsv;
 use crate::state::{self, Current, Found, State};
 use crate::target::Target;
@@ -41,14 +44,25 @@ pub(crate) struct Saved {
     pub(crate) last: Option<LastCsv>,
 }
 
+/// The file's first line: what it is, what it holds for, and the SHA-256 of the rest.
 #[derive(Deserialize)]
-struct File {
+struct Header {
     format: u32,
     namespace: Uuid,
     tree_size: u64,
     /// The root at `tree_size`, hex.
     root: String,
     latest: Option<DateTime<Utc>>,
+    /// The fingerprint of the mapping the last snapshot was read under.
+    mapping: String,
+    /// SHA-256 of the lines after this one, hex: a file damaged in a way that still parses is
+    /// not used.
+    sha256: String,
+}
+
+/// The rest of the file.
+#[derive(Deserialize)]
+struct Body {
     keys: Vec<(String, Current)>,
     last: Option<Last>,
 }
@@ -70,30 +84,40 @@ fn path(target: &impl Target, namespace: &Uuid, extension: &str) -> Option<PathB
     )
 }
 
-/// The saved state of `namespace`'s keys, if there is one and the ledger has its root at its
-/// tree size.
-pub(crate) fn load(target: &impl Target, namespace: &Uuid) -> Option<Saved> {
+/// The saved state of `mapping`'s keys, if there is one, it is whole, and the ledger has its
+/// root at its tree size; with the last snapshot read, if it was read under this very mapping.
+pub(crate) fn load(target: &impl Target, mapping: &Mapping) -> Option<Saved> {
+    let namespace = &mapping.namespace;
     let bytes = std::fs::read(path(target, namespace, "json")?).ok()?;
-    let file: File = serde_json::from_slice(&bytes).ok()?;
-    if file.format != FORMAT || file.namespace != *namespace {
+    let at = memchr::memchr(b'\n', &bytes)?;
+    let (head, rest) = (&bytes[..at], &bytes[at + 1..]);
+    let header: Header = serde_json::from_slice(head).ok()?;
+    if header.format != FORMAT
+        || header.namespace != *namespace
+        || hex::encode(Sha256::digest(rest)) != header.sha256
+    {
         return None;
     }
-    let root = target.root_at(file.tree_size).ok()??;
-    if hex::encode(root.0) != file.root {
+    let root = target.root_at(header.tree_size).ok()??;
+    if hex::encode(root.0) != header.root {
         return None;
     }
-    // The last snapshot, if its body is the one the file names.
-    let last = file.last.and_then(|Last { sha256, mut csv }| {
-        let body = std::fs::read(path(target, namespace, "csv")?).ok()?;
-        (hex::encode(Sha256::digest(&body)) == sha256).then(|| {
-            csv.body = body;
-            csv
-        })
-    });
+    let body: Body = serde_json::from_slice(rest).ok()?;
+    // The last snapshot, if it was read under this mapping and its body is the one named.
+    let last = body
+        .last
+        .filter(|_| header.mapping == mapping.fingerprint)
+        .and_then(|Last { sha256, mut csv }| {
+            let bytes = std::fs::read(path(target, namespace, "csv")?).ok()?;
+            (hex::encode(Sha256::digest(&bytes)) == sha256).then(|| {
+                csv.body = bytes;
+                csv
+            })
+        });
     Some(Saved {
-        tree_size: file.tree_size,
-        latest: file.latest,
-        state: State::of(file.keys.into_iter().collect()),
+        tree_size: header.tree_size,
+        latest: header.latest,
+        state: State::of(body.keys.into_iter().collect()),
         last,
     })
 }
@@ -159,19 +183,24 @@ fn save(
         (Some(last), Some(snapshot)) if write(&csv, &snapshot.body).is_ok() => last.as_slice(),
         _ => b"null",
     };
-    // The file of [`File`], written around the parts already serialised.
+    // The rest of the file, written around the parts already serialised, then the first line
+    // naming its digest.
+    let mut rest = Vec::with_capacity(prepared.keys.len() + last.len() + 32);
+    rest.extend_from_slice(b"{\"keys\":");
+    rest.extend_from_slice(&prepared.keys);
+    rest.extend_from_slice(b",\"last\":");
+    rest.extend_from_slice(last);
+    rest.push(b'}');
     let head = serde_json::json!({
         "format": FORMAT, "namespace": namespace, "tree_size": tree_size,
         "root": hex::encode(root.0), "latest": ending.latest,
+        "mapping": ending.mapping, "sha256": hex::encode(Sha256::digest(&rest)),
     })
     .to_string();
-    let mut bytes = Vec::with_capacity(head.len() + prepared.keys.len() + last.len() + 32);
-    bytes.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-    bytes.extend_from_slice(b",\"keys\":");
-    bytes.extend_from_slice(&prepared.keys);
-    bytes.extend_from_slice(b",\"last\":");
-    bytes.extend_from_slice(last);
-    bytes.push(b'}');
+    let mut bytes = Vec::with_capacity(head.len() + 1 + rest.len());
+    bytes.extend_from_slice(head.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&rest);
     let _ = write(&json, &bytes);
 }
 
@@ -190,13 +219,14 @@ pub(crate) struct Known {
 }
 
 /// The saved state and the log after it, where they give what the whole log would for
-/// snapshots from `first` on; else the whole log.
+/// snapshots from `first` on (the earliest of them); else the whole log.
 pub(crate) fn known(
     target: &impl Target,
-    namespace: &Uuid,
+    mapping: &Mapping,
     first: Option<DateTime<Utc>>,
 ) -> Result<Known, Error> {
-    if let Some(saved) = load(target, namespace) {
+    let namespace = &mapping.namespace;
+    if let Some(saved) = load(target, mapping) {
         let (tail, read_to) = state::found(target, namespace, saved.tree_size)?;
         let latest = tail
             .iter()
@@ -242,6 +272,8 @@ pub(crate) struct Ending {
     pub(crate) latest: Option<DateTime<Utc>>,
     /// The last snapshot read, if it was CSV.
     pub(crate) last: Option<LastCsv>,
+    /// The fingerprint of the mapping it was read under.
+    pub(crate) mapping: String,
 }
 
 /// Saves `ending` ([`prepare`]d) if the import's `new_events` are all that was appended since

@@ -177,7 +177,7 @@ async fn a_kept_state_that_does_not_match_the_ledger_is_not_used() {
     import_all(&other, &snapshots(12)[..5]).await;
     let foreign = std::fs::read(kept(&other_dir.path().join("l"))).unwrap();
 
-    for damage in ["foreign", "garbage", "behind"] {
+    for damage in ["foreign", "garbage", "altered", "behind"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l");
         let ledger = Ledger::create(&path).unwrap();
@@ -187,6 +187,21 @@ async fn a_kept_state_that_does_not_match_the_ledger_is_not_used() {
         match damage {
             "foreign" => std::fs::write(kept(&path), &foreign).unwrap(),
             "garbage" => std::fs::write(kept(&path), b"{\"format\": 1, \"tre").unwrap(),
+            // Still parses, the root still matches: a key's status changed. Its digest does
+            // not match.
+            "altered" => {
+                let text = std::fs::read_to_string(kept(&path)).unwrap();
+                let (head, rest) = text.split_once('\n').unwrap();
+                let changed = ["announced", "in_progress", "at_risk"]
+                    .iter()
+                    .find_map(|status| {
+                        let from = format!("\"s\":\"{status}\"");
+                        rest.contains(&from)
+                            .then(|| rest.replacen(&from, "\"s\":\"fulfilled\"", 1))
+                    })
+                    .expect("a status to change");
+                std::fs::write(kept(&path), format!("{head}\n{changed}")).unwrap();
+            }
             // A state kept two snapshots ago, still matching the ledger at its size: caught
             // up from the log after it.
             _ => std::fs::write(kept(&path), &behind).unwrap(),

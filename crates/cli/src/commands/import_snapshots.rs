@@ -362,10 +362,11 @@ async fn record(
         let ledger_failed = matches!(e, Error::Ledger { .. });
         let mut f = failure(e);
         if ledger_failed && f.code != exit::BAD_INPUT {
-            // Everything was checked first, so this is the ledger failing part way (I/O, a
-            // conflict with another writer): what was recorded stays, and a rerun completes it.
+            // The ledger failing (I/O, a conflict with another writer): an import that was one
+            // chain of appends wrote nothing, one recorded snapshot by snapshot keeps what it
+            // recorded; either way a rerun completes it.
             f.context = vec![
-                "any snapshot recorded before the failure stays; run the same import again to complete it"
+                "nothing of a snapshot is written unless all of it is; run the same import again to complete it"
                     .to_string(),
             ];
         }

@@ -441,7 +441,9 @@ impl Ledger {
 
     /// Begins a chain of appends ([`AppendChain`]): each one staged by the writer as it is
     /// handed over, all committed together by [`AppendChain::commit`] or none. The writer
-    /// appends nothing else until the chain ends, so keep a chain short-lived.
+    /// holds its write lock and appends nothing else until the chain ends — on PostgreSQL that
+    /// lock is every process's — so keep a chain short-lived, and do not wait on another append
+    /// or chain of this ledger before ending it: that one waits for the chain.
     pub async fn begin_chain(&self) -> Result<AppendChain, Error> {
         let (links, read) = std::sync::mpsc::channel();
         let (reply, answer) = oneshot::channel();

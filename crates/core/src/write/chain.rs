@@ -70,8 +70,10 @@ pub struct AppendChain {
 
 impl AppendChain {
     /// Hands the writer one more append, to stage on top of the ones before it. False once the
-    /// writer has refused the chain ([`AppendChain::commit`] says why) or the chain would hold
-    /// more than [`CHAIN_EVENTS_MAX`] events (the writer refuses it then too).
+    /// writer has refused the chain and stopped reading it ([`AppendChain::commit`] says why);
+    /// a refusal is learnt from a later push, as the writer stages in its own time. A chain of
+    /// more than [`CHAIN_EVENTS_MAX`] events is refused ([`AppendChain::events`] tells how many
+    /// were handed over).
     pub fn push(&mut self, events: Vec<InputEvent>) -> bool {
         self.events += events.len();
         self.links.send(Link::Append(events)).is_ok()

@@ -254,6 +254,14 @@ impl Reader {
             let Some(range) = records.next(&mut record, place).map_err(|e| (e, true))? else {
                 break;
             };
+            // A record ends after its terminator; csv ends one ended by CRLF after the CR and
+            // takes the LF as the start of the next. Here the LF is the record's, as a line's
+            // is, so that the same record is the same bytes however it was found.
+            let end = match body.get(range.end.wrapping_sub(1)..=range.end) {
+                Some(b"\r\n") => range.end + 1,
+                _ => range.end,
+            };
+            let range = range.start.max(at)..end;
             out.rows += 1;
             let unchanged = |was: &Range<usize>, s: usize| {
                 previous.is_some_and(|(p, bytes, _)| {
