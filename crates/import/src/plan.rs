@@ -162,6 +162,7 @@ pub async fn import(
     progress: Progress<'_>,
 ) -> Result<(Plan, Vec<Recorded>), Error> {
     let mut chain = ledger.begin_chain().await?;
+    let per_append = ledger.append_events_max().clamp(1, EVENTS_PER_APPEND_MAX);
     let plan = plan_steps(
         ledger,
         mapping,
@@ -176,7 +177,7 @@ pub async fn import(
                 // A refused link is what the commit reports. A snapshot of more events than
                 // one append holds is several, as [`record`] makes it.
                 Some(c) if fits => {
-                    for part in step.events.chunks(EVENTS_PER_APPEND_MAX) {
+                    for part in step.events.chunks(per_append) {
                         c.push(part.to_vec());
                     }
                 }
