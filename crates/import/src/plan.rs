@@ -132,7 +132,8 @@ pub async fn plan_with_progress(
     options: &Options,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Plan, Error> {
-    let plan = plan_steps(ledger, mapping, snapshots, options, progress, &mut |_| {})?;
+    let prior = prior(ledger, mapping, &snapshots)?;
+    let plan = plan_steps(mapping, snapshots, prior, options, progress, &mut |_| {})?;
     check(ledger, &plan).await?;
     Ok(plan)
 }
@@ -161,12 +162,15 @@ pub async fn import(
     options: &Options,
     progress: Progress<'_>,
 ) -> Result<(Plan, Vec<Recorded>), Error> {
+    // What the ledger holds is read before the chain begins: the writer is held only while
+    // the snapshots are compared.
+    let prior = prior(ledger, mapping, &snapshots)?;
     let mut chain = ledger.begin_chain().await?;
     let per_append = ledger.append_events_max().clamp(1, EVENTS_PER_APPEND_MAX);
     let plan = plan_steps(
-        ledger,
         mapping,
         snapshots,
+        prior,
         options,
         progress.reading,
         &mut |step| {
@@ -239,36 +243,48 @@ fn recorded_by_steps(plan: &Plan, outcome: &AppendOutcome) -> Vec<Recorded> {
         .collect()
 }
 
-/// Reads and compares every snapshot, handing `each` every step as it is planned; checks
-/// nothing against the ledger.
+/// What the ledger holds for the mapping before an import, and the snapshots' SHA-256.
+struct Prior {
+    known: Known,
+    hashes: Vec<String>,
+}
+
+/// [`Prior`] of an import of `snapshots`: the snapshots hashed on a second thread (their
+/// SHA-256 names them in every event) while this one reads what the ledger holds.
+fn prior(ledger: &impl Target, mapping: &Mapping, snapshots: &[Snapshot]) -> Result<Prior, Error> {
+    // The earliest snapshot (not the first given: one may be skipped, or dated before).
+    let first = snapshots.iter().map(|s| s.date.start()).min();
+    let (known, hashes) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| snapshots.iter().map(Snapshot::sha256).collect::<Vec<_>>());
+        let known = saved::known(ledger, mapping, first);
+        (known, hashing.join())
+    });
+    let hashes = hashes.unwrap_or_else(|_| snapshots.iter().map(Snapshot::sha256).collect());
+    Ok(Prior {
+        known: known?,
+        hashes,
+    })
+}
+
+/// Reads and compares every snapshot against what the ledger holds (`prior`), handing `each`
+/// every step as it is planned; checks nothing against the ledger.
 fn plan_steps(
-    ledger: &impl Target,
     mapping: &Mapping,
     snapshots: Vec<Snapshot>,
+    prior: Prior,
     options: &Options,
     progress: &mut (dyn FnMut(usize, usize) + Send),
     each: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<Plan, Error> {
-    // The earliest snapshot (not the first given: one may be skipped, or dated before).
-    let first = snapshots.iter().map(|s| s.date.start()).min();
-    // The snapshots' SHA-256 (which name them in every event) on a second thread, while this
-    // one reads what the ledger holds.
-    let (known, hashes) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| snapshots.iter().map(Snapshot::sha256).collect::<Vec<_>>());
-        let known = saved::known(ledger, mapping, first);
-        let hashes = hashing.join();
-        (known, hashes)
-    });
-    let mut hashes = hashes
-        .unwrap_or_else(|_| snapshots.iter().map(Snapshot::sha256).collect())
-        .into_iter();
+    let Prior { known, hashes } = prior;
+    let mut hashes = hashes.into_iter();
     let Known {
         mut state,
         found,
         latest,
         read_to,
         last,
-    } = known?;
+    } = known;
     let recorded: HashSet<uuid::Uuid> = found.iter().map(|f| f.record.event_id).collect();
     let mut folded: HashSet<uuid::Uuid> = HashSet::new();
     let mut pending = found.into_iter();
