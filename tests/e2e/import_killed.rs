@@ -2,33 +2,75 @@
 //! ledger an uninterrupted run gives; and an import of one chain of appends leaves all of it or
 //! nothing.
 
+use std::path::PathBuf;
+
 use super::import_snapshots::{history, import_ok, log_without_times, write_history};
 use crate::{ok_json, Env};
+
+/// A history of rows over 30 snapshots as CSV files, imported whole, uninterrupted.
+struct Whole {
+    _env: Env,
+    mapping: PathBuf,
+    /// The snapshots, as `DATE=FILE` arguments.
+    args: Vec<String>,
+    /// The tree size and the log the import ends with, and how long it took.
+    full: u64,
+    expected: Vec<serde_json::Value>,
+    run: std::time::Duration,
+}
+
+fn uninterrupted(size: usize) -> Whole {
+    let history = history::history(3, 30, size);
+    let env = Env::with_ledger();
+    let mapping = env.file("m.toml", &history::mapping("retract"));
+    let args = write_history(&env, &history, "csv");
+    let started = std::time::Instant::now();
+    let full = import_ok(&env, &mapping, &args)["tree_size"]
+        .as_u64()
+        .unwrap();
+    let run = started.elapsed();
+    let expected = log_without_times(&env);
+    Whole {
+        _env: env,
+        mapping,
+        args,
+        full,
+        expected,
+        run,
+    }
+}
+
+/// The same import on a fresh ledger, running.
+fn spawned(mapping: &std::path::Path, args: &[String]) -> (Env, std::process::Child) {
+    let env = Env::with_ledger();
+    let mut child = env.process();
+    child
+        .args(["import-snapshots", "--mapping", mapping.to_str().unwrap()])
+        .args(args);
+    let child = child.spawn().unwrap();
+    (env, child)
+}
 
 #[test]
 fn an_import_killed_and_run_again_ends_with_the_ledger_of_an_uninterrupted_run() {
     // More events than one chain of appends holds: the import is checked whole, then recorded
     // snapshot by snapshot, and a kill can land between two snapshots.
-    let history = history::history(3, 30, 500);
-    let whole = Env::with_ledger();
-    let mapping = whole.file("m.toml", &history::mapping("retract"));
-    let args = write_history(&whole, &history, "csv");
-    let full = import_ok(&whole, &mapping, &args)["tree_size"]
-        .as_u64()
-        .unwrap();
+    // The files of the snapshots are the uninterrupted run's: it is kept to the end.
+    let Whole {
+        _env: _files,
+        mapping,
+        args,
+        full,
+        expected,
+        ..
+    } = uninterrupted(500);
     assert!(full > ikrar_core::CHAIN_EVENTS_MAX as u64, "{full} events");
-    let expected = log_without_times(&whole);
 
     // Killed as soon as the ledger's head file shows a first snapshot recorded: between two
     // snapshots, while the rest are being recorded.
     let mut partial_seen = false;
     for _ in 0..5 {
-        let env = Env::with_ledger();
-        let mut child = env.process();
-        child
-            .args(["import-snapshots", "--mapping", mapping.to_str().unwrap()])
-            .args(&args);
-        let mut child = child.spawn().unwrap();
+        let (env, mut child) = spawned(&mapping, &args);
         let started = std::time::Instant::now();
         while child.try_wait().unwrap().is_none()
             && started.elapsed() < std::time::Duration::from_secs(120)
@@ -60,25 +102,20 @@ fn an_import_killed_and_run_again_ends_with_the_ledger_of_an_uninterrupted_run()
 fn an_import_killed_while_its_chain_is_staged_writes_all_of_it_or_nothing() {
     // Fewer events than a chain holds: every snapshot is staged as it is read and the whole
     // import is one commit, so a kill leaves the ledger empty or complete, never part way.
-    let history = history::history(3, 30, 200);
-    let whole = Env::with_ledger();
-    let mapping = whole.file("m.toml", &history::mapping("retract"));
-    let args = write_history(&whole, &history, "csv");
-    let started = std::time::Instant::now();
-    let full = import_ok(&whole, &mapping, &args)["tree_size"]
-        .as_u64()
-        .unwrap();
-    let run = started.elapsed();
+    // The files of the snapshots are the uninterrupted run's: it is kept to the end.
+    let Whole {
+        _env: _files,
+        mapping,
+        args,
+        full,
+        expected,
+        run,
+        ..
+    } = uninterrupted(200);
     assert!(full > 0 && full <= ikrar_core::CHAIN_EVENTS_MAX as u64);
-    let expected = log_without_times(&whole);
     let mut sizes = Vec::new();
     for percent in [30u32, 60, 80, 90, 97] {
-        let env = Env::with_ledger();
-        let mut child = env.process();
-        child
-            .args(["import-snapshots", "--mapping", mapping.to_str().unwrap()])
-            .args(&args);
-        let mut child = child.spawn().unwrap();
+        let (env, mut child) = spawned(&mapping, &args);
         std::thread::sleep(run * percent / 100);
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();

@@ -5,8 +5,11 @@
 //! imports of one snapshot each continuing the one before, record exactly what importing each
 //! snapshot with nothing kept records, where every row is parsed.
 
+mod common;
+
+use common::{import_quietly, log};
 use ikrar_core::Ledger;
-use ikrar_import::{import, Format, Mapping, Options, Progress, Snapshot};
+use ikrar_import::{Format, Mapping, Snapshot};
 
 const MAPPING: &str = r#"namespace = "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 key = "id"
@@ -133,32 +136,7 @@ async fn imported(ledger: &Ledger, snapshots: &[Snapshot]) {
 
 async fn imported_under(ledger: &Ledger, mapping: &str, snapshots: &[Snapshot]) {
     let mapping = Mapping::from_toml(mapping, "m.toml").unwrap();
-    let progress = Progress {
-        reading: &mut |_, _| {},
-        recording: &mut |_, _| {},
-    };
-    import(
-        ledger,
-        &mapping,
-        snapshots.to_vec(),
-        &Options::new("t"),
-        progress,
-    )
-    .await
-    .unwrap();
-}
-
-fn log(ledger: &Ledger) -> Vec<String> {
-    ledger
-        .iter_from(0)
-        .map(|r| {
-            let r = r.unwrap().record;
-            format!(
-                "{} {:?} {:?} {:?}",
-                r.event_id, r.data, r.effective, r.source
-            )
-        })
-        .collect()
+    import_quietly(ledger, &mapping, snapshots).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,18 +182,7 @@ async fn an_import_continued_one_snapshot_at_a_time_ends_with_the_same_ledger() 
             .await
             .unwrap();
     }
-    let strip = |l: &Ledger| -> Vec<(uuid::Uuid, String)> {
-        l.iter_from(0)
-            .map(|r| {
-                let r = r.unwrap().record;
-                (
-                    r.event_id,
-                    format!("{:?}{:?}{:?}", r.data, r.effective, r.source),
-                )
-            })
-            .collect()
-    };
-    assert_eq!(strip(&whole), strip(&steps));
+    assert_eq!(common::log(&whole), common::log(&steps));
 }
 
 proptest::proptest! {

@@ -8,9 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::history;
+use common::{history, import_quietly, log};
 use ikrar_core::{AppendChain, AppendOutcome, Error, Hash, InputEvent, Ledger, Record};
-use ikrar_import::{import, plan, record, Format, Mapping, Options, Progress, Snapshot, Target};
+use ikrar_import::{plan, record, Format, Mapping, Options, Snapshot, Target};
 
 const NAMESPACE: &str = "0f8e2d4c-6b1a-4e3f-9d7c-5a4b3c2d1e0f";
 
@@ -85,51 +85,14 @@ async fn counted(ledger: &Ledger, snapshots: &[Snapshot]) -> (usize, u64) {
         ledger,
         read: AtomicU64::new(0),
     };
-    let progress = Progress {
-        reading: &mut |_, _| {},
-        recording: &mut |_, _| {},
-    };
-    let (plan, _) = import(
-        &target,
-        &mapping(),
-        snapshots.to_vec(),
-        &Options::new("t"),
-        progress,
-    )
-    .await
-    .unwrap();
+    let plan = import_quietly(&target, &mapping(), snapshots).await;
     (plan.new_events(), target.read.load(Ordering::Relaxed))
 }
 
 async fn import_all(ledger: &Ledger, snapshots: &[Snapshot]) -> usize {
-    let progress = Progress {
-        reading: &mut |_, _| {},
-        recording: &mut |_, _| {},
-    };
-    let (plan, _) = import(
-        ledger,
-        &mapping(),
-        snapshots.to_vec(),
-        &Options::new("t"),
-        progress,
-    )
-    .await
-    .unwrap();
-    plan.new_events()
-}
-
-/// The log without the moments of recording (which differ between runs).
-fn log(ledger: &Ledger) -> Vec<String> {
-    ledger
-        .iter_from(0)
-        .map(|r| {
-            let r = r.unwrap().record;
-            format!(
-                "{} {:?} {:?} {:?}",
-                r.event_id, r.data, r.effective, r.source
-            )
-        })
-        .collect()
+    import_quietly(ledger, &mapping(), snapshots)
+        .await
+        .new_events()
 }
 
 /// The ledger the snapshots give read against the whole log, planned and recorded apart.
