@@ -226,7 +226,13 @@ pub(crate) fn known(
     first: Option<DateTime<Utc>>,
 ) -> Result<Known, Error> {
     let namespace = &mapping.namespace;
-    if let Some(saved) = load(target, mapping) {
+    // Snapshots not after what the kept state holds need the whole log: not even its tail is
+    // read for them.
+    let kept = load(target, mapping).filter(|saved| match (first, saved.latest) {
+        (Some(t), Some(l)) => t > l,
+        _ => true,
+    });
+    if let Some(saved) = kept {
         let (tail, read_to) = state::found(target, namespace, saved.tree_size)?;
         let latest = tail
             .iter()
