@@ -131,35 +131,13 @@ pub(crate) fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Resu
                 })
             })?;
             let target_position = target.record.position;
-            // The retraction itself is in the retracted event's stream: its own entry there
-            // keeps the stream's versions whole.
-            let own = match &target.record.data {
-                EventData::CommitmentMade(x) => Some((TAG_COMMITMENT, x.commitment_id)),
-                EventData::CommitmentAmended(x) => Some((TAG_COMMITMENT, x.commitment_id)),
-                EventData::CommitmentStatusChanged(x) => Some((TAG_COMMITMENT, x.commitment_id)),
-                EventData::MeetingHeld(x) => Some((TAG_MEETING, x.meeting_id)),
-                EventData::MeetingLinked(x) => Some((TAG_MEETING, x.meeting_id)),
-                EventData::EventRetracted(_) => None,
-            };
-            if let Some((tag, id)) = own {
-                push(t, tag, id, entry(record, true, Change::Retraction));
+            let subjects = subjects(&target.record.data);
+            // The retraction itself is in the retracted event's stream (the first subject):
+            // its own entry there keeps the stream's versions whole.
+            if let Some((tag, id)) = subjects.first() {
+                push(t, *tag, *id, entry(record, true, Change::Retraction));
             }
             // Every timeline that holds an entry of the retracted event.
-            let subjects: Vec<(u8, Uuid)> = match &target.record.data {
-                EventData::CommitmentMade(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
-                EventData::CommitmentAmended(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
-                EventData::CommitmentStatusChanged(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
-                EventData::MeetingHeld(x) => std::iter::once((TAG_MEETING, x.meeting_id))
-                    .chain(x.commitment_ids.iter().map(|c| (TAG_COMMITMENT, *c)))
-                    .collect(),
-                EventData::MeetingLinked(x) => {
-                    vec![
-                        (TAG_MEETING, x.meeting_id),
-                        (TAG_COMMITMENT, x.commitment_id),
-                    ]
-                }
-                EventData::EventRetracted(_) => Vec::new(),
-            };
             for (tag, id) in subjects {
                 let map = if tag == TAG_COMMITMENT {
                     &mut t.commitments
@@ -177,6 +155,24 @@ pub(crate) fn apply(t: &mut Timelines, ledger: &Ledger, record: &Record) -> Resu
         }
     }
     Ok(())
+}
+
+/// The subjects whose timelines an event of this kind files an entry in: its own stream first,
+/// then those it names (none for a retraction: what it touches is what its target touched).
+pub(crate) fn subjects(data: &EventData) -> Vec<(u8, Uuid)> {
+    match data {
+        EventData::CommitmentMade(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
+        EventData::CommitmentAmended(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
+        EventData::CommitmentStatusChanged(x) => vec![(TAG_COMMITMENT, x.commitment_id)],
+        EventData::MeetingHeld(x) => std::iter::once((TAG_MEETING, x.meeting_id))
+            .chain(x.commitment_ids.iter().map(|c| (TAG_COMMITMENT, *c)))
+            .collect(),
+        EventData::MeetingLinked(x) => vec![
+            (TAG_MEETING, x.meeting_id),
+            (TAG_COMMITMENT, x.commitment_id),
+        ],
+        EventData::EventRetracted(_) => Vec::new(),
+    }
 }
 
 /// Adds a title and summary to what a search of the commitment tests first. A summary not held

@@ -50,19 +50,26 @@ const ABSENT_MAX: usize = 65_536;
 #[derive(Clone)]
 pub(crate) struct Directory {
     pub(crate) path: PathBuf,
-    reached: u64,
+    /// The position the snapshot file reflects.
+    pub(crate) base: u64,
+    /// The position reached: `base`, and the log's tail after it held in `tail`.
+    pub(crate) reached: u64,
+    /// The records after the snapshot's position, as entries per subject, merged into every
+    /// timeline read (`crate::tail`): a projection behind the head catches up without reading
+    /// its snapshot whole. Shared with the copies a pass takes.
+    pub(crate) tail: std::sync::Arc<crate::tail::Tail>,
     /// The snapshot file's length.
     pub(crate) file_bytes: u64,
     /// The directory's records as stored: sorted by subject id, [`DIRECTORY_RECORD_BYTES`] each
     /// (shared by the copies a pass takes).
     records: std::sync::Arc<Vec<u8>>,
     /// Subjects (id and kind) looked for and not in the snapshot.
-    absent: HashSet<(Uuid, u8)>,
+    pub(crate) absent: HashSet<(Uuid, u8)>,
 }
 
-/// The snapshot at `path`'s directory, if the snapshot is of this format, of this ledger and at
-/// its head (`Ok(None)` otherwise, or if there is none: the caller reads it whole, or
-/// rebuilds).
+/// The snapshot at `path`'s directory, if the snapshot is of this format and of this ledger at
+/// its position, the ledger's head or before it (`Ok(None)` otherwise, or if there is none: the
+/// caller reads it whole, or rebuilds).
 pub(crate) fn open_directory(path: &Path, ledger: &Ledger) -> Result<Option<Directory>, Error> {
     let damaged = |what: &str| Error::Projection(format!("{}: {what}", path.display()));
     let io = |e: std::io::Error| damaged(&e.to_string());
@@ -78,7 +85,7 @@ pub(crate) fn open_directory(path: &Path, ledger: &Ledger) -> Result<Option<Dire
         return Ok(None);
     }
     let reached = u64::from_be_bytes(header[12..20].try_into().expect("8 bytes"));
-    if reached != ledger.head().tree_size || ledger.root_at(reached)?.0 != header[20..52] {
+    if reached > ledger.head().tree_size || ledger.root_at(reached)?.0 != header[20..52] {
         return Ok(None);
     }
     let len = file.seek(SeekFrom::End(0)).map_err(io)?;
@@ -109,7 +116,9 @@ pub(crate) fn open_directory(path: &Path, ledger: &Ledger) -> Result<Option<Dire
     }
     Ok(Some(Directory {
         path: path.to_path_buf(),
+        base: reached,
         reached,
+        tail: Default::default(),
         file_bytes: len,
         records: std::sync::Arc::new(records),
         absent: HashSet::new(),
@@ -117,24 +126,20 @@ pub(crate) fn open_directory(path: &Path, ledger: &Ledger) -> Result<Option<Dire
 }
 
 impl Directory {
-    /// The position reached by the snapshot (the ledger's head when it was opened).
-    pub(crate) fn reached(&self) -> u64 {
-        self.reached
-    }
-
     /// Every subject in the snapshot whose id's text form starts with `prefix`: what a whole
     /// projection's `ids_with_prefix` gives, from the directory alone (it names every timeline).
     pub(crate) fn ids_with_prefix(&self, prefix: &str) -> Vec<Uuid> {
         self.records
             .chunks(DIRECTORY_RECORD_BYTES)
             .filter_map(|r| Uuid::from_slice(&r[1..17]).ok())
+            .chain(self.tail.subjects().map(|(_, id)| id))
             .filter(|id| id.to_string().starts_with(prefix))
             .collect()
     }
 
     /// The directory record of `id` as a subject of kind `tag` (commitments and meetings are
     /// separate streams: one id may be both).
-    fn record(&self, id: Uuid, tag: u8) -> Option<&[u8]> {
+    pub(crate) fn record(&self, id: Uuid, tag: u8) -> Option<&[u8]> {
         let record_at =
             |i: usize| &self.records[i * DIRECTORY_RECORD_BYTES..(i + 1) * DIRECTORY_RECORD_BYTES];
         // Sorted as the writer sorts: by id, then tag.
@@ -152,18 +157,27 @@ impl Directory {
         None
     }
 
+    /// Where the snapshot stores `id`'s timeline as a subject of kind `tag` (`u64::MAX` if it
+    /// does not: past every timeline it has).
+    pub(crate) fn offset_of(&self, id: Uuid, tag: u8) -> u64 {
+        self.record(id, tag).map_or(u64::MAX, record_offset)
+    }
+
     /// Whether the snapshot has a timeline for `id` as a subject of kind `tag`.
     pub(crate) fn has(&self, id: Uuid, tag: u8) -> bool {
-        self.record(id, tag).is_some()
+        self.record(id, tag).is_some() || self.tail.has(tag, id)
     }
 
     /// `id`'s timeline as a subject of kind `tag`, read and checked; `None` if there is none.
     fn read(&self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
-        let Some(record) = self.record(id, tag) else {
-            return Ok(None);
+        let stored = match self.record(id, tag) {
+            Some(record) => {
+                let mut file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
+                Some(self.read_at(&mut file, record)?)
+            }
+            None => None,
         };
-        let mut file = std::fs::File::open(&self.path).map_err(ikrar_core::Error::Io)?;
-        self.read_at(&mut file, record).map(Some)
+        Ok(self.tail.merged(tag, id, stored))
     }
 
     /// The snapshot opened for a pass over many timelines (`crate::streamed`): one handle for
@@ -183,7 +197,9 @@ impl Directory {
     pub(crate) fn for_a_pass(&self) -> Directory {
         Directory {
             path: self.path.clone(),
+            base: self.base,
             reached: self.reached,
+            tail: self.tail.clone(),
             file_bytes: self.file_bytes,
             records: self.records.clone(),
             absent: HashSet::new(),
@@ -206,7 +222,7 @@ impl Directory {
             return Err(damaged("a timeline does not match its digest"));
         }
         let entries: Vec<Entry> = postcard::from_bytes(&bytes)?;
-        check_entries(tag, &entries, self.reached).map_err(|what| damaged(&what))?;
+        check_entries(tag, &entries, self.base).map_err(|what| damaged(&what))?;
         Ok(entries)
     }
 
@@ -234,10 +250,10 @@ pub(crate) struct Pass<'a> {
     at: u64,
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
     /// Every commitment's timeline, read and checked one at a time and handed to `each`, in
-    /// the order they lie in the file: a question about all of them (a summary in a past
-    /// basis) answered without holding them all.
+    /// the order they lie in the file, then those only the tail holds: a question about all of
+    /// them (a summary in a past basis) answered without holding them all.
     pub(crate) fn each_commitment(
         &mut self,
         each: impl FnMut(Uuid, Timeline),
@@ -261,22 +277,66 @@ impl Pass<'_> {
         for record in records {
             let entries = self.read(record)?;
             let id = Uuid::from_slice(&record[1..17]).expect("16 bytes");
+            let entries = directory
+                .tail
+                .merged(tag, id, Some(entries))
+                .unwrap_or_default();
+            each(id, Timeline { entries });
+        }
+        for id in directory.tail.only_in_tail(tag, directory) {
+            let entries = directory.tail.merged(tag, id, None).unwrap_or_default();
             each(id, Timeline { entries });
         }
         Ok(())
+    }
+
+    /// The stored bytes of the timeline a directory `record` names, as they are (a save that
+    /// carries unchanged timelines over copies them: `crate::tail`).
+    pub(crate) fn raw(&mut self, record: &[u8]) -> Result<Vec<u8>, Error> {
+        let failed = |e: std::io::Error| {
+            Error::Projection(format!("{}: {e}", self.directory.path.display()))
+        };
+        let offset = record_offset(record);
+        let delta = i64::try_from(offset as i128 - self.at as i128)
+            .map_err(|e| failed(std::io::Error::other(e)))?;
+        self.file.seek_relative(delta).map_err(failed)?;
+        self.at = offset;
+        let len = record_len(record);
+        if len > TIMELINE_BYTES_MAX {
+            return Err(failed(std::io::Error::other(
+                "a timeline's length is out of range",
+            )));
+        }
+        let mut bytes = vec![0u8; len as usize];
+        self.file.read_exact(&mut bytes).map_err(failed)?;
+        self.at = offset + u64::from(len);
+        Ok(bytes)
+    }
+
+    /// The directory's records of subjects of kind `tag`, in the order they lie in the file.
+    pub(crate) fn records_of(&self, tag: u8) -> Vec<&'a [u8]> {
+        let mut records: Vec<&[u8]> = self
+            .directory
+            .records
+            .chunks(DIRECTORY_RECORD_BYTES)
+            .filter(|r| r[0] == tag)
+            .collect();
+        records.sort_unstable_by_key(|r| record_offset(r));
+        records
     }
 
     /// The timeline of `id` as a subject of kind `tag`, through this pass's handle; `None` if
     /// there is none.
     pub(crate) fn read_subject(&mut self, id: Uuid, tag: u8) -> Result<Option<Vec<Entry>>, Error> {
         let directory = self.directory;
-        match directory.record(id, tag) {
-            Some(record) => self.read(record).map(Some),
-            None => Ok(None),
-        }
+        let stored = match directory.record(id, tag) {
+            Some(record) => Some(self.read(record)?),
+            None => None,
+        };
+        Ok(directory.tail.merged(tag, id, stored))
     }
 
-    fn read(&mut self, record: &[u8]) -> Result<Vec<Entry>, Error> {
+    pub(crate) fn read(&mut self, record: &[u8]) -> Result<Vec<Entry>, Error> {
         let offset = record_offset(record);
         // A seek relative to where the handle is keeps the buffer when the timeline is in it
         // (a seek to an absolute offset drops the buffer every time: a megabyte read again

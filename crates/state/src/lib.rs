@@ -46,6 +46,7 @@ pub mod reference;
 mod series;
 mod snapshot;
 mod streamed;
+mod tail;
 mod timeline;
 mod view;
 

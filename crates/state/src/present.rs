@@ -26,22 +26,88 @@ const PRESENT_FORMAT: u32 = 1;
 
 /// What the file holds.
 #[derive(Serialize, Deserialize)]
-struct Present {
+pub(crate) struct Present {
     format: u32,
     /// The position the counts are known at, and the ledger's root there (hex).
-    reached: u64,
+    pub(crate) reached: u64,
     root: String,
     /// The counts hold for `as_of` in `[from, until)` (microseconds since the Unix epoch;
     /// `until` absent: no entry takes effect later).
-    from_micros: i64,
-    until_micros: Option<i64>,
-    total: u64,
-    by_status: BTreeMap<StatusKey, u64>,
-    by_party: BTreeMap<String, u64>,
+    pub(crate) from_micros: i64,
+    pub(crate) until_micros: Option<i64>,
+    pub(crate) total: u64,
+    pub(crate) by_status: BTreeMap<StatusKey, u64>,
+    pub(crate) by_party: BTreeMap<String, u64>,
 }
 
-/// Writes the counts of `t` (at `t.reached`, whose root is `root`) as of `now`: a new file,
-/// renamed over the old one only once whole.
+impl Present {
+    /// The counts of `summary`, known at `reached` (whose root is `root`), holding for `as_of`
+    /// in `[from_micros, until_micros)`.
+    pub(crate) fn new(
+        reached: u64,
+        root: &[u8; 32],
+        from_micros: i64,
+        until_micros: Option<i64>,
+        summary: Summary,
+    ) -> Present {
+        Present {
+            format: PRESENT_FORMAT,
+            reached,
+            root: hex::encode(root),
+            from_micros,
+            until_micros,
+            total: summary.total,
+            by_status: summary.by_status,
+            by_party: summary.by_party,
+        }
+    }
+
+    /// The counts as a summary in `basis`.
+    pub(crate) fn summary(&self, basis: &ResolvedBasis) -> Summary {
+        let mut summary = Summary::from_statuses(basis, std::iter::empty());
+        summary.total = self.total;
+        summary.by_status = self.by_status.clone();
+        summary.by_party = self.by_party.clone();
+        summary
+    }
+
+    /// Writes the counts to `dir`: a new file, renamed over the old one only once whole.
+    pub(crate) fn store(&self, dir: &Path) -> std::io::Result<()> {
+        let body = serde_json::to_string(self).map_err(std::io::Error::other)?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        let tmp = dir.join(format!("{PRESENT_FILE}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, format!("{body}\n{digest}\n"))?;
+        std::fs::rename(&tmp, dir.join(PRESENT_FILE))
+    }
+
+    /// The counts in `dir`, if they are whole, of this ledger at `reached`, and hold at
+    /// `as_of_micros`.
+    pub(crate) fn load(
+        dir: &Path,
+        ledger: &Ledger,
+        reached: u64,
+        as_of_micros: i64,
+    ) -> Option<Present> {
+        let text = std::fs::read_to_string(dir.join(PRESENT_FILE)).ok()?;
+        let (body, digest) = text.trim_end().split_once('\n')?;
+        if hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())) != digest {
+            return None;
+        }
+        let present: Present = serde_json::from_str(body).ok()?;
+        let holds = present.format == PRESENT_FORMAT
+            && present.reached == reached
+            && present.from_micros <= as_of_micros
+            && present
+                .until_micros
+                .is_none_or(|until| as_of_micros < until)
+            && ledger
+                .root_at(reached)
+                .is_ok_and(|root| hex::encode(root.0) == present.root);
+        holds.then_some(present)
+    }
+}
+
+/// Writes the counts of `t` (at `t.reached`, whose root is `root`) as of `now`.
 pub(crate) fn write_present(
     dir: &Path,
     t: &Timelines,
@@ -60,21 +126,7 @@ pub(crate) fn write_present(
         .filter(|e| e.position < t.reached && e.effective_micros > now_micros)
         .map(|e| e.effective_micros)
         .min();
-    let present = Present {
-        format: PRESENT_FORMAT,
-        reached: t.reached,
-        root: hex::encode(root),
-        from_micros: now_micros,
-        until_micros,
-        total: summary.total,
-        by_status: summary.by_status,
-        by_party: summary.by_party,
-    };
-    let body = serde_json::to_string(&present).map_err(std::io::Error::other)?;
-    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
-    let tmp = dir.join(format!("{PRESENT_FILE}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, format!("{body}\n{digest}\n"))?;
-    std::fs::rename(&tmp, dir.join(PRESENT_FILE))
+    Present::new(t.reached, root, now_micros, until_micros, summary).store(dir)
 }
 
 /// The summary in `basis` from the counts in `dir`, if they are whole, of this ledger at
@@ -88,26 +140,6 @@ pub(crate) fn read_present(
     if basis.tree_size != reached {
         return None;
     }
-    let text = std::fs::read_to_string(dir.join(PRESENT_FILE)).ok()?;
-    let (body, digest) = text.trim_end().split_once('\n')?;
-    if hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())) != digest {
-        return None;
-    }
-    let present: Present = serde_json::from_str(body).ok()?;
-    let as_of = basis.as_of.timestamp_micros();
-    let holds = present.format == PRESENT_FORMAT
-        && present.reached == reached
-        && present.from_micros <= as_of
-        && present.until_micros.is_none_or(|until| as_of < until)
-        && ledger
-            .root_at(reached)
-            .is_ok_and(|root| hex::encode(root.0) == present.root);
-    if !holds {
-        return None;
-    }
-    let mut summary = Summary::from_statuses(basis, std::iter::empty());
-    summary.total = present.total;
-    summary.by_status = present.by_status;
-    summary.by_party = present.by_party;
-    Some(summary)
+    let present = Present::load(dir, ledger, reached, basis.as_of.timestamp_micros())?;
+    Some(present.summary(basis))
 }

@@ -36,7 +36,7 @@ pub const PROJECTION_DIR: &str = "projections/state";
 /// A snapshot is saved when the projection is an eighth of the ledger (and at least one record)
 /// past the last one. Each save rewrites the whole file, so this bounds the writing at about
 /// eight entries per record applied, and an open replays at most an eighth of the log.
-const SAVE_LAG_FRACTION: u64 = 8;
+pub(crate) const SAVE_LAG_FRACTION: u64 = 8;
 /// While catching up from far behind, the snapshot is saved when the records applied since the
 /// last save reach the position of that save (and at least this many): saves at doubling
 /// positions, so a from-scratch replay writes about twice the final snapshot, and an
@@ -45,7 +45,7 @@ const CATCH_UP_SAVE_MIN_RECORDS: u64 = 1_000_000;
 /// How often, in records, a long catch-up checks whether to save.
 const CATCH_UP_CHECK_EVERY_RECORDS: u64 = 100_000;
 /// Records read from the log and then applied under one hold of the projection's lock.
-const CATCH_UP_CHUNK_RECORDS: usize = 1_024;
+pub(crate) const CATCH_UP_CHUNK_RECORDS: usize = 1_024;
 /// Every subject's timeline, and the position they reflect.
 #[derive(Default, Clone)]
 pub(crate) struct Timelines {
@@ -119,16 +119,18 @@ impl Projection {
         if let Some(dir) = &projection.dir {
             std::fs::create_dir_all(dir).map_err(ikrar_core::Error::Io)?;
             remove_other_files(dir);
-            // A snapshot at the head is read lazily: a query about one subject then reads
-            // what it folds (`crate::lazy`), and anything else reads the rest first.
+            // A snapshot of this ledger is read lazily: a query about one subject then reads
+            // what it folds (`crate::lazy`), and anything else reads the rest first; one
+            // behind the head follows the log's tail (`crate::tail`).
             match crate::lazy::open_directory(&dir.join(SNAPSHOT_FILE), ledger) {
                 Ok(Some(directory)) => {
                     {
                         let mut t = projection.lock_raw();
-                        t.reached = directory.reached();
-                        t.saved = directory.reached();
+                        t.reached = directory.reached;
+                        t.saved = directory.reached;
                         t.lazy = Some(directory);
                     }
+                    projection.catch_up_with_progress(progress)?;
                     return Ok(projection);
                 }
                 Ok(None) => {}
@@ -147,6 +149,11 @@ impl Projection {
         }
         projection.catch_up_with_progress(progress)?;
         Ok(projection)
+    }
+
+    /// Where this projection's snapshot lives (`None`: memory only).
+    pub(crate) fn snapshot_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
     }
 
     /// The directory of a ledger's state projection snapshot (`None` for a database ledger,
@@ -183,9 +190,14 @@ impl Projection {
         };
         let reached = t.reached;
         match read_snapshot(&directory.path, &self.ledger) {
-            // Any whole snapshot of this ledger at least as far will do (it is checked as every
-            // whole read is); one short of what the directory promised is not used.
-            Ok(Some(whole)) if whole.reached >= reached => *t = whole,
+            // Any whole snapshot of this ledger will do (it is checked as every whole read is),
+            // brought to where the lazy projection was (its tail, folded from the log).
+            Ok(Some(whole)) if whole.reached >= directory.base => {
+                *t = whole;
+                if let Err(e) = self.apply_from_log(&mut t, reached) {
+                    tracing::error!(error = %e, reached = t.reached, "the projection could not follow the log");
+                }
+            }
             read => {
                 if let Err(e) = read {
                     tracing::warn!(error = %e, "the projection's snapshot is rebuilt from the log");
@@ -256,6 +268,10 @@ impl Projection {
         let head = self.ledger.head().tree_size;
         let start = self.reached();
         if start >= head {
+            return Ok(());
+        }
+        if self.catch_up_tail(head)? {
+            progress(head - start, head - start);
             return Ok(());
         }
         // The log is read without the lock, and the lock is taken per chunk to apply it: a
@@ -343,10 +359,18 @@ impl Projection {
     /// Saves the snapshot if it is behind (it is a cache: this only saves work at the next
     /// open).
     pub fn flush(&self) -> Result<(), Error> {
-        // A lazily read projection is its snapshot: nothing to save.
         let mut t = self.lock_raw();
-        if t.lazy.is_none() && t.reached > t.saved {
-            self.save(&mut t)?;
+        match &t.lazy {
+            // A lazily read projection is its snapshot and the log's tail after it: saved once
+            // the tail is long enough that reading it again costs the next process more.
+            Some(directory)
+                if directory.reached - directory.base >= crate::tail::FLUSH_TAIL_RECORDS =>
+            {
+                self.save_tail(&mut t)?
+            }
+            Some(_) => {}
+            None if t.reached > t.saved => self.save(&mut t)?,
+            None => {}
         }
         Ok(())
     }

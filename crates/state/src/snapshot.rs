@@ -113,13 +113,35 @@ impl<R: Read> Read for Hashing<R> {
 /// The directory lets a query about one subject read one timeline (`crate::lazy`): the header,
 /// the footer and the directory are checked, then that timeline against its own digest.
 pub(crate) fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
+    write_snapshot_with(dir, t.reached, root, |w| {
+        for (tag, map) in [(TAG_COMMITMENT, &t.commitments), (TAG_MEETING, &t.meetings)] {
+            for (id, timeline) in map {
+                w.timeline(tag, *id, &timeline.entries)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes a snapshot at `reached` (whose root is `root`) to `dir` with the timelines `fill`
+/// gives its writer: a new file, renamed over the old one only once whole.
+pub(crate) fn write_snapshot_with(
+    dir: &Path,
+    reached: u64,
+    root: &[u8; 32],
+    fill: impl FnOnce(&mut SnapshotWriter) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     // A name of its own per write: two projections of one ledger in one process never write
     // the same file.
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!("{SNAPSHOT_FILE}.{}.{n}.tmp", std::process::id()));
-    let file = std::fs::File::create(&tmp)?;
-    let written = write_snapshot_to(file, t, root)
+    let written = std::fs::File::create(&tmp)
+        .and_then(|file| SnapshotWriter::begin(file, reached, root))
+        .and_then(|mut w| {
+            fill(&mut w)?;
+            w.finish()
+        })
         .and_then(|()| std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -127,58 +149,93 @@ pub(crate) fn write_snapshot(dir: &Path, t: &Timelines, root: &[u8; 32]) -> std:
     written
 }
 
-fn write_snapshot_to(file: std::fs::File, t: &Timelines, root: &[u8; 32]) -> std::io::Result<()> {
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        digest: sha2::Sha256::default(),
-        bytes: 0,
-    };
-    let mut directory: Vec<[u8; DIRECTORY_RECORD_BYTES]> = Vec::new();
-    out.write_all(SNAPSHOT_MAGIC)?;
-    out.write_all(&PROJECTION_FORMAT.to_be_bytes())?;
-    out.write_all(&t.reached.to_be_bytes())?;
-    out.write_all(root)?;
-    let mut timelines = 0u64;
-    for (tag, map) in [(TAG_COMMITMENT, &t.commitments), (TAG_MEETING, &t.meetings)] {
-        for (id, timeline) in map {
-            let entries = postcard::to_stdvec(&timeline.entries)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let len = u32::try_from(entries.len())
-                .ok()
-                .filter(|l| *l <= TIMELINE_BYTES_MAX)
-                .ok_or_else(|| std::io::Error::other("a timeline too large to save"))?;
-            out.write_all(&[tag])?;
-            out.write_all(id.as_bytes())?;
-            out.write_all(&len.to_be_bytes())?;
-            let mut record = [0u8; DIRECTORY_RECORD_BYTES];
-            record[0] = tag;
-            record[1..17].copy_from_slice(id.as_bytes());
-            record[17..25].copy_from_slice(&out.bytes.to_be_bytes());
-            record[25..29].copy_from_slice(&len.to_be_bytes());
-            record[29..].copy_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(&entries));
-            directory.push(record);
-            out.write_all(&entries)?;
-            timelines += 1;
+/// A snapshot being written, timeline by timeline ([`write_snapshot_with`]).
+pub(crate) struct SnapshotWriter {
+    out: Hashing<BufWriter<std::fs::File>>,
+    directory: Vec<[u8; DIRECTORY_RECORD_BYTES]>,
+    timelines: u64,
+}
+
+impl SnapshotWriter {
+    fn begin(file: std::fs::File, reached: u64, root: &[u8; 32]) -> std::io::Result<Self> {
+        let mut out = Hashing {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            digest: sha2::Sha256::default(),
+            bytes: 0,
+        };
+        out.write_all(SNAPSHOT_MAGIC)?;
+        out.write_all(&PROJECTION_FORMAT.to_be_bytes())?;
+        out.write_all(&reached.to_be_bytes())?;
+        out.write_all(root)?;
+        Ok(SnapshotWriter {
+            out,
+            directory: Vec::new(),
+            timelines: 0,
+        })
+    }
+
+    /// Adds the timeline of subject `id` of kind `tag`.
+    pub(crate) fn timeline(&mut self, tag: u8, id: Uuid, entries: &[Entry]) -> std::io::Result<()> {
+        let bytes =
+            postcard::to_stdvec(entries).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+        self.stored(tag, id, &bytes, &digest)
+    }
+
+    /// Adds a timeline's entries as another snapshot stored them (`bytes`, whose SHA-256 is
+    /// `digest`): carried over without decoding.
+    pub(crate) fn stored(
+        &mut self,
+        tag: u8,
+        id: Uuid,
+        bytes: &[u8],
+        digest: &[u8],
+    ) -> std::io::Result<()> {
+        let len = u32::try_from(bytes.len())
+            .ok()
+            .filter(|l| *l <= TIMELINE_BYTES_MAX)
+            .ok_or_else(|| std::io::Error::other("a timeline too large to save"))?;
+        let out = &mut self.out;
+        out.write_all(&[tag])?;
+        out.write_all(id.as_bytes())?;
+        out.write_all(&len.to_be_bytes())?;
+        let mut record = [0u8; DIRECTORY_RECORD_BYTES];
+        record[0] = tag;
+        record[1..17].copy_from_slice(id.as_bytes());
+        record[17..25].copy_from_slice(&out.bytes.to_be_bytes());
+        record[25..29].copy_from_slice(&len.to_be_bytes());
+        record[29..].copy_from_slice(digest);
+        self.directory.push(record);
+        out.write_all(bytes)?;
+        self.timelines += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        let SnapshotWriter {
+            mut out,
+            mut directory,
+            timelines,
+        } = self;
+        out.write_all(&[TAG_END])?;
+        out.write_all(&timelines.to_be_bytes())?;
+        // Sorted by subject id (then tag), for a binary search of the bytes as they are read.
+        directory.sort_unstable_by(|a, b| (&a[1..17], a[0]).cmp(&(&b[1..17], b[0])));
+        let directory_offset = out.bytes;
+        let mut directory_digest = sha2::Sha256::default();
+        for record in &directory {
+            sha2::Digest::update(&mut directory_digest, record);
+            out.write_all(record)?;
         }
+        out.write_all(&directory_offset.to_be_bytes())?;
+        out.write_all(&(directory.len() as u64).to_be_bytes())?;
+        out.write_all(&sha2::Digest::finalize(directory_digest))?;
+        let digest = sha2::Digest::finalize(out.digest);
+        let mut file = out.inner;
+        file.write_all(&digest)?;
+        file.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
     }
-    out.write_all(&[TAG_END])?;
-    out.write_all(&timelines.to_be_bytes())?;
-    // Sorted by subject id (then tag), for a binary search of the bytes as they are read.
-    directory.sort_unstable_by(|a, b| (&a[1..17], a[0]).cmp(&(&b[1..17], b[0])));
-    let directory_offset = out.bytes;
-    let mut directory_digest = sha2::Sha256::default();
-    for record in &directory {
-        sha2::Digest::update(&mut directory_digest, record);
-        out.write_all(record)?;
-    }
-    out.write_all(&directory_offset.to_be_bytes())?;
-    out.write_all(&(directory.len() as u64).to_be_bytes())?;
-    out.write_all(&sha2::Digest::finalize(directory_digest))?;
-    let digest = sha2::Digest::finalize(out.digest);
-    let mut file = out.inner;
-    file.write_all(&digest)?;
-    file.into_inner().map_err(|e| e.into_error())?;
-    Ok(())
 }
 
 /// Reads a snapshot: `Ok(None)` if there is none; an error if it is damaged, of another
