@@ -42,6 +42,7 @@ mod lazy;
 mod present;
 mod projection;
 mod query;
+mod rebuild;
 pub mod reference;
 mod series;
 mod snapshot;
@@ -55,6 +56,7 @@ pub use error::Error;
 pub use lazy::{LAZY_TIMELINES_MAX, STREAMED_ABOVE_BYTES};
 pub use projection::{Projection, PROJECTION_DIR};
 pub use query::{normalize_words, ListFilter, Listed, MeetingFilter, Page, Sort};
+pub use rebuild::{rebuild_directory, rebuild_directory_with};
 pub use series::StatusSeries;
 pub use view::{
     view_instant, Change, ChangedCommitment, CommitmentView, Diff, MeetingView, StatusKey, Summary,

@@ -557,22 +557,29 @@ pub(super) fn rebuild(path: &Path, format: Format) -> Result<(), Failure> {
         .with_context("stop the server to rebuild them from the log"));
     }
     let ledger = ikrar_core::Ledger::open(path)?;
-    let state = Projection::open(&ledger).map_err(state_failure)?;
     let bar = progress(ledger.head().tree_size, "rebuilding");
-    state
-        .rebuild(&mut |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .map_err(state_failure)?;
-    state.flush().map_err(state_failure)?;
+    let mut on_progress = |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let reached = match ledger.path().map(Path::to_path_buf) {
+        // A ledger directory is rebuilt in parts, the ledger closed and opened again as the
+        // log is read: memory bounded whatever the ledger's size (`ikrar_state::rebuild_directory`).
+        Some(dir) => {
+            drop(ledger);
+            ikrar_state::rebuild_directory(&dir, &mut on_progress).map_err(state_failure)?
+        }
+        None => {
+            let state = Projection::open(&ledger).map_err(state_failure)?;
+            state.rebuild(&mut on_progress).map_err(state_failure)?;
+            state.flush().map_err(state_failure)?;
+            state.reached()
+        }
+    };
     bar.finish_and_clear();
     match format {
-        Format::Table => outln!(
-            "rebuilt the state projection from {} events",
-            state.reached()
-        ),
-        _ => print_json(&serde_json::json!({"rebuilt": ["state"], "tree_size": state.reached()})),
+        Format::Table => outln!("rebuilt the state projection from {reached} events"),
+        _ => print_json(&serde_json::json!({"rebuilt": ["state"], "tree_size": reached})),
     }
     Ok(())
 }
