@@ -111,7 +111,7 @@ fn cli_run(bin: &Path, file: &Path, events: u64, location: &Path) -> (f64, f64) 
 /// Waits for `child`, reading its peak RSS (`VmHWM`, KiB) every 10 ms while it runs. The
 /// kernel keeps the peak, so the last reading misses only what grew in the last 10 ms —
 /// nothing, for `ikrar append`, which still holds its index while it prints the positions.
-fn wait_with_peak_rss(mut child: std::process::Child) -> (i32, i64) {
+pub(crate) fn wait_with_peak_rss(mut child: std::process::Child) -> (i32, i64) {
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0;
     loop {

@@ -37,6 +37,9 @@ pub struct Sizes {
     /// Events of the one file `ikrar append` is given (run only where an `ikrar` binary is
     /// found: `IKRAR_BIN`, or beside `compare`).
     pub cli_append_events: u64,
+    /// Events of the ledger the CLI's questions and `ikrar serve` are measured on (also only
+    /// with an `ikrar` binary; kept between runs under `target/bench-ledgers/`).
+    pub large_ledger_events: u64,
 }
 
 impl Sizes {
@@ -50,6 +53,7 @@ impl Sizes {
             ledger_events: 100_000,
             queries: 2_000,
             cli_append_events: 200_000,
+            large_ledger_events: 200_000,
         }
     }
 
@@ -63,6 +67,7 @@ impl Sizes {
             ledger_events: 1_000_000,
             queries: 10_000,
             cli_append_events: 1_000_000,
+            large_ledger_events: 1_000_000,
         }
     }
 
@@ -76,6 +81,7 @@ impl Sizes {
             ledger_events: 2_000,
             queries: 50,
             cli_append_events: 2_000,
+            large_ledger_events: 2_000,
         }
     }
 }
@@ -554,11 +560,18 @@ pub fn run(sizes: &Sizes, probe: ProbeRunner<'_>, postgres: Option<&str>) -> Vec
     ];
     ledger_workloads(sizes, dir.path(), probe, postgres, &mut out);
     match crate::cli_append::ikrar_binary() {
-        Some(bin) => out.extend(crate::cli_append::workloads(
-            sizes.cli_append_events,
-            dir.path(),
-            &bin,
-        )),
+        Some(bin) => {
+            out.extend(crate::cli_append::workloads(
+                sizes.cli_append_events,
+                dir.path(),
+                &bin,
+            ));
+            out.extend(crate::large_ledger::workloads(
+                sizes.large_ledger_events,
+                dir.path(),
+                &bin,
+            ));
+        }
         None => eprintln!(
             "`ikrar append` of one file not measured: no ikrar binary (cargo build --release -p ikrar-cli, or IKRAR_BIN)"
         ),

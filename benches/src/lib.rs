@@ -4,6 +4,7 @@
 mod appends;
 pub mod cli_append;
 pub mod compare;
+pub mod large_ledger;
 
 use chrono::NaiveDate;
 use ikrar_core::{CommitmentMade, EventData, InputEvent};
@@ -132,7 +133,7 @@ fn bench_ledgers_dir() -> std::path::PathBuf {
         .join("bench-ledgers")
 }
 
-fn commitment_id(n: u64) -> Uuid {
+pub(crate) fn commitment_id(n: u64) -> Uuid {
     Uuid::from_u64_pair(0x0194_a1c2_0000_7000, 0x8000_0000_0000_0000 | n)
 }
 

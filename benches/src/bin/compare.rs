@@ -6,7 +6,8 @@
 //!
 //! `ikrar append` of one file is measured through a release `ikrar` beside `compare` (build it
 //! first: `cargo build --release -p ikrar-cli`) or `IKRAR_BIN`; `--ten-million` gives it SPEC
-//! §9's file of 10,000,000 events.
+//! §9's file of 10,000,000 events, and the ledger of 10,000,000 events `ikrar rebuild`,
+//! `summary`, `show` and `serve` are measured on (kept under `target/bench-ledgers/`).
 //!
 //! `--postgres URL` (or `IKRAR_BENCH_POSTGRES`) adds the `postgres` column: the appends, the
 //! replay and `verify` on a PostgreSQL ledger in a new schema of that database.
@@ -57,6 +58,8 @@ fn main() {
     if args.iter().any(|a| a == "--ten-million") {
         // SPEC §9's size for `ikrar append` of one file (about 2.5 GB of input).
         sizes.cli_append_events = 10_000_000;
+        // And the ledger the CLI's questions and `ikrar serve` are asked on.
+        sizes.large_ledger_events = 10_000_000;
     }
     let started = std::time::Instant::now();
     let workloads = run(&sizes, &measure_in_child, postgres.as_deref());
