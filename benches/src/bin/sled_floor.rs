@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p ikrar-benches --bin sled_floor -- layout-write [BATCHES]
 //! cargo run --release -p ikrar-benches --bin sled_floor -- scan-rss DB_DIR [TREE]
+//! cargo run --release -p ikrar-benches --bin sled_floor -- scan-rss-reopening DB_DIR KEYS_PER_OPEN
 //! ```
 //!
 //! * `layout-write`: sled writing nothing but ikrar's layout for batches of 1,000 records of
@@ -11,6 +12,8 @@
 //!   floor of the bulk workload on sled. Prints events/s.
 //! * `scan-rss`: raw sled, with ikrar's cache size, iterating every key of a tree (default
 //!   `log`, the tree of a ledger's `db/` directory). Prints the keys, bytes and peak RSS (MiB).
+//! * `scan-rss-reopening`: the same scan of `log`, the database closed and opened again every
+//!   `KEYS_PER_OPEN` keys: what sled keeps of a scan goes only with its handle.
 
 use std::time::Instant;
 
@@ -72,6 +75,39 @@ fn scan_rss(path: &str, tree_name: &str) {
     );
 }
 
+fn scan_rss_reopening(path: &str, keys_per_open: usize) {
+    let mut from: Vec<u8> = Vec::new();
+    let (mut keys, mut bytes) = (0u64, 0u64);
+    loop {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(ikrar_core::CACHE_BYTES_DEFAULT)
+            .flush_every_ms(None)
+            .open()
+            .expect("sled");
+        let tree = db.open_tree("log").expect("tree");
+        let (mut read, mut last) = (0, None);
+        for kv in tree.range(from.clone()..).take(keys_per_open) {
+            let (k, v) = kv.expect("read");
+            keys += 1;
+            bytes += v.len() as u64;
+            read += 1;
+            last = Some(k);
+        }
+        match last {
+            Some(k) if read == keys_per_open => {
+                from = k.to_vec();
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    println!(
+        "{keys} keys, {bytes} bytes, opened every {keys_per_open} keys; peak RSS {:.0} MiB",
+        compare::peak_rss_mib()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -81,8 +117,14 @@ fn main() {
         Some("scan-rss") if args.len() >= 2 => {
             scan_rss(&args[1], args.get(2).map_or("log", String::as_str))
         }
+        Some("scan-rss-reopening") if args.len() >= 3 => {
+            scan_rss_reopening(&args[1], args[2].parse().expect("a number"))
+        }
         _ => {
-            eprintln!("usage: sled_floor layout-write [BATCHES] | scan-rss DB_DIR [TREE]");
+            eprintln!(
+                "usage: sled_floor layout-write [BATCHES] | scan-rss DB_DIR [TREE] \
+                 | scan-rss-reopening DB_DIR KEYS_PER_OPEN"
+            );
             std::process::exit(2);
         }
     }
