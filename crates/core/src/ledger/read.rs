@@ -51,6 +51,34 @@ impl Ledger {
 
     /// Records from `from` on, in position order, up to the durable head as it is now.
     pub fn iter_from(&self, from: u64) -> impl Iterator<Item = Result<StoredRecord, Error>> + '_ {
+        self.iter_bytes_from(from).map(move |item| {
+            let (position, bytes) = item?;
+            self.decode_at(position, &bytes)
+        })
+    }
+
+    /// [`Ledger::iter_from`] without decoding: each record's position and stored bytes (what a
+    /// reader that decodes only some records, or only some fields, iterates; [`Record::decode`]
+    /// decodes one).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ikrar_core::{InputEvent, Ledger, Record};
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::create(dir.path().join("l"))?;
+    /// ledger.append(vec![InputEvent::from_json(r#"{"type":"commitment_made","actor":"kim",
+    ///     "data":{"commitment_id":"0194a1c2-7f00-7000-8000-000000000001","title":"Summit",
+    ///             "made_on":"2025-01-16"}}"#)?]).await?;
+    /// let (position, bytes) = ledger.iter_bytes_from(0).next().unwrap()?;
+    /// assert_eq!(position, 0);
+    /// assert_eq!(Record::decode(&bytes)?.position, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter_bytes_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), Error>> + '_ {
         let end = self.head().tree_size;
         let chunks: crate::storage::Chunks<'_> = if from >= end {
             Box::new(std::iter::empty())
@@ -86,7 +114,7 @@ impl Ledger {
                     });
                 }
                 expected += 1;
-                self.decode_at(position, &bytes)
+                Ok((position, bytes))
             })
     }
 
