@@ -152,6 +152,10 @@ impl Projection {
         };
         let now = chrono::Utc::now();
         let mut touched_commitments: HashSet<Uuid> = HashSet::new();
+        // Whether this catch-up applied every record from `start` on itself (another one may
+        // apply some meanwhile: then it does not know every commitment touched since `start`),
+        // and up to where.
+        let (mut all_ours, mut applied_to) = (true, start);
         // As the whole path does: the log read without the lock, the lock taken per chunk.
         let mut records = self.ledger().iter_from(start);
         loop {
@@ -179,9 +183,11 @@ impl Projection {
             for stored in &chunk {
                 let position = stored.record.position;
                 if position < t.reached {
+                    all_ours = false;
                     continue;
                 }
                 if position > t.reached {
+                    all_ours = false;
                     break;
                 }
                 for (tag, id) in tail.apply(self.ledger(), &stored.record)? {
@@ -195,6 +201,7 @@ impl Projection {
                 }
                 t.reached = position + 1;
                 directory.reached = t.reached;
+                applied_to = t.reached;
             }
             // A subject found absent may be in the tail now.
             directory.absent.clear();
@@ -214,18 +221,21 @@ impl Projection {
                 }
             }
         }
-        if let Err(e) = self.carry_counts(start, now, &touched_commitments) {
-            tracing::warn!(error = %e, "the present's counts were not carried forward");
+        if all_ours {
+            if let Err(e) = self.carry_counts((start, applied_to), now, &touched_commitments) {
+                tracing::warn!(error = %e, "the present's counts were not carried forward");
+            }
         }
         Ok(true)
     }
 
-    /// Writes the present's counts at the position reached from those at `start`, if they
-    /// hold at `now`: less what each of `touched` counted for at `start`, plus what it counts
-    /// for now (nothing is written if they do not hold, or the counts at the head are there).
+    /// Writes the present's counts at `reached` from those at `start`, if they hold at `now`:
+    /// less what each of `touched` (every commitment the records in between touched) counted
+    /// for at `start`, plus what it counts for now. Nothing is written if they do not hold, if
+    /// the counts at `reached` are there, or if the projection has moved past `reached`.
     fn carry_counts(
         &self,
-        start: u64,
+        (start, reached): (u64, u64),
         now: chrono::DateTime<chrono::Utc>,
         touched: &HashSet<Uuid>,
     ) -> Result<(), Error> {
@@ -236,8 +246,9 @@ impl Projection {
             return Ok(());
         };
         let ledger = self.ledger();
-        let (reached, now_micros) = (directory.reached, now.timestamp_micros());
-        if Present::load(dir, ledger, reached, now_micros).is_some() {
+        let now_micros = now.timestamp_micros();
+        if directory.reached != reached || Present::load(dir, ledger, reached, now_micros).is_some()
+        {
             return Ok(());
         }
         let Some(old) = Present::load(dir, ledger, start, now_micros) else {

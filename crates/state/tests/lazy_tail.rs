@@ -210,3 +210,44 @@ fn a_short_tail_is_followed_and_a_long_one_saved_at_the_head() {
     let unknown = Uuid::from_u128(u128::MAX);
     assert!(lazy.commitment(unknown, &Basis::now()).unwrap().is_none());
 }
+
+/// Two catch-ups of one lazy projection at once (a server's background one and a query's):
+/// whichever applies a record, the present's counts carried forward are the reference's —
+/// one that did not apply every record since it began carries nothing.
+#[test]
+fn concurrent_catch_ups_carry_the_counts_of_every_record() {
+    let rt = ikrar_testkit::runtime();
+    for round in 0..6u128 {
+        let place = Place::sled();
+        let ledger = Ledger::create(place.path()).unwrap();
+        rt.block_on(ledger.append((0..300).map(made).collect()))
+            .unwrap();
+        drop(Projection::open(&ledger).unwrap());
+        let lazy = Projection::open(&ledger).unwrap();
+        assert!(lazy.is_lazy());
+        // Several chunks of the catch-up's size, touching different commitments.
+        for chunk in 0..3u128 {
+            let changes: Vec<InputEvent> = (0..1_100u128)
+                .map(|i| {
+                    let s = ikrar_core::Status::ALL[((i / 100 + chunk + round) % 8) as usize];
+                    // Each chunk its own hundred commitments.
+                    status(chunk * 100 + i % 100, s, None)
+                })
+                .collect();
+            rt.block_on(ledger.append(changes)).unwrap();
+        }
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| lazy.catch_up().unwrap());
+            }
+        });
+        let all: Vec<Record> = ledger.iter_from(0).map(|r| r.unwrap().record).collect();
+        let summary = lazy.summary(&Basis::now()).unwrap();
+        let basis = ResolvedBasis::new(all.len() as u64, summary.as_of);
+        assert_eq!(
+            summary,
+            ikrar_state::Summary::of(&basis, &reference::fold(&all, &basis).commitments),
+            "round {round}"
+        );
+    }
+}
