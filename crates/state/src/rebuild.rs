@@ -173,6 +173,27 @@ pub fn rebuild_directory_with(
     Ok(head)
 }
 
+/// How long a rebuild waits for the ledger another process took between two segments.
+const REOPEN_WAIT_MS: u64 = 30_000;
+
+/// The ledger at `path`, opened again for the next segment. Between two segments the ledger is
+/// closed, and another process (an `ikrar append`) may hold it for a while: waited for, up to
+/// [`REOPEN_WAIT_MS`]. What it appends lies beyond the head being rebuilt to and changes
+/// nothing of it (the log is append-only).
+fn open_again(path: &Path) -> Result<Ledger, Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match Ledger::open(path) {
+            Err(ikrar_core::Error::Locked { .. })
+                if started.elapsed() < std::time::Duration::from_millis(REOPEN_WAIT_MS) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 /// The timelines of the subjects in part `part` of `parts`, folded from the log up to `head`
 /// through a fresh handle per segment.
 fn fold_part(
@@ -185,7 +206,7 @@ fn fold_part(
     let mut t = Timelines::default();
     let mut position = 0;
     while position < head {
-        let ledger = Ledger::open(path)?;
+        let ledger = open_again(path)?;
         let end = head.min(position + segment_records);
         for item in ledger.iter_bytes_from(position) {
             let (at, bytes) = item?;

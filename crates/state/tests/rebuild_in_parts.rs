@@ -84,3 +84,53 @@ proptest! {
         rebuilt_in_parts(&ops, (part_records, segment_records), &bases)?;
     }
 }
+
+/// Between two segments the rebuild lets go of the ledger: another writer may take it and
+/// append meanwhile. The rebuild waits for it, and what it appended (beyond the head being
+/// rebuilt to) changes nothing of the rebuilt projection, which then follows it as a tail.
+#[test]
+fn a_rebuild_waits_for_a_writer_that_took_the_ledger_between_segments() {
+    use ikrar_testkit::events::{made, status};
+    let rt = ikrar_testkit::runtime();
+    let place = Place::sled();
+    let ledger = Ledger::create(place.path()).unwrap();
+    rt.block_on(ledger.append((0..200).map(made).collect()))
+        .unwrap();
+    drop(ledger);
+    let path = place.path().to_path_buf();
+    let reached = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let rt = ikrar_testkit::runtime();
+            let mut appended = 0;
+            let started = std::time::Instant::now();
+            while appended < 20 && started.elapsed() < std::time::Duration::from_secs(20) {
+                // The ledger is the rebuild's most of the time: taken when it is free.
+                let Ok(ledger) = Ledger::open(&path) else {
+                    std::thread::yield_now();
+                    continue;
+                };
+                let change = status(appended % 200, ikrar_core::Status::InProgress, None);
+                rt.block_on(ledger.append(vec![change])).unwrap();
+                appended += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            appended
+        });
+        let reached = ikrar_state::rebuild_directory_with(&path, 20, 1, &mut |_, _| {}).unwrap();
+        (reached, writer.join().unwrap())
+    });
+    let (rebuilt_at, appended) = reached;
+    assert!(rebuilt_at >= 200);
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(u128::from(ledger.head().tree_size), 200 + appended);
+    let projection = Projection::open(&ledger).unwrap();
+    assert!(projection.is_lazy());
+    let all: Vec<Record> = ledger.iter_from(0).map(|r| r.unwrap().record).collect();
+    let basis = ResolvedBasis::new(all.len() as u64, chrono::Utc::now());
+    assert_eq!(
+        projection
+            .list_in(&ikrar_state::ListFilter::default(), &basis)
+            .unwrap(),
+        reference::fold(&all, &basis).commitments
+    );
+}
