@@ -1,10 +1,12 @@
-//! A projection opened lazily: when its snapshot is at the ledger's head, only the snapshot's
-//! header and directory are read at open, and a query about one commitment or meeting reads
-//! the timelines it folds — one commitment and the meetings that name it — instead of all of
-//! them; a question about every commitment reads a large snapshot one timeline at a time
-//! (`crate::streamed`, through a [`Pass`]). Anything else (a catch-up, a save, such a question
-//! on a small snapshot) takes [`Projection::lock`], which first reads the whole snapshot: a
-//! lazy projection is never asked a question it cannot answer whole.
+//! A projection opened lazily: only the snapshot's header and directory are read at open, and
+//! a query about one commitment or meeting reads the timelines it folds — one commitment and
+//! the meetings that name it — instead of all of them; a question about every commitment reads
+//! a large snapshot one timeline at a time (`crate::streamed`, through a [`Pass`]). A snapshot
+//! behind the head has the log's tail after it merged into every timeline read
+//! (`crate::tail`, which also catches it up). Anything else (a whole save, such a question on
+//! a small snapshot) takes [`Projection::lock`], which first reads the whole snapshot and folds
+//! the tail in from the log: a lazy projection is never asked a question it cannot answer
+//! whole.
 //!
 //! Nothing is taken on trust that a whole read would refuse: the header's root is checked
 //! against the ledger, the directory against the footer's digest, and each timeline against

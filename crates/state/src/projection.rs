@@ -66,7 +66,8 @@ pub(crate) struct Timelines {
     pub(crate) words_incomplete: std::collections::HashSet<Uuid>,
     /// Set while the projection is read lazily (`crate::lazy`): the snapshot's directory, from
     /// which the timelines above are loaded as queries about single subjects ask for them.
-    /// `reached` and `saved` are then the snapshot's; everything else is loaded only in part.
+    /// `saved` is then the snapshot's position, `reached` that and the tail's (`crate::tail`);
+    /// everything else is loaded only in part.
     pub(crate) lazy: Option<crate::lazy::Directory>,
 }
 

@@ -41,16 +41,16 @@ fn part_of(id: Uuid, parts: u64) -> u64 {
 /// The two fields of a stored record that say whether a part's pass needs it whole.
 #[derive(serde::Deserialize)]
 struct Light<'a> {
-    #[serde(borrow)]
     stream: &'a str,
-    #[serde(rename = "type", borrow)]
+    #[serde(rename = "type")]
     type_name: &'a str,
 }
 
-/// Whether the stored record `bytes` may file an entry for a subject of part `part`: its own
-/// stream's subject is in the part, or it is of a kind that files entries in other streams
-/// too (a meeting names commitments; a retraction marks its target's subjects). Read from two
-/// fields, without decoding the record: each part's pass decodes only what it needs.
+/// Whether the stored record `bytes` may file an entry for a subject of part `part`: it is of
+/// a commitment's own kinds and its stream's subject is in the part, or of any other kind
+/// (which may file entries in other streams: a meeting names commitments, a retraction marks
+/// its target's subjects). Read from two fields, without decoding the record: each part's
+/// pass decodes only what it needs.
 fn concerns_part(bytes: &[u8], part: u64, parts: u64) -> bool {
     if parts == 1 {
         return true;
@@ -64,8 +64,13 @@ fn concerns_part(bytes: &[u8], part: u64, parts: u64) -> bool {
         .split_once('/')
         .and_then(|(_, id)| Uuid::parse_str(id).ok());
     match light.type_name {
-        "meeting_held" | "meeting_linked" | "event_retracted" => true,
-        _ => own.is_none_or(|id| part_of(id, parts) == part),
+        // Kinds that file entries in their own stream only; any other kind (a meeting names
+        // commitments, a retraction marks its target's subjects, a kind added later) is
+        // decoded in every part.
+        "commitment_made" | "commitment_amended" | "commitment_status_changed" => {
+            own.is_none_or(|id| part_of(id, parts) == part)
+        }
+        _ => true,
     }
 }
 
@@ -111,20 +116,20 @@ pub fn rebuild_directory_with(
         (head, ledger.root_at(head)?)
     };
     std::fs::create_dir_all(&dir).map_err(ikrar_core::Error::Io)?;
-    for file in [SNAPSHOT_FILE, crate::present::PRESENT_FILE] {
-        match std::fs::remove_file(dir.join(file)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ikrar_core::Error::Io(e).into()),
-        }
+    // The old snapshot stays until the new one is renamed over it (a rebuild that fails or is
+    // killed leaves it, checked as any snapshot is at the next open); the old counts go now.
+    match std::fs::remove_file(dir.join(crate::present::PRESENT_FILE)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ikrar_core::Error::Io(e).into()),
     }
     let parts = head.div_ceil(part_records).max(1);
     let now = chrono::Utc::now();
     let basis = ResolvedBasis::new(head, now);
     let now_micros = now.timestamp_micros();
-    // What the present's counts need of each part: each commitment's status and parties now,
+    // What the present's counts need of each part: its counts now (summed over the parts),
     // and the first later instant any entry takes effect.
-    let mut folds: Vec<(ikrar_core::Status, Vec<String>)> = Vec::new();
+    let mut counts = Summary::from_statuses(&basis, std::iter::empty());
     let mut until: Option<i64> = None;
     let mut failure: Option<Error> = None;
     let written = write_snapshot_with(&dir, head, &root.0, |w| {
@@ -138,11 +143,17 @@ pub fn rebuild_directory_with(
                     return Err(std::io::Error::other("the log could not be folded"));
                 }
             };
+            let part_counts = Summary::from_statuses(
+                &basis,
+                t.commitments
+                    .values()
+                    .filter_map(|timeline| timeline.fold_status_and_parties(&basis)),
+            );
+            add_counts(&mut counts, part_counts);
             for (id, timeline) in &t.commitments {
-                if let Some((status, parties)) = timeline.fold_status_and_parties(&basis) {
-                    folds.push((status, parties.to_vec()));
-                }
-                let later = (timeline.entries.iter())
+                let later = timeline
+                    .entries
+                    .iter()
                     .filter(|e| e.effective_micros > now_micros)
                     .map(|e| e.effective_micros)
                     .min();
@@ -164,13 +175,24 @@ pub fn rebuild_directory_with(
             dir.join(SNAPSHOT_FILE).display()
         ))
     })?;
-    let summary = Summary::from_statuses(&basis, folds.iter().map(|(s, p)| (*s, p.as_slice())));
     // Only a shortcut for the next process's summary.
-    if let Err(e) = Present::new(head, &root.0, now_micros, until, summary).store(&dir) {
+    if let Err(e) = Present::new(head, &root.0, now_micros, until, counts).store(&dir) {
         tracing::warn!(error = %e, "the present's counts were not saved");
     }
     progress(parts * head, parts * head);
     Ok(head)
+}
+
+/// Adds the counts of one part to those of the parts before (the parts hold distinct
+/// commitments: each counts once).
+fn add_counts(total: &mut Summary, part: Summary) {
+    total.total += part.total;
+    for (status, n) in part.by_status {
+        *total.by_status.entry(status).or_default() += n;
+    }
+    for (party, n) in part.by_party {
+        *total.by_party.entry(party).or_default() += n;
+    }
 }
 
 /// How long a rebuild waits for the ledger another process took between two segments.

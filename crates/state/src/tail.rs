@@ -145,7 +145,11 @@ impl Projection {
             let Some(directory) = t.lazy.as_ref() else {
                 return Ok(false);
             };
-            if head - directory.base > directory.base.max(TAIL_RECORDS_MIN) {
+            // Another catch-up may have gone further (and saved past `head`) meanwhile.
+            if t.reached >= head {
+                return Ok(true);
+            }
+            if head.saturating_sub(directory.base) > directory.base.max(TAIL_RECORDS_MIN) {
                 return Ok(false);
             }
             t.reached
@@ -179,6 +183,9 @@ impl Projection {
                 // Read whole meanwhile: the whole path goes on from where it is.
                 return Ok(false);
             };
+            // A subject found absent may be in the tail now (cleared first: an error part way
+            // through the chunk leaves what it applied).
+            directory.absent.clear();
             let tail = std::sync::Arc::make_mut(&mut directory.tail);
             for stored in &chunk {
                 let position = stored.record.position;
@@ -203,8 +210,6 @@ impl Projection {
                 directory.reached = t.reached;
                 applied_to = t.reached;
             }
-            // A subject found absent may be in the tail now.
-            directory.absent.clear();
             if t.reached >= head {
                 break;
             }

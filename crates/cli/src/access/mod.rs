@@ -136,10 +136,10 @@ impl Access {
         })
         .map_err(crate::commands::state_failure)?;
         bar.finish_and_clear();
-        // A projection that had to catch up is saved at the head now, not only once it falls an
-        // eighth behind: the next process then opens it lazily (a query about one subject, or
-        // the present's summary, reads a few timelines instead of the whole snapshot). A cache:
-        // a failure to save costs the next process the catch-up again, nothing else.
+        // A projection that had to catch up is saved now, not only once it falls an eighth
+        // behind: read whole, at the head; read lazily, once its tail is long enough that the
+        // next process would pay more reading it again (`Projection::flush`). A cache: a
+        // failure to save costs the next process the catch-up again, nothing else.
         if let Err(e) = projection.flush() {
             tracing::warn!(error = %e, "the state projection's snapshot was not saved");
         }
