@@ -361,17 +361,11 @@ impl Projection {
     /// open).
     pub fn flush(&self) -> Result<(), Error> {
         let mut t = self.lock_raw();
-        match &t.lazy {
-            // A lazily read projection is its snapshot and the log's tail after it: saved once
-            // the tail is long enough that reading it again costs the next process more.
-            Some(directory)
-                if directory.reached - directory.base >= crate::tail::FLUSH_TAIL_RECORDS =>
-            {
-                self.save_tail(&mut t)?
-            }
-            Some(_) => {}
-            None if t.reached > t.saved => self.save(&mut t)?,
-            None => {}
+        if t.lazy.is_some() {
+            return self.flush_tail(&mut t);
+        }
+        if t.reached > t.saved {
+            self.save(&mut t)?;
         }
         Ok(())
     }

@@ -206,9 +206,10 @@ fn open_again(path: &Path) -> Result<Ledger, Error> {
     let started = std::time::Instant::now();
     loop {
         match Ledger::open(path) {
-            Err(ikrar_core::Error::Locked { .. })
-                if started.elapsed() < std::time::Duration::from_millis(REOPEN_WAIT_MS) =>
-            {
+            // Not only `Locked`: a writer closing the ledger as this opens it may still hold
+            // sled's own lock for a moment. A ledger that cannot be opened at all fails after
+            // the wait, with the error of the last try.
+            Err(_) if started.elapsed() < std::time::Duration::from_millis(REOPEN_WAIT_MS) => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             opened => return Ok(opened?),

@@ -32,7 +32,7 @@ use crate::view::{StatusKey, Summary};
 const TAIL_RECORDS_MIN: u64 = 65_536;
 /// [`Projection::flush`] saves a lazily read projection's snapshot at the head once its tail
 /// is this long: every process that opens it after reads the tail from the log again.
-pub(crate) const FLUSH_TAIL_RECORDS: u64 = 65_536;
+const FLUSH_TAIL_RECORDS: u64 = 65_536;
 
 /// The records after a snapshot's position, as the entries they file per subject.
 #[derive(Default, Clone)]
@@ -304,6 +304,18 @@ impl Projection {
         Present::new(reached, &root.0, now_micros, until, counts)
             .store(dir)
             .map_err(|e| Error::Core(ikrar_core::Error::Io(e)))
+    }
+
+    /// [`Projection::flush`] of a lazily read projection: it is its snapshot and the log's
+    /// tail after it, saved once the tail is long enough ([`FLUSH_TAIL_RECORDS`]) that reading
+    /// it again would cost the next process more.
+    pub(crate) fn flush_tail(&self, t: &mut Timelines) -> Result<(), Error> {
+        match &t.lazy {
+            Some(directory) if directory.reached - directory.base >= FLUSH_TAIL_RECORDS => {
+                self.save_tail(t)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Saves a lazily read projection's snapshot at the position reached: the untouched

@@ -13,35 +13,10 @@ use ikrar_testkit::Place;
 use proptest::prelude::*;
 use uuid::Uuid;
 
-/// Records `ops` in order, as far as the ledger accepts them.
-fn record(rt: &tokio::runtime::Runtime, ledger: &Ledger, ops: &[(usize, Op)], ctx: &mut Context) {
-    for (i, op) in ops {
-        let id = event_id(*i as u8);
-        if rt.block_on(ledger.append(vec![input(op, id, ctx)])).is_ok() {
-            ctx.recorded.push(id);
-            if let Op::Make { c, made, .. } = op {
-                ctx.made.insert(*c, *made);
-            }
-        }
-    }
-}
-
 /// The position a snapshot file reflects, from its header.
 fn snapshot_position(ledger: &Ledger) -> Option<u64> {
     let bytes = std::fs::read(Projection::dir(ledger)?.join("snapshot")).ok()?;
     Some(u64::from_be_bytes(bytes.get(12..20)?.try_into().ok()?))
-}
-
-fn bases_of(all: &[Record], bases: &[(proptest::sample::Index, u8)]) -> Vec<ResolvedBasis> {
-    let mut resolved: Vec<ResolvedBasis> = bases
-        .iter()
-        .map(|(index, as_of_day)| {
-            let tree_size = index.index(all.len() + 1) as u64;
-            ResolvedBasis::new(tree_size, ikrar_core::Moment::Date(day(*as_of_day)).end())
-        })
-        .collect();
-    resolved.push(ResolvedBasis::new(all.len() as u64, chrono::Utc::now()));
-    resolved
 }
 
 fn tail_followed(

@@ -19,19 +19,8 @@ fn rebuilt_in_parts(
     let rt = ikrar_testkit::runtime();
     let place = Place::sled();
     let ledger = Ledger::create(place.path()).unwrap();
-    let mut ctx = Context::default();
-    for (i, op) in ops.iter().enumerate() {
-        let id = event_id(i as u8);
-        if rt
-            .block_on(ledger.append(vec![input(op, id, &ctx)]))
-            .is_ok()
-        {
-            ctx.recorded.push(id);
-            if let Op::Make { c, made, .. } = op {
-                ctx.made.insert(*c, *made);
-            }
-        }
-    }
+    let numbered: Vec<(usize, Op)> = ops.iter().cloned().enumerate().collect();
+    record(&rt, &ledger, &numbered, &mut Context::default());
     // A snapshot of the ledger as it was, to be replaced.
     drop(Projection::open(&ledger).unwrap());
     let all: Vec<Record> = ledger.iter_from(0).map(|r| r.unwrap().record).collect();
@@ -57,14 +46,7 @@ fn rebuilt_in_parts(
         &ikrar_state::Summary::of(&basis, &reference::fold(&all, &basis).commitments)
     );
     rebuilt.set_streamed_above_bytes(0);
-    let mut resolved: Vec<ResolvedBasis> = bases
-        .iter()
-        .map(|(index, as_of_day)| {
-            let tree_size = index.index(all.len() + 1) as u64;
-            ResolvedBasis::new(tree_size, ikrar_core::Moment::Date(day(*as_of_day)).end())
-        })
-        .collect();
-    resolved.push(ResolvedBasis::new(all.len() as u64, chrono::Utc::now()));
+    let resolved = bases_of(&all, bases);
     for basis in &resolved {
         same_answers(&rebuilt, &all, basis)?;
     }
